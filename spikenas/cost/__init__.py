@@ -1,0 +1,125 @@
+"""Memory cost: what a network holds (profile) and what it costs in bytes (report).
+
+A :class:`NetworkProfile` lists, per layer, its parameter count and its neuron count (one
+membrane value per LIF neuron for one sample); it is computed from genotype and macro without
+allocating weights (:mod:`spikenas.space.profile`). A cost model (plugin) turns a profile into
+a :class:`MemoryReport`, whose ``total_bytes`` is what a budget is checked against.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    """One layer: ``params`` scalars, ``neurons`` LIF neurons (membrane values per sample)."""
+
+    name: str
+    params: int
+    neurons: int
+
+
+@dataclass(frozen=True)
+class NetworkProfile:
+    layers: tuple[LayerProfile, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def neurons(self) -> int:
+        return sum(layer.neurons for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    name: str
+    params: int
+    neurons: int
+    param_bytes: int
+    state_bytes: int
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """Bytes of a whole network.
+
+    ``total_bytes`` is what budgets are checked against; ``param_bytes`` and ``state_bytes``
+    (neuron membrane state) are always reported, whether or not the model counts the state in
+    the total.
+    """
+
+    model: str
+    total_bytes: int
+    param_bytes: int
+    state_bytes: int
+    layers: tuple[LayerCost, ...]
+
+    def format(self) -> str:
+        """A human-readable per-layer table ending with the totals."""
+        rows = [f"{'layer':<28}{'params':>12}{'neurons':>10}{'param B':>12}{'state B':>11}"]
+        for layer in self.layers:
+            rows.append(
+                f"{layer.name:<28}{layer.params:>12,}{layer.neurons:>10,}"
+                f"{layer.param_bytes:>12,}{layer.state_bytes:>11,}"
+            )
+        rows.append(
+            f"{'total (' + self.model + ')':<28}{sum(l.params for l in self.layers):>12,}"
+            f"{sum(l.neurons for l in self.layers):>10,}{self.param_bytes:>12,}{self.state_bytes:>11,}"
+        )
+        rows.append(f"budgeted footprint: {self.total_bytes:,} bytes ({format_bytes(self.total_bytes)})")
+        return "\n".join(rows)
+
+
+class CostModel(Protocol):
+    """``cost(profile) -> MemoryReport``; pure, fast (called for every candidate)."""
+
+    name: str
+
+    def __call__(self, profile: NetworkProfile) -> MemoryReport: ...
+
+
+def bits_to_bytes(count: int, bits: int) -> int:
+    """Bytes to store ``count`` values of ``bits`` bits each, packed (rounded up)."""
+    return math.ceil(count * bits / 8)
+
+
+_UNITS = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+
+
+def parse_bytes(value: int | float | str | None) -> int | None:
+    """``500KB`` -> 500000, ``2MiB`` -> 2097152, ``1234`` -> 1234; None stays None (no limit)."""
+    from spikenas.errors import SpikenasError
+
+    if value is None or isinstance(value, bool):
+        if value is None:
+            return None
+        raise SpikenasError(f"budget {value!r} is not a size; use bytes or units like 500KB, 2MiB")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise SpikenasError(f"budget must be positive, got {value}")
+        return int(value)
+    text = str(value).strip().replace(" ", "").replace("_", "")
+    if text.lower() in ("", "none", "null", "inf"):
+        return None
+    number = text.rstrip("kKmMgGiIbB")
+    unit = text[len(number):].upper() or "B"
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if unit not in _UNITS or amount <= 0:
+        raise SpikenasError(f"budget {value!r} is not a size; use bytes or units like 500KB, 2MiB")
+    return int(amount * _UNITS[unit])
+
+
+def format_bytes(n: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"

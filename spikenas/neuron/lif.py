@@ -1,0 +1,152 @@
+"""Leaky integrate-and-fire layer over time-first tensors, on norse's box-LIF dynamics.
+
+Dynamics per timestep (``dt = 1``, one step per input frame)::
+
+    v <- v + (x - v) / tau              # leaky integration (norse lif_box_feed_forward_step)
+    s  = H(v - threshold)               # spike, surrogate gradient chosen by name
+    v <- (1 - s) v + s v_reset          # hard reset   (reset="hard")
+    v <- v - s threshold                # soft reset   (reset="soft")
+
+Defaults follow SNASNet (tau = 4/3, threshold 1.0, hard reset to 0) with norse's SuperSpike
+surrogate, a fast-sigmoid of the same shape as SNASNet's ATan.
+"""
+
+from __future__ import annotations
+
+import warnings
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", FutureWarning)
+    from norse.torch.functional.lif_box import (
+        LIFBoxFeedForwardState,
+        LIFBoxParameters,
+        lif_box_feed_forward_step,
+    )
+    from norse.torch.functional.reset import reset_subtract, reset_value
+
+from spikenas.errors import SpikenasError
+
+SURROGATES = ("super", "triangle", "tanh", "circ", "heavi_erfc", "heaviside")
+RESETS = {"hard": reset_value, "soft": reset_subtract}
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """LIF settings shared by every neuron of a network.
+
+    Args:
+        tau: membrane time constant in timesteps (> 1; SNASNet: 4/3).
+        threshold: firing threshold (> 0).
+        reset: ``"hard"`` (to ``v_reset``) or ``"soft"`` (subtract the threshold).
+        v_reset: potential after a hard reset.
+        surrogate: norse threshold method used for the backward pass, one of ``SURROGATES``.
+        alpha: sharpness of the surrogate.
+    """
+
+    tau: float = 4.0 / 3.0
+    threshold: float = 1.0
+    reset: str = "hard"
+    v_reset: float = 0.0
+    surrogate: str = "super"
+    alpha: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.tau >= 1.0:
+            raise SpikenasError(f"neuron tau must be >= 1 timestep, got {self.tau}")
+        if not self.threshold > 0:
+            raise SpikenasError(f"neuron threshold must be > 0, got {self.threshold}")
+        if self.reset not in RESETS:
+            raise SpikenasError(f"unknown neuron reset {self.reset!r}; known: {', '.join(RESETS)}")
+        if self.surrogate not in SURROGATES:
+            raise SpikenasError(
+                f"unknown surrogate {self.surrogate!r}; known: {', '.join(SURROGATES)}"
+            )
+
+
+def _norse_parameters(c: NeuronConfig) -> LIFBoxParameters:
+    # Plain floats keep the parameters device-agnostic (dt = 1: one step per frame).
+    return LIFBoxParameters(
+        tau_mem_inv=1.0 / c.tau,
+        v_leak=0.0,
+        v_th=c.threshold,
+        v_reset=c.v_reset,
+        method=c.surrogate,
+        alpha=c.alpha,
+        reset_method=RESETS[c.reset],
+    )
+
+
+class LIF(nn.Module):
+    """LIF neurons, one per input element, with no trainable parameters.
+
+    ``forward(x [T, B, ...]) -> spikes [T, B, ...]`` starts from rest (v = 0) every call;
+    ``step(x [B, ...], v | None) -> (spikes [B, ...], v)`` advances one timestep with the
+    membrane potential passed explicitly (``None`` = at rest). Spikes are 0/1 in ``x``'s dtype.
+    When ``recorder`` is set (see :func:`record_spikes`) it receives every output as
+    ``[T, B, ...]`` (``T = 1`` from ``step``).
+    """
+
+    def __init__(self, config: NeuronConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or NeuronConfig()
+        self._params = _norse_parameters(self.config)
+        self.recorder: Callable[[torch.Tensor], None] | None = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_params")  # norse parameter tuples do not pickle
+        state["recorder"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._params = _norse_parameters(self.config)
+
+    def step(self, x: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        state = LIFBoxFeedForwardState(v=torch.zeros_like(x) if v is None else v)
+        spikes, state = lif_box_feed_forward_step(x, state, self._params, dt=1.0)
+        if self.recorder is not None:
+            self.recorder(spikes.unsqueeze(0))
+        return spikes, state.v
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        recorder, self.recorder = self.recorder, None
+        try:
+            v = None
+            out = []
+            for frame in x.unbind(0):
+                spikes, v = self.step(frame, v)
+                out.append(spikes)
+            spikes = torch.stack(out)
+        finally:
+            self.recorder = recorder
+        if recorder is not None:
+            recorder(spikes)
+        return spikes
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"tau={c.tau:.4g}, threshold={c.threshold}, reset={c.reset}, surrogate={c.surrogate}"
+
+
+@contextlib.contextmanager
+def record_spikes(module: nn.Module, recorder: Callable[[torch.Tensor], None]) -> Iterator[int]:
+    """Call ``recorder(spikes [T, B, ...])`` for every LIF output inside ``module``.
+
+    Yields the number of LIF layers found; recorders are removed on exit.
+    """
+    lifs = [m for m in module.modules() if isinstance(m, LIF)]
+    for lif in lifs:
+        lif.recorder = recorder
+    try:
+        yield len(lifs)
+    finally:
+        for lif in lifs:
+            lif.recorder = None

@@ -1,0 +1,56 @@
+"""Hook specifications of spikenas: the whole contract between spikenas and its plugins.
+
+Every hook receives a registry and adds named items to it. Built-in operations, cost models
+and scores register through these same hooks, so a third-party package (entry-point group
+``spikenas``) is a first-class citizen. Plugin authors import ``hookimpl`` from ``spikenas``
+and never import pluggy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, ScoreRegistry
+
+hookspec = pluggy.HookspecMarker("spikenas")
+
+
+@hookspec
+def spikenas_register_operations(registry: OperationRegistry) -> None:
+    """Add cell operations (edge types) to ``registry``.
+
+    Call ``registry.add(name, build, connects=True)`` once per operation. ``build(channels,
+    neuron)`` receives the channel count ``C`` of the cell and a
+    :class:`spikenas.neuron.NeuronConfig`, and returns an ``nn.Module`` that maps a spiking
+    tensor ``[T, B, C, H, W]`` to ``[T, B, C, H, W]`` and has ``step(x [B, C, H, W], state)
+    -> (y, state)`` for cells with backward edges (subclass
+    :class:`spikenas.ops.SpikingSequential` to get both). ``connects=False`` marks an
+    operation that carries no signal (``zero``): such edges are pruned and never built.
+    Results are collected from every plugin (not ``firstresult``). Since 0.1.
+    """
+
+
+@hookspec
+def spikenas_register_cost_models(registry: CostModelRegistry) -> None:
+    """Add memory cost models to ``registry``.
+
+    Call ``registry.add(name, factory)``: ``factory(**options)`` returns a callable that takes
+    a :class:`spikenas.cost.NetworkProfile` (parameters and neurons per layer, no weights
+    allocated) and returns a :class:`spikenas.cost.MemoryReport` (bytes). Results are
+    collected from every plugin (not ``firstresult``). Since 0.1.
+    """
+
+
+@hookspec
+def spikenas_register_scores(registry: ScoreRegistry) -> None:
+    """Add training-free scores to ``registry``.
+
+    Call ``registry.add(name, factory)``: ``factory(**options)`` returns a
+    :class:`spikenas.score.KernelScore`, which turns the spikes of each LIF layer
+    (``[T, B, N]``) into an additive ``[B, B]`` kernel contribution and the summed kernel
+    into one float (higher is better). Results are collected from every plugin (not
+    ``firstresult``). Since 0.1.
+    """

@@ -1,0 +1,135 @@
+"""Named registries that plugins fill: operations, cost models and scores.
+
+A registry maps a name to an item and remembers which plugin added it, so that a duplicate
+or an unknown name is a one-line error naming the culprit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from spikenas.errors import SpikenasError
+
+T = TypeVar("T")
+
+
+class UnknownNameError(SpikenasError, KeyError):
+    """A name that no plugin registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateNameError(SpikenasError):
+    """Two plugins registered the same name."""
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered item and the plugin that added it."""
+
+    name: str
+    item: T
+    plugin: str
+
+
+class Registry(Generic[T]):
+    """Items of one kind (``operation``, ``cost_model`` or ``score``) keyed by name."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+        self._plugin = "<unknown>"
+
+    def bind(self, plugin: str) -> "Registry[T]":
+        """Attribute the following ``add`` calls to ``plugin`` (used by the manager)."""
+        self._plugin = plugin
+        return self
+
+    def _add(self, name: str, item: T) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpikenasError(
+                f"plugin {self._plugin!r} registered {self.kind} name {name!r}: "
+                "names must be identifiers"
+            )
+        if name in self._entries:
+            first = self._entries[name].plugin
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} registered twice: by plugin {first!r} and by plugin "
+                f"{self._plugin!r}"
+            )
+        self._entries[name] = Entry(name, item, self._plugin)
+
+    def get(self, name: str) -> T:
+        """The item registered as ``name``; ``UnknownNameError`` lists the known names."""
+        return self.entry(name).item
+
+    def entry(self, name: str) -> Entry[T]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "none"
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(self._entries.values())
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """How to build one cell operation.
+
+    ``build(channels, neuron)`` returns a module mapping ``[T, B, C, H, W]`` to the same
+    shape (see :class:`spikenas.ops.SpikingSequential`). ``connects`` is False for an
+    operation that carries no signal; its edges are pruned.
+    """
+
+    build: Callable[..., Any]
+    connects: bool = True
+
+
+class OperationRegistry(Registry[OperationSpec]):
+    def __init__(self) -> None:
+        super().__init__("operation")
+
+    def add(self, name: str, build: Callable[..., Any], *, connects: bool = True) -> None:
+        """Register operation ``name`` built by ``build(channels, neuron)``."""
+        if not callable(build):
+            raise SpikenasError(f"plugin {self._plugin!r}: operation {name!r} build is not callable")
+        self._add(name, OperationSpec(build, connects))
+
+
+class FactoryRegistry(Registry[Callable[..., Any]]):
+    """Registry of factories ``factory(**options) -> object`` (cost models, scores)."""
+
+    def add(self, name: str, factory: Callable[..., Any]) -> None:
+        if not callable(factory):
+            raise SpikenasError(f"plugin {self._plugin!r}: {self.kind} {name!r} is not callable")
+        self._add(name, factory)
+
+    def create(self, name: str, **options: Any) -> Any:
+        """Instantiate ``name`` with ``options``; bad options name the item and its plugin."""
+        entry = self.entry(name)
+        try:
+            return entry.item(**options)
+        except TypeError as exc:
+            raise SpikenasError(
+                f"{self.kind} {name!r} (plugin {entry.plugin!r}) rejected options {options}: {exc}"
+            ) from None
+
+
+class CostModelRegistry(FactoryRegistry):
+    def __init__(self) -> None:
+        super().__init__("cost_model")
+
+
+class ScoreRegistry(FactoryRegistry):
+    def __init__(self) -> None:
+        super().__init__("score")

@@ -1,0 +1,83 @@
+"""Training-free scores that rank untrained networks from the spikes of one batch.
+
+A :class:`KernelScore` is additive over LIF layers and timesteps: each LIF output
+``[T, B, ...]`` adds a ``[B, B]`` kernel contribution (and ``T`` to the count); the score is
+``reduce(kernel_sum / count)``. Additivity is what lets the consecutive search reuse the
+contributions of the cells it does not change. :func:`score_network` scores a whole network.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from spikenas.neuron import record_spikes
+
+
+class KernelScore(Protocol):
+    """A score plugin's contract (``factory(**options)`` returns one)."""
+
+    name: str
+
+    def kernel(self, spikes: torch.Tensor) -> torch.Tensor:
+        """``spikes [T, B, N]`` (0/1) -> the ``[B, B]`` float64 sum of the T contributions."""
+        ...
+
+    def reduce(self, kernel: torch.Tensor) -> float:
+        """Averaged kernel ``[B, B]`` -> score (higher is better; may be non-finite)."""
+        ...
+
+
+class KernelAccumulator:
+    """Running sum of kernel contributions: ``add`` per LIF output, ``score`` at the end."""
+
+    def __init__(self, score: KernelScore, kernel: torch.Tensor | None = None, count: int = 0) -> None:
+        self.score = score
+        self.kernel = kernel
+        self.count = count
+
+    def add(self, spikes: torch.Tensor) -> None:
+        k = self.score.kernel(spikes.flatten(2))
+        self.kernel = k if self.kernel is None else self.kernel + k
+        self.count += spikes.shape[0]
+
+    def copy(self) -> "KernelAccumulator":
+        return KernelAccumulator(self.score, self.kernel, self.count)
+
+    def value(self) -> float:
+        """The score; ``-inf`` when no LIF layer fired a contribution."""
+        if self.kernel is None or self.count == 0:
+            return -math.inf
+        return float(self.score.reduce(self.kernel / self.count))
+
+
+def scoring_mode(network: nn.Module) -> nn.Module:
+    """Eval mode (no dropout) with batch norm on batch statistics, as at random init."""
+    network.eval()
+    for m in network.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.train()
+    return network
+
+
+def score_network(network: nn.Module, batches: list[torch.Tensor], score: KernelScore) -> float:
+    """Mean score over ``batches`` (each ``[B, c, H, W]``); neuron state starts at rest for each."""
+    scoring_mode(network)
+    values = []
+    with torch.inference_mode():
+        for images in batches:
+            acc = KernelAccumulator(score)
+            with record_spikes(network, acc.add):
+                network.timestep_logits(images)
+            values.append(acc.value())
+    return finite_mean(values)
+
+
+def finite_mean(values: list[float]) -> float:
+    """Mean of ``values``; ``-inf`` if any is non-finite (ranked last)."""
+    if not values or any(not math.isfinite(v) for v in values):
+        return -math.inf
+    return sum(values) / len(values)

@@ -1,0 +1,178 @@
+"""Genotypes: what a searched architecture is, as an immutable value that round-trips to YAML.
+
+A genotype holds one :class:`CellGenotype` per cell (cells may differ). A cell has ``nodes``
+nodes (node 0 is the cell input, node ``nodes-1`` its output) and a set of edges, at most one
+per node pair. An edge ``src -> dst`` with ``src < dst`` is *forward* (same timestep); with
+``src > dst`` it is *backward*: it delivers node ``src``'s value of the previous timestep to
+node ``dst``. YAML form::
+
+    cells:
+      - nodes: 4
+        edges:              # [operation, src, dst]
+          - [conv3x3, 0, 1]
+          - [skip, 0, 3]
+          - [conv1x1, 3, 1] # backward: node 3 at t-1 feeds node 1 at t
+
+Structural checks live here; checks that need the operation registry (unknown operation, no
+path from input to output) live in :mod:`spikenas.space.cell`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import yaml
+
+from spikenas.errors import SpikenasError
+
+
+class GenotypeError(SpikenasError):
+    """A malformed or invalid genotype; the message names the cell and edge."""
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """One connection ``src -> dst`` carrying operation ``op``."""
+
+    src: int
+    dst: int
+    op: str
+
+    @property
+    def backward(self) -> bool:
+        """True when the edge delivers the previous timestep (``src > dst``)."""
+        return self.src > self.dst
+
+    @property
+    def pair(self) -> tuple[int, int]:
+        return (min(self.src, self.dst), max(self.src, self.dst))
+
+    def __str__(self) -> str:
+        return f"{self.src}>{self.dst}:{self.op}"
+
+
+@dataclass(frozen=True)
+class CellGenotype:
+    """The edges of one cell, kept in canonical order (by node pair)."""
+
+    nodes: int
+    edges: tuple[Edge, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.nodes, int) or self.nodes < 2:
+            raise GenotypeError(f"a cell needs at least 2 nodes, got {self.nodes!r}")
+        edges = tuple(sorted(self.edges, key=lambda e: (e.pair[1], e.pair[0])))
+        object.__setattr__(self, "edges", edges)
+        seen: set[tuple[int, int]] = set()
+        for edge in edges:
+            for node in (edge.src, edge.dst):
+                if not 0 <= node < self.nodes:
+                    raise GenotypeError(
+                        f"edge {edge}: node {node} out of range 0..{self.nodes - 1}"
+                    )
+            if edge.src == edge.dst:
+                raise GenotypeError(f"edge {edge}: an edge cannot connect node {edge.src} to itself")
+            if edge.dst == 0:
+                raise GenotypeError(f"edge {edge}: node 0 is the cell input and receives no edges")
+            if edge.pair in seen:
+                raise GenotypeError(f"edge {edge}: node pair {edge.pair} has more than one edge")
+            seen.add(edge.pair)
+
+    @classmethod
+    def from_ops(cls, nodes: int, ops: Iterable[tuple[str, int, int]]) -> "CellGenotype":
+        return cls(nodes, tuple(Edge(int(s), int(d), str(op)) for op, s, d in ops))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodes": self.nodes, "edges": [[e.op, e.src, e.dst] for e in self.edges]}
+
+    def replace_edge(self, edge: Edge) -> "CellGenotype":
+        """A copy with the edge on ``edge``'s node pair replaced (or added)."""
+        kept = tuple(e for e in self.edges if e.pair != edge.pair)
+        return CellGenotype(self.nodes, kept + (edge,))
+
+    def __str__(self) -> str:
+        return " ".join(str(e) for e in self.edges)
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A whole architecture: one cell genotype per cell, in network order."""
+
+    cells: tuple[CellGenotype, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", tuple(self.cells))
+        if not self.cells:
+            raise GenotypeError("a genotype needs at least one cell")
+
+    # -- conversions -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"cells": [cell.to_dict() for cell in self.cells]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Genotype":
+        """Parse ``{"cells": [{"nodes": N, "edges": [[op, src, dst], ...]}, ...]}``."""
+        if isinstance(data, Genotype):
+            return data
+        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+            raise GenotypeError(f"malformed genotype: expected a mapping with a 'cells' list, got {_short(data)}")
+        cells = []
+        for index, cell in enumerate(data["cells"]):
+            if not isinstance(cell, dict) or not isinstance(cell.get("edges"), list):
+                raise GenotypeError(f"malformed genotype: cell {index} needs 'edges' as a list, got {_short(cell)}")
+            nodes = cell.get("nodes", 4)
+            edges = []
+            for raw in cell["edges"]:
+                ok = (
+                    isinstance(raw, (list, tuple))
+                    and len(raw) == 3
+                    and isinstance(raw[0], str)
+                    and all(isinstance(n, int) and not isinstance(n, bool) for n in raw[1:])
+                )
+                if not ok:
+                    raise GenotypeError(
+                        f"malformed genotype: cell {index} edge {_short(raw)} is not [operation, src, dst]"
+                    )
+                edges.append(Edge(raw[1], raw[2], raw[0]))
+            try:
+                cells.append(CellGenotype(nodes, tuple(edges)))
+            except GenotypeError as exc:
+                raise GenotypeError(f"cell {index}: {exc}") from None
+        return cls(tuple(cells))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), default_flow_style=None, sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "Genotype":
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0]
+            raise GenotypeError(f"malformed genotype YAML: {first}") from None
+        if isinstance(data, dict) and "genotype" in data and "cells" not in data:
+            data = data["genotype"]
+        return cls.from_dict(data)
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def hash(self) -> str:
+        """A stable 12-hex-digit identity (same on every machine and Python version)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    def replace_cell(self, index: int, cell: CellGenotype) -> "Genotype":
+        cells = list(self.cells)
+        cells[index] = cell
+        return Genotype(tuple(cells))
+
+    def __str__(self) -> str:
+        return " | ".join(str(cell) for cell in self.cells)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

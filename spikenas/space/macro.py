@@ -1,0 +1,160 @@
+"""The macro-architecture around the cells: stem, reductions, head, and the knobs a budget turns.
+
+Layout for ``n`` cells (SNASNet's CIFAR-10 network is ``MacroConfig.snasnet_cifar10()``)::
+
+    image [B, c, H, W] -> stem (conv3x3 -> BN), computed once and fed at every timestep
+    -> cell 0 at C channels
+    -> reduction (BN -> LIF -> conv3x3 C -> mC -> BN -> avgpool 2)  ... between every two cells
+    -> cell n-1 at C * m**(n-1) channels
+    -> head: BN -> LIF -> avgpool(head_pool) -> flatten -> dropout (mask shared over time)
+             -> FC(features, hidden, no bias) -> LIF -> FC(hidden, classes * votes)
+             -> mean over each class's ``votes`` outputs                    [T, B, classes]
+
+``head_hidden = 0`` drops the hidden layer (FC straight to ``classes * votes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikenas.errors import SpikenasError
+from spikenas.neuron import LIF, NeuronConfig
+from spikenas.ops import SpikingSequential
+
+
+@dataclass(frozen=True)
+class MacroConfig:
+    """Everything about the network that is not a cell.
+
+    Args:
+        input_shape: ``(channels, height, width)`` of one image.
+        num_classes: number of classes.
+        timesteps: ``T``, frames per sample (direct encoding: the image at every step).
+        channels: ``C``, channels of the first cell.
+        channel_multiplier: channels grow by this factor at every reduction.
+        stem_stride: stride of the stem convolution.
+        head_pool: average-pooling factor before the classifier (1 = none).
+        head_hidden: neurons of the hidden spiking FC layer (0 = no hidden layer).
+        votes: output neurons per class, averaged (population voting).
+        dropout: dropout probability before the classifier.
+    """
+
+    input_shape: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int = 10
+    timesteps: int = 5
+    channels: int = 32
+    channel_multiplier: int = 2
+    stem_stride: int = 1
+    head_pool: int = 2
+    head_hidden: int = 256
+    votes: int = 10
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise SpikenasError(f"macro input_shape must be (channels, height, width), got {self.input_shape}")
+        for name in ("num_classes", "timesteps", "channels", "channel_multiplier", "stem_stride", "head_pool", "votes"):
+            if int(getattr(self, name)) < 1:
+                raise SpikenasError(f"macro {name} must be >= 1, got {getattr(self, name)}")
+        if self.head_hidden < 0:
+            raise SpikenasError(f"macro head_hidden must be >= 0, got {self.head_hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpikenasError(f"macro dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def snasnet_cifar10(cls, **overrides: Any) -> "MacroConfig":
+        """SNASNet's CIFAR-10 macro (Kim et al., ECCV 2022), with 2 cells."""
+        base = dict(input_shape=(3, 32, 32), num_classes=10, timesteps=5, channels=128,
+                    channel_multiplier=2, stem_stride=1, head_pool=2, head_hidden=1024,
+                    votes=10, dropout=0.5)
+        return cls(**{**base, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        return data
+
+    def replace(self, **changes: Any) -> "MacroConfig":
+        return replace(self, **changes)
+
+    # -- shapes ------------------------------------------------------------------------------
+    def cell_shape(self, index: int) -> tuple[int, int, int]:
+        """``(C, H, W)`` of cell ``index``'s nodes (channels multiply, size halves per reduction)."""
+        _, h, w = self.input_shape
+        h = (h - 1) // self.stem_stride + 1
+        w = (w - 1) // self.stem_stride + 1
+        for _ in range(index):
+            h, w = h // 2, w // 2
+        if min(h, w) < 1:
+            raise SpikenasError(
+                f"input {self.input_shape} is too small for {index + 1} cells (each reduction halves it)"
+            )
+        return self.channels * self.channel_multiplier**index, h, w
+
+    def head_features(self, cells: int) -> int:
+        c, h, w = self.cell_shape(cells - 1)
+        if h < self.head_pool or w < self.head_pool:
+            raise SpikenasError(
+                f"macro head_pool {self.head_pool} exceeds the last cell's {h}x{w} feature map"
+            )
+        return c * (h // self.head_pool) * (w // self.head_pool)
+
+
+class Stem(nn.Sequential):
+    """conv3x3 (no bias) -> BN on the static image: ``[B, c, H, W] -> [B, C, H', W']``."""
+
+    def __init__(self, macro: MacroConfig) -> None:
+        c_in = macro.input_shape[0]
+        super().__init__(
+            nn.Conv2d(c_in, macro.channels, 3, stride=macro.stem_stride, padding=1, bias=False),
+            nn.BatchNorm2d(macro.channels),
+        )
+
+
+def build_reduction(macro: MacroConfig, index: int, neuron: NeuronConfig) -> SpikingSequential:
+    """The reduction after cell ``index``: ``[T, B, C, H, W] -> [T, B, mC, H/2, W/2]``."""
+    c_in = macro.cell_shape(index)[0]
+    c_out = macro.cell_shape(index + 1)[0]
+    return SpikingSequential(
+        nn.BatchNorm2d(c_in),
+        LIF(neuron),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.AvgPool2d(2),
+    )
+
+
+class Head(nn.Module):
+    """Spiking classifier: ``[T, B, C, H, W]`` (last cell) ``-> [T, B, classes]`` logits."""
+
+    def __init__(self, macro: MacroConfig, cells: int, neuron: NeuronConfig) -> None:
+        super().__init__()
+        c = macro.cell_shape(cells - 1)[0]
+        pool = [nn.AvgPool2d(macro.head_pool)] if macro.head_pool > 1 else []
+        self.features = SpikingSequential(nn.BatchNorm2d(c), LIF(neuron), *pool, nn.Flatten())
+        self.dropout = macro.dropout
+        outputs = macro.num_classes * macro.votes
+        n_in = macro.head_features(cells)
+        if macro.head_hidden:
+            self.classifier = SpikingSequential(
+                nn.Linear(n_in, macro.head_hidden, bias=False),
+                LIF(neuron),
+                nn.Linear(macro.head_hidden, outputs),
+            )
+        else:
+            self.classifier = SpikingSequential(nn.Linear(n_in, outputs))
+        self.votes = macro.votes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)  # [T, B, F]
+        if self.training and self.dropout > 0:
+            # one mask per sample, shared by all timesteps
+            keep = torch.empty_like(x[0]).bernoulli_(1 - self.dropout) / (1 - self.dropout)
+            x = x * keep
+        x = self.classifier(x)  # [T, B, classes * votes]
+        return x.unflatten(-1, (-1, self.votes)).mean(-1)

@@ -1,0 +1,113 @@
+"""Parameter and neuron counts of a network from genotype + macro, without allocating weights.
+
+Each distinct part (an operation at a channel width and feature-map size, the stem, a
+reduction, the head) is built once on PyTorch's ``meta`` device, where tensors have shapes but
+no storage, and its parameters and LIF neurons are counted; the counts are cached, so costing a
+genotype is a handful of dictionary look-ups. Because the counts come from the very modules the
+network builds, they equal the built network's parameters exactly, for plugin operations too.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+from torch import nn
+
+from spikenas.cost import LayerProfile, NetworkProfile
+from spikenas.neuron import LIF, NeuronConfig
+from spikenas.plugin.registry import OperationRegistry
+from spikenas.space.cell import live_edges
+from spikenas.space.genotype import CellGenotype, Genotype
+from spikenas.space.macro import Head, MacroConfig, Stem, build_reduction
+
+
+def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | None) -> tuple[int, int]:
+    """``(parameters, LIF neurons per sample)`` of the module ``build()`` makes.
+
+    The module is built on the meta device; neurons are counted by running it once on a meta
+    input of ``input_shape`` (``[T=1, B=1, ...]``), skipped when ``input_shape`` is None.
+    """
+    with torch.device("meta"):
+        module = build()
+    params = sum(p.numel() for p in module.parameters())
+    neurons = 0
+    if input_shape is not None:
+        seen: list[int] = []
+        hooks = [
+            m.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0][0, 0].numel()))
+            for m in module.modules()
+            if isinstance(m, LIF)
+        ]
+        if hooks:
+            module.eval()
+            with torch.no_grad():
+                module(torch.empty(input_shape, device="meta"))
+        for hook in hooks:
+            hook.remove()
+        neurons = sum(seen)
+    return params, neurons
+
+
+class Profiler:
+    """Counts for the networks of one macro and neuron configuration.
+
+    ``profile(genotype)`` gives the per-layer :class:`NetworkProfile`; ``cell_counts(cell, i)``
+    and ``fixed_counts(cells)`` give the totals the search needs per candidate.
+    """
+
+    def __init__(self, macro: MacroConfig, neuron: NeuronConfig, operations: OperationRegistry) -> None:
+        self.macro = macro
+        self.neuron = neuron
+        self.operations = operations
+        self._op = functools.lru_cache(maxsize=None)(self._count_op)
+        self._fixed = functools.lru_cache(maxsize=None)(self._fixed_layers)
+
+    def _count_op(self, op: str, shape: tuple[int, int, int]) -> tuple[int, int]:
+        build = self.operations.get(op).build
+        return count_module(lambda: build(shape[0], self.neuron), (1, 1, *shape))
+
+    def cell_layers(self, cell: CellGenotype, index: int) -> list[LayerProfile]:
+        shape = self.macro.cell_shape(index)
+        layers = []
+        for edge in live_edges(cell, self.operations):
+            params, neurons = self._op(edge.op, shape)
+            layers.append(LayerProfile(f"cell{index}.{edge}", params, neurons))
+        return layers
+
+    def cell_counts(self, cell: CellGenotype, index: int) -> tuple[int, int]:
+        """``(params, neurons)`` of cell ``index`` with genotype ``cell``."""
+        shape = self.macro.cell_shape(index)
+        params = neurons = 0
+        for edge in live_edges(cell, self.operations):
+            p, n = self._op(edge.op, shape)
+            params += p
+            neurons += n
+        return params, neurons
+
+    def _fixed_layers(self, cells: int) -> tuple[tuple[int, LayerProfile], ...]:
+        m, neuron = self.macro, self.neuron
+        layers = [(0, LayerProfile("stem", *count_module(lambda: Stem(m), None)))]
+        for i in range(cells - 1):
+            shape = (1, 1, *m.cell_shape(i))
+            counts = count_module(lambda i=i: build_reduction(m, i, neuron), shape)
+            layers.append((i + 1, LayerProfile(f"reduction{i}", *counts)))
+        head_in = (1, 1, *m.cell_shape(cells - 1))
+        layers.append((cells, LayerProfile("head", *count_module(lambda: Head(m, cells, neuron), head_in))))
+        return tuple(layers)
+
+    def fixed_counts(self, cells: int) -> tuple[int, int]:
+        """``(params, neurons)`` of everything but the cells, for a network of ``cells`` cells."""
+        layers = [layer for _, layer in self._fixed(cells)]
+        return sum(l.params for l in layers), sum(l.neurons for l in layers)
+
+    def profile(self, genotype: Genotype) -> NetworkProfile:
+        """Per-layer counts in network order: stem, cell 0, reduction 0, ..., head."""
+        fixed = self._fixed(len(genotype.cells))
+        layers: list[LayerProfile] = []
+        for position, layer in fixed:
+            if position > 0:
+                layers.extend(self.cell_layers(genotype.cells[position - 1], position - 1))
+            layers.append(layer)
+        return NetworkProfile(tuple(layers))

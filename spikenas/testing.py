@@ -1,0 +1,24 @@
+"""Helpers for plugin authors' tests: register a plugin for the duration of a ``with`` block."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from spikenas.plugin import get_plugin_manager, invalidate_registries
+
+
+@contextlib.contextmanager
+def temporary_plugin(plugin: Any, name: str | None = None) -> Iterator[str]:
+    """Register ``plugin`` (a module or object with ``@hookimpl`` functions) inside the block.
+
+    Yields the plugin's registered name; the registries are rebuilt on entry and exit.
+    """
+    pm = get_plugin_manager()
+    registered = pm.register(plugin, name=name)
+    invalidate_registries()
+    try:
+        yield registered
+    finally:
+        pm.unregister(plugin)
+        invalidate_registries()
