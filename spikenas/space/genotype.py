@@ -151,8 +151,10 @@ class Genotype:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0]
-            raise GenotypeError(f"malformed genotype YAML: {first}") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise GenotypeError(f"malformed genotype YAML{where}: {what}") from None
         if isinstance(data, dict) and "genotype" in data and "cells" not in data:
             data = data["genotype"]
         return cls.from_dict(data)
