@@ -1,0 +1,86 @@
+"""Shared fixtures. The suite is hermetic: entry-point plugins are not autoloaded in-process
+(``SPIKENAS_DISABLE_PLUGIN_AUTOLOAD``); tests that need the example plugin register it with
+:func:`spikenas.testing.temporary_plugin`, and one test checks real autoload in a subprocess."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("SPIKENAS_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from spikenas import CellGenotype, Genotype, get_registries  # noqa: E402
+from spikenas.neuron import NeuronConfig  # noqa: E402
+from spikenas.space import MacroConfig  # noqa: E402
+from spikenas.testing import temporary_plugin  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DWSEP_DIR = ROOT / "plugins" / "spikenas-dwsep"
+
+
+def load_dwsep():
+    """The example plugin module: the installed package, else the in-repo source."""
+    try:
+        return importlib.import_module("spikenas_dwsep")
+    except ImportError:
+        sys.path.insert(0, str(DWSEP_DIR))
+        return importlib.import_module("spikenas_dwsep")
+
+
+@pytest.fixture
+def registries():
+    return get_registries()
+
+
+@pytest.fixture
+def operations(registries):
+    return registries.operations
+
+
+@pytest.fixture
+def neuron() -> NeuronConfig:
+    return NeuronConfig()
+
+
+@pytest.fixture
+def tiny_macro() -> MacroConfig:
+    """A network small enough to build hundreds of times per second."""
+    return MacroConfig(input_shape=(1, 8, 8), num_classes=3, timesteps=3, channels=4,
+                       head_pool=2, head_hidden=8, votes=2, dropout=0.0)
+
+
+@pytest.fixture
+def snasnet_cell() -> CellGenotype:
+    """A forward-only 4-node cell using every built-in operation."""
+    return CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("skip", 0, 2), ("conv1x1", 1, 2),
+                                     ("avgpool", 0, 3), ("zero", 1, 3), ("conv3x3", 2, 3)])
+
+
+@pytest.fixture
+def backward_cell() -> CellGenotype:
+    """A cell with a backward edge (node 3 at t-1 feeds node 1 at t)."""
+    return CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("zero", 0, 2), ("conv1x1", 1, 2),
+                                     ("skip", 0, 3), ("conv1x1", 3, 1), ("conv3x3", 2, 3)])
+
+
+@pytest.fixture
+def genotype(snasnet_cell, backward_cell) -> Genotype:
+    return Genotype((snasnet_cell, backward_cell))
+
+
+@pytest.fixture
+def dwsep():
+    """The example third-party plugin, registered for the duration of the test."""
+    module = load_dwsep()
+    with temporary_plugin(module, name="dwsep"):
+        yield module
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
