@@ -33,7 +33,8 @@ with warnings.catch_warnings():
 
 from spikenas.errors import SpikenasError
 
-SURROGATES = ("super", "triangle", "tanh", "circ", "heavi_erfc", "heaviside")
+# norse also knows "heaviside", which has no gradient (training would fail): not offered.
+SURROGATES = ("super", "triangle", "tanh", "circ", "heavi_erfc")
 RESETS = {"hard": reset_value, "soft": reset_subtract}
 
 
