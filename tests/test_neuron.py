@@ -1,0 +1,148 @@
+"""LIF neurons: documented dynamics, resets, surrogates by name, gradients, pickling."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import pytest
+import torch
+
+from spikenas import SpikenasError
+from spikenas.neuron import LIF, SURROGATES, NeuronConfig, record_spikes
+from spikenas.ops import SpikingSequential
+
+
+def reference_lif(x: torch.Tensor, c: NeuronConfig) -> torch.Tensor:
+    """The dynamics documented in spikenas/neuron/lif.py, written out by hand."""
+    v = torch.zeros_like(x[0])
+    out = []
+    for frame in x:
+        v = v + (frame - v) / c.tau
+        s = (v > c.threshold).to(x.dtype)
+        v = (1 - s) * v + s * c.v_reset if c.reset == "hard" else v - s * c.threshold
+        out.append(s)
+    return torch.stack(out)
+
+
+def test_defaults_follow_snasnet():
+    c = NeuronConfig()
+    assert (c.tau, c.threshold, c.reset, c.v_reset) == (4 / 3, 1.0, "hard", 0.0)
+
+
+def test_defaults_spike_on_real_scale_inputs():
+    # batch-normalised activations are ~N(0, 1): a healthy fraction of neurons must fire
+    x = torch.randn(5, 64, 256)
+    rate = LIF()(x).mean().item()
+    assert 0.03 < rate < 0.5
+    # a constant input of 1.2 x threshold fires every other step from rest
+    assert LIF()(torch.full((6, 1), 1.2)).flatten().tolist() == [0, 1, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_dynamics_match_hand_computation(reset):
+    c = NeuronConfig(reset=reset, tau=2.0, threshold=0.8, v_reset=0.1 if reset == "hard" else 0.0)
+    x = torch.rand(8, 4, 50) * 2
+    assert torch.equal(LIF(c)(x), reference_lif(x, c))
+
+
+def test_hard_and_soft_reset_differ():
+    x = torch.full((4, 1), 3.0)  # v = 2.25 at the first step: far above threshold
+    lif_hard, lif_soft = LIF(NeuronConfig(reset="hard")), LIF(NeuronConfig(reset="soft"))
+    _, v_hard = lif_hard.step(x[0], None)
+    _, v_soft = lif_soft.step(x[0], None)
+    assert v_hard.item() == pytest.approx(0.0)
+    assert v_soft.item() == pytest.approx(2.25 - 1.0)
+    x = torch.rand(10, 2, 100) * 2.5
+    assert not torch.equal(lif_hard(x), lif_soft(x))
+
+
+def test_step_equals_sequence():
+    lif = LIF()
+    x = torch.randn(5, 3, 7) * 2
+    v, frames = None, []
+    for frame in x:
+        s, v = lif.step(frame, v)
+        frames.append(s)
+    assert torch.equal(torch.stack(frames), lif(x))
+
+
+def test_output_is_binary_in_input_dtype():
+    y = LIF()(torch.randn(3, 2, 10, dtype=torch.float64) * 3)
+    assert y.dtype == torch.float64
+    assert set(y.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_surrogate_by_name_gives_gradients(surrogate):
+    x = (torch.randn(5, 8, 20) + 0.5).requires_grad_()
+    LIF(NeuronConfig(surrogate=surrogate))(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_surrogate_changes_gradient_not_spikes():
+    x = torch.randn(5, 8, 20) + 0.5
+    grads, spikes = [], []
+    for surrogate in ("super", "triangle"):
+        xi = x.clone().requires_grad_()
+        y = LIF(NeuronConfig(surrogate=surrogate))(xi)
+        y.sum().backward()
+        grads.append(xi.grad)
+        spikes.append(y.detach())
+    assert torch.equal(spikes[0], spikes[1])
+    assert not torch.allclose(grads[0], grads[1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, culprit",
+    [
+        ({"surrogate": "atan"}, "'atan'"),
+        ({"surrogate": "heaviside"}, "'heaviside'"),  # no gradient: not offered
+        ({"reset": "zero"}, "'zero'"),
+        ({"tau": 0.5}, "0.5"),
+        ({"threshold": 0}, "threshold"),
+    ],
+)
+def test_bad_config_is_one_line_error(kwargs, culprit):
+    with pytest.raises(SpikenasError) as info:
+        NeuronConfig(**kwargs)
+    assert "\n" not in str(info.value) and culprit in str(info.value)
+
+
+def test_gradients_flow_through_an_operation():
+    op = SpikingSequential(torch.nn.Linear(10, 10), LIF(), torch.nn.Linear(10, 3))
+    x = torch.randn(5, 4, 10) * 3
+    op(x).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in op.parameters())
+
+
+def test_pickling_and_torch_save():
+    model = SpikingSequential(torch.nn.Linear(6, 6), LIF(NeuronConfig(reset="soft", surrogate="tanh")))
+    x = torch.randn(4, 2, 6) * 3
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone[1].config == model[1].config
+    assert torch.equal(clone(x), model(x))
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    assert torch.equal(loaded(x), model(x))
+
+
+def test_pickle_drops_recorder():
+    lif = LIF()
+    with record_spikes(lif, lambda s: None):
+        clone = pickle.loads(pickle.dumps(lif))
+    assert clone.recorder is None
+
+
+def test_record_spikes():
+    model = SpikingSequential(LIF(), torch.nn.Linear(6, 5), LIF())
+    seen = []
+    with record_spikes(model, seen.append) as n:
+        assert n == 2
+        model(torch.randn(3, 2, 6) * 3)
+        model.step(torch.randn(2, 6), None)
+    assert [tuple(s.shape) for s in seen] == [(3, 2, 6), (3, 2, 5), (1, 2, 6), (1, 2, 5)]
+    model(torch.randn(3, 2, 6))
+    assert len(seen) == 4  # recorders removed on exit
