@@ -1,0 +1,185 @@
+"""The LightningModule of spikenas: :class:`SNNClassifier` trains a network built from a genotype.
+
+The network itself is a plain :class:`~spikenas.network.SpikingNetwork` held as
+``self.network``; this module adds the loss (cross-entropy on the logits averaged over time),
+one torchmetrics ``MetricCollection`` cloned per stage (``train/``, ``val/``, ``test/``), the
+optimiser and schedule, the memory report at fit start and the spike rate on the first
+validation batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Optional, Union
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from spikenas.errors import SpikenasError
+from spikenas.network import SpikingNetwork
+from spikenas.neuron import NeuronConfig, record_spikes
+from spikenas.space.genotype import Genotype
+from spikenas.space.macro import MacroConfig
+
+
+def sgd(params) -> torch.optim.Optimizer:
+    """SNASNet's optimiser, with the weight decay passed by keyword (SNASNet's positional
+    argument made it dampening)."""
+    return torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
+
+
+def cosine(optimizer: torch.optim.Optimizer) -> "_Cosine":
+    """Cosine annealing over the trainer's ``max_epochs`` (resolved in ``configure_optimizers``)."""
+    return _Cosine(optimizer)
+
+
+class _Cosine(torch.optim.lr_scheduler.LRScheduler):
+    """Placeholder replaced by ``CosineAnnealingLR(T_max=trainer.max_epochs)``."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+
+
+class SNNClassifier(pl.LightningModule):
+    """A spiking classifier built from a genotype.
+
+    Args:
+        genotype: the cells, as in ``final.yaml``: ``{cells: [{nodes: 4, edges: [[op, src,
+            dst], ...]}]}``. None builds no network: the model is then only a template of
+            settings (``spikenas search``), and fit/validate/test/predict fail.
+        macro: the macro-architecture; ``num_classes`` and ``input_shape`` come from the data.
+        neuron: LIF settings of every neuron.
+        seed: weight-initialisation seed of the network (None: the global RNG, which
+            ``seed_everything`` seeds).
+        optimizer: optimiser factory (default: SGD lr 0.1, momentum 0.9, weight decay 5e-4).
+        scheduler: learning-rate schedule factory (default: cosine annealing over
+            ``trainer.max_epochs``, stepped per epoch).
+    """
+
+    def __init__(
+        self,
+        genotype: Optional[dict] = None,
+        macro: MacroConfig = MacroConfig(),
+        neuron: NeuronConfig = NeuronConfig(),
+        seed: Optional[int] = None,
+        optimizer: OptimizerCallable = sgd,
+        scheduler: LRSchedulerCallable = cosine,
+    ) -> None:
+        super().__init__()
+        if isinstance(macro, dict):
+            macro = MacroConfig(**macro)
+        if isinstance(neuron, dict):
+            neuron = NeuronConfig(**neuron)
+        self.macro = macro
+        self.neuron = neuron
+        self.genotype = None if genotype is None else Genotype.from_dict(genotype)
+        self.seed = seed
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        # plain data only, so hparams.yaml and checkpoints hold no objects
+        self.save_hyperparameters(
+            {
+                "genotype": None if self.genotype is None else self.genotype.to_dict(),
+                "macro": macro.to_dict(),
+                "neuron": asdict(neuron),
+                "seed": seed,
+            }
+        )
+        self.network = None if self.genotype is None else SpikingNetwork(self.genotype, macro, neuron, seed=seed)
+        metrics = {"acc": MulticlassAccuracy(macro.num_classes, top_k=1)}
+        if macro.num_classes > 5:
+            metrics["acc5"] = MulticlassAccuracy(macro.num_classes, top_k=5)
+        collection = MetricCollection(metrics)
+        self.train_metrics = collection.clone(prefix="train/")
+        self.val_metrics = collection.clone(prefix="val/")
+        self.test_metrics = collection.clone(prefix="test/")
+
+    # -- checks and reports ------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.network is None:
+            raise SpikenasError(
+                f"{stage} needs a network: set model.genotype (e.g. `--config final.yaml` "
+                "written by `spikenas search`)"
+            )
+
+    def memory_report(self):
+        """The cost model's report (``memory``) of the network: parameter and state bytes."""
+        from spikenas.plugin import get_registries
+        from spikenas.space.profile import Profiler
+
+        registries = get_registries()
+        profile = Profiler(self.macro, self.neuron, registries.operations).profile(self.genotype)
+        return registries.cost_models.create("memory")(profile)
+
+    def on_fit_start(self) -> None:
+        report = self.memory_report()
+        rank_zero_info(report.format())
+        metrics = {
+            "memory/param_bytes": float(report.param_bytes),
+            "memory/state_bytes": float(report.state_bytes),
+            "memory/total_bytes": float(report.total_bytes),
+            "memory/params": float(sum(p.numel() for p in self.network.parameters())),
+        }
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=0)
+
+    # -- steps -------------------------------------------------------------------------------
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``[B, c, H, W] -> [B, classes]`` logits averaged over the timesteps."""
+        return self.network(images)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.train_metrics.update(logits, y)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        return loss
+
+    def _evaluate(self, batch: Any, metrics: MetricCollection, prefix: str) -> None:
+        x, y = batch
+        logits = self(x)
+        metrics.update(logits, y)
+        self.log(f"{prefix}/loss", F.cross_entropy(logits, y), on_step=False, on_epoch=True, sync_dist=True)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=prefix == "val")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        if batch_idx == 0:
+            self._log_spike_rate(batch[0])
+        self._evaluate(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_metrics, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return self(x).argmax(-1)
+
+    def _log_spike_rate(self, images: torch.Tensor) -> None:
+        """Mean firing rate over every LIF neuron and timestep (one extra forward pass)."""
+        totals: list[torch.Tensor] = []
+        count = [0]
+
+        def record(spikes: torch.Tensor) -> None:
+            totals.append(spikes.detach().float().sum())
+            count[0] += spikes.numel()
+
+        with record_spikes(self.network, record):
+            self(images)
+        if count[0]:
+            self.log("val/spike_rate", torch.stack(totals).sum() / count[0], on_step=False, on_epoch=True, sync_dist=True)
+
+    # -- optimisation ------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer(self.parameters())
+        scheduler = self.scheduler(optimizer)
+        if isinstance(scheduler, _Cosine):
+            epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
