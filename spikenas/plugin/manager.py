@@ -48,12 +48,38 @@ def get_plugin_manager() -> pluggy.PluginManager:
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # an entry point that fails to import
-            raise SpikenasError(f"could not load a {ENTRY_POINT_GROUP!r} entry-point plugin: {exc}") from exc
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise SpikenasError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+            raise SpikenasError(f"could not load a {ENTRY_POINT_GROUP!r} entry-point plugin: {one_line(exc)}") from exc
+    check_pending(pm)
     return pm
+
+
+def one_line(exc: BaseException) -> str:
+    """``str(exc)`` with its lines joined (pluggy's validation errors span three lines)."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def register(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> str:
+    """``pm.register`` with a hook implementation that does not match its specification (wrong
+    argument names) reported as a one-line :class:`SpikenasError`."""
+    try:
+        return pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise SpikenasError(one_line(exc)) from None
+
+
+def check_pending(pm: pluggy.PluginManager) -> None:
+    """pluggy's ``check_pending`` as a one-line :class:`SpikenasError` naming the plugin and
+    the misspelled hook (a hook implementation without a specification)."""
+    hooks = {name: getattr(pm.hook, name) for name in vars(pm.hook) if not name.startswith("_")}
+    known = ", ".join(sorted(name for name, hook in hooks.items() if hook.has_spec()))
+    for name, hook in hooks.items():
+        if hook.has_spec():
+            continue
+        for impl in hook.get_hookimpls():
+            if not impl.optionalhook:
+                raise SpikenasError(
+                    f"plugin {impl.plugin_name!r} implements unknown hook {name!r}; known hooks: {known}"
+                )
 
 
 def _fill(pm: pluggy.PluginManager, hook_name: str, registry: Registry) -> None:
