@@ -47,7 +47,8 @@ class CellModule(nn.Module):
     Node 0 is the input; node ``j`` is the sum of its live incoming edges. A cell without
     backward edges runs every edge over the whole sequence at once; a cell with backward edges
     runs step by step, a backward edge ``k -> j`` applying its operation to node ``k``'s
-    previous-timestep value (zeros at ``t = 0``).
+    previous-timestep value (zeros at ``t = 0``). ``build_op(edge)`` overrides how an edge's
+    module is made (the search passes cached modules).
     """
 
     def __init__(
@@ -58,17 +59,16 @@ class CellModule(nn.Module):
         operations: OperationRegistry,
         seed: int | None = None,
         name: str = "cell",
+        build_op: Callable[[Edge], nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self.nodes = cell.nodes
         self.edges: tuple[Edge, ...] = live_edges(cell, operations)
         self.recurrent = any(e.backward for e in self.edges)
-        self.ops = nn.ModuleDict(
-            {
-                edge_key(e): seeded(seed, f"{name}/{edge_key(e)}", lambda e=e: operations.get(e.op).build(channels, neuron))
-                for e in self.edges
-            }
-        )
+        if build_op is None:
+            def build_op(e: Edge) -> nn.Module:
+                return seeded(seed, f"{name}/{edge_key(e)}", lambda: operations.get(e.op).build(channels, neuron))
+        self.ops = nn.ModuleDict({edge_key(e): build_op(e) for e in self.edges})
         self._incoming = {j: [e for e in self.edges if e.dst == j] for j in range(1, cell.nodes)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,110 @@
+"""Search speed: SpikeNAS's consecutive search against SNASNet's 5,000-candidate random search.
+
+Both run in one process on the same scoring batch, device, score, cost model and budget; each
+is timed end to end (its search plus the final whole-network score of its genotype). The last
+line printed is::
+
+    speedup=<x> spikenas_score=<s> random_score=<s> spikenas_bytes=<n> random_bytes=<n> budget_bytes=<n> spikenas_candidates=<n> random_candidates=<n>
+
+``--quick``: Fashion-MNIST, width 8, batch 32, T = 5 (under 5 minutes on 2 CPU cores).
+Default (full): SNASNet's CIFAR-10 settings (width 128, batch 256, T = 5) on CUDA when one is
+available; ``--channels/--batch-size/--data`` pick a smaller setting for a CPU.
+The default budget is halfway between the smallest and the largest footprint of the space.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from spikenas.cost import format_bytes
+from spikenas.neuron import NeuronConfig
+from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.driver import build_context, search
+from spikenas.search.random_search import RandomSearch
+from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.space.genotype import CellGenotype, Edge, Genotype
+from spikenas.space.macro import MacroConfig
+
+
+def scoring_batch(data: str, batch_size: int, seed: int, root: str) -> torch.Tensor:
+    from spikenas import data as datasets
+
+    module = {"fmnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[data]
+    kwargs = {"root": root} if root else {}
+    return module(**kwargs).sample_batch(batch_size, seed)
+
+
+def default_budget(macro: MacroConfig, space: SearchSpaceConfig) -> int:
+    """Halfway between the cheapest network and the one with the costliest operation everywhere."""
+    ctx = build_context(macro, NeuronConfig(), space, [torch.empty(0)])
+    low = ctx.bytes_of(ctx.memory.cheapest(ctx.cells, space.cells))
+    uniform = [
+        Genotype(tuple(CellGenotype(space.nodes, tuple(Edge(i, j, op) for i, j in ctx.cells.pairs)) for _ in range(space.cells)))
+        for op in ctx.cells.operations
+        if op in ctx.cells.connecting
+    ]
+    high = max(ctx.bytes_of(g) for g in uniform)
+    return (low + high) // 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small width and batch, Fashion-MNIST, CPU-friendly")
+    parser.add_argument("--data", choices=["fmnist", "cifar10", "cifar100"], default=None)
+    parser.add_argument("--root", default="", help="dataset root (default: the datamodule's)")
+    parser.add_argument("--channels", type=int, default=None)
+    parser.add_argument("--head-hidden", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--timesteps", type=int, default=5)
+    parser.add_argument("--cells", type=int, default=2)
+    parser.add_argument("--candidates", type=int, default=5000, help="random-search candidates (the speedup is against 5,000)")
+    parser.add_argument("--sweeps", type=int, default=1)
+    parser.add_argument("--budget", default=None, help="bytes or units (default: halfway, see above)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    data = args.data or ("fmnist" if args.quick else "cifar10")
+    channels = args.channels or (8 if args.quick else 128)
+    hidden = args.head_hidden or (64 if args.quick else 1024)
+    batch_size = args.batch_size or (32 if args.quick else 256)
+    images = scoring_batch(data, batch_size, args.seed, args.root)
+    base = MacroConfig.snasnet_cifar10() if data.startswith("cifar") else MacroConfig()
+    macro = base.replace(
+        input_shape=tuple(images.shape[1:]), num_classes=100 if data == "cifar100" else 10,
+        channels=channels, head_hidden=hidden, timesteps=args.timesteps,
+    )
+    space = SearchSpaceConfig(cells=args.cells)
+    budget = args.budget if args.budget is not None else default_budget(macro, space)
+    device = torch.device(args.device)
+    batch = images.to(device)
+    print(f"device={device} data={data} batch={batch_size} T={args.timesteps} channels={channels} "
+          f"head_hidden={hidden} cells={args.cells} budget={budget}", flush=True)
+
+    results = {}
+    for strategy in (SpikeNASSearch(sweeps=args.sweeps), RandomSearch(candidates=args.candidates)):
+        ctx = build_context(macro, NeuronConfig(), space, [batch], budget=budget, seed=args.seed)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = search(ctx, strategy)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        results[strategy.name] = (result, seconds)
+        print(f"{strategy.name}: {result.summary()} ({format_bytes(result.bytes)}) genotype: {result.genotype}", flush=True)
+
+    (s, s_sec), (r, r_sec) = results["spikenas"], results["random"]
+    print(
+        f"speedup={r_sec / s_sec:.1f} spikenas_score={s.score:.6g} random_score={r.score:.6g} "
+        f"spikenas_bytes={s.bytes} random_bytes={r.bytes} budget_bytes={s.budget} "
+        f"spikenas_candidates={s.candidates} random_candidates={r.candidates}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

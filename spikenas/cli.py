@@ -1,0 +1,71 @@
+"""The ``spikenas`` command: LightningCLI with ``search`` beside fit/validate/test/predict.
+
+``spikenas plugins`` lists what the plugins registered; everything else is LightningCLI, so
+every subcommand takes ``--config file.yaml``, ``--print_config`` and dotted overrides.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningCLI
+
+from spikenas.errors import SpikenasError
+
+
+class SpikenasCLI(LightningCLI):
+    """LightningCLI whose trainer also has ``search`` (see :class:`spikenas.trainer.Trainer`)."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {**LightningCLI.subcommands(), "search": {"model", "datamodule"}}
+
+    def add_arguments_to_parser(self, parser) -> None:
+        # best and last checkpoints by validation accuracy (``--checkpoint.*`` to change)
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-epoch{epoch:03d}-acc{val/acc:.4f}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        # the data decide the classes and the image shape; users never repeat them
+        parser.link_arguments("data.num_classes", "model.macro.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.input_shape", "model.macro.input_shape", apply_on="instantiate")
+
+    def search(self, **kwargs) -> None:
+        from spikenas.search.driver import run_search
+
+        run_search(self.trainer, config=self.config["search"], parser=self._subcommand_parsers["search"], **kwargs)
+
+
+def main(args: ArgsType = None) -> None:
+    """Entry point of the ``spikenas`` console script (``args`` as on the command line)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="norse")
+    try:
+        if argv[:1] == ["plugins"]:
+            from spikenas.plugin.listing import format_plugins
+
+            print(format_plugins())
+            return
+        from spikenas.data import SpikenasDataModule
+        from spikenas.lit import SNNClassifier
+        from spikenas.trainer import Trainer
+
+        SpikenasCLI(
+            SNNClassifier,
+            SpikenasDataModule,
+            trainer_class=Trainer,
+            subclass_mode_data=True,
+            seed_everything_default=0,
+            args=argv,
+            save_config_kwargs={"overwrite": True},
+        )
+    except SpikenasError as exc:
+        sys.exit(f"spikenas: error: {exc}")

@@ -1,0 +1,45 @@
+"""What a search may choose: the cell space and the macro knobs a budget may turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from spikenas.errors import SpikenasError
+
+DEFAULT_OPERATIONS = ("zero", "skip", "conv1x1", "conv3x3", "avgpool")
+
+
+@dataclass
+class SearchSpaceConfig:
+    """The search space.
+
+    Args:
+        operations: operations an edge may carry (names from the operation registry).
+        cells: number of cells of the network.
+        nodes: nodes per cell (node 0 = input, last = output).
+        backward: allow backward (temporal) edges.
+        direct_edge: require a connecting input-to-output edge in every cell (SNASNet).
+        channels: widths ``C`` the search may choose from (None: only the model's).
+        head_hidden: hidden sizes of the classifier it may choose from (None: the model's).
+        head_pool: pooling factors before the classifier it may choose from (None: the model's).
+    """
+
+    operations: list[str] = field(default_factory=lambda: list(DEFAULT_OPERATIONS))
+    cells: int = 2
+    nodes: int = 4
+    backward: bool = False
+    direct_edge: bool = True
+    channels: Optional[list[int]] = None
+    head_hidden: Optional[list[int]] = None
+    head_pool: Optional[list[int]] = None
+
+    def __post_init__(self) -> None:
+        if self.cells < 1:
+            raise SpikenasError(f"space.cells must be >= 1, got {self.cells}")
+        if self.nodes < 2:
+            raise SpikenasError(f"space.nodes must be >= 2, got {self.nodes}")
+        for name in ("channels", "head_hidden", "head_pool"):
+            values = getattr(self, name)
+            if values is not None and (not values or min(values) < (0 if name == "head_hidden" else 1)):
+                raise SpikenasError(f"space.{name} must be a non-empty list of sizes, got {values}")

@@ -1,0 +1,191 @@
+"""``spikenas search``: assemble the search from the config, run it on the trainer's
+processes, and write the results (rank 0 only).
+
+Resume: the record log of a search lives in ``<logs>/.search_state/<key>.json``, where the key
+hashes every setting that changes the result. Running the same command again after a crash
+finds that state, replays the search against it and writes into the same run directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+import torch
+
+from spikenas.cost import parse_bytes
+from spikenas.errors import SpikenasError
+from spikenas.neuron import NeuronConfig
+from spikenas.plugin import get_registries
+from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.context import MemoryCheck, SearchContext, choose_macro
+from spikenas.search.outputs import write_outputs
+from spikenas.search.random_search import RandomSearch
+from spikenas.search.records import RecordLog
+from spikenas.search.result import SearchResult
+from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.strategy import SearchStrategy
+from spikenas.search.workers import Workers
+from spikenas.space.cell import CellSpace
+from spikenas.space.macro import MacroConfig
+
+STRATEGIES = ("spikenas", "random")
+
+
+def make_strategy(name: str, candidates: int, sweeps: int) -> SearchStrategy:
+    if name == "spikenas":
+        return SpikeNASSearch(sweeps=sweeps)
+    if name == "random":
+        return RandomSearch(candidates=candidates)
+    raise SpikenasError(f"unknown search strategy {name!r}; known: {', '.join(STRATEGIES)}")
+
+
+def build_context(
+    macro: MacroConfig,
+    neuron: NeuronConfig,
+    space: SearchSpaceConfig,
+    batches: list[torch.Tensor],
+    budget: int | str | None = None,
+    score: str = "sahd",
+    score_options: Optional[dict[str, Any]] = None,
+    cost_model: str = "memory",
+    cost_options: Optional[dict[str, Any]] = None,
+    seed: int = 0,
+) -> SearchContext:
+    """A :class:`SearchContext` from plain settings; the macro is fitted to the budget."""
+    registries = get_registries()
+    cells = CellSpace(space.operations, registries.operations, space.nodes, space.backward, space.direct_edge)
+    cost = registries.cost_models.create(cost_model, **(cost_options or {}))
+    scorer = registries.scores.create(score, **(score_options or {}))
+    budget_bytes = parse_bytes(budget)
+    macro = choose_macro(macro, space, neuron, registries, cells, cost, budget_bytes)
+    memory = MemoryCheck(macro, neuron, registries, cost, budget_bytes)
+    return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed)
+
+
+def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None = None, workers: Workers | None = None) -> SearchResult:
+    """Run ``strategy`` and score its genotype on the whole network."""
+    log = log if log is not None else RecordLog()
+    workers = workers or Workers.current()
+    start = time.perf_counter()
+    try:
+        genotype = strategy.run(ctx, log, workers)
+        final = strategy.evaluate(ctx, log, workers, "final", [("final", genotype)], ctx.full_score)[0]
+    finally:
+        strategy.close()
+        if workers.is_writer:
+            log.save()
+    seconds = time.perf_counter() - start
+    report = ctx.memory.cost(ctx.memory.profiler.profile(genotype))
+    if ctx.budget is not None and report.total_bytes > ctx.budget:  # a bug, never a user error
+        raise AssertionError(f"search returned {report.total_bytes} bytes over the budget {ctx.budget}")
+    return SearchResult(
+        genotype, ctx.macro, strategy.name, ctx.score.name, final.score, report.total_bytes,
+        ctx.budget, strategy.evaluated, seconds, report,
+    )
+
+
+def _settings_key(settings: dict[str, Any]) -> str:
+    blob = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _logs_root(trainer: pl.Trainer) -> Path:
+    logger = trainer.logger
+    if logger is not None and getattr(logger, "save_dir", None):
+        return Path(logger.save_dir) / (logger.name or "")
+    return Path(trainer.default_root_dir) / "lightning_logs"
+
+
+def _new_run_dir(trainer: pl.Trainer, root: Path) -> Path:
+    logger = trainer.logger
+    if logger is not None and getattr(logger, "log_dir", None):
+        return Path(logger.log_dir)
+    versions = [int(p.name.split("_")[1]) for p in root.glob("version_*") if p.name.split("_")[1].isdigit()]
+    return root / f"version_{max(versions, default=-1) + 1}"
+
+
+def run_search(
+    trainer: pl.Trainer,
+    model: pl.LightningModule,
+    datamodule: Optional[pl.LightningDataModule] = None,
+    config: Any = None,
+    parser: Any = None,
+    **settings: Any,
+) -> SearchResult:
+    """The ``search`` subcommand (see :meth:`spikenas.trainer.Trainer.search` for settings)."""
+    launcher = trainer.strategy.launcher
+    if launcher is not None:
+        return launcher.launch(_run, trainer, model, datamodule, config, settings, trainer=trainer)
+    return _run(trainer, model, datamodule, config, settings)
+
+
+def _run(trainer, model, datamodule, config, settings) -> SearchResult:
+    trainer.strategy.setup_environment()
+    workers = Workers.current()
+    if datamodule is None:
+        raise SpikenasError("search needs data: set 'data' in the config (e.g. class_path: spikenas.data.FashionMNIST)")
+    space = settings.get("space") or SearchSpaceConfig()
+    if isinstance(space, dict):
+        space = SearchSpaceConfig(**space)
+    seed = int(settings.get("search_seed", 0))
+    macro: MacroConfig = model.macro
+    neuron: NeuronConfig = model.neuron
+    device = trainer.strategy.root_device
+    n_batches = int(settings.get("score_batches", 1))
+    batch_size = int(settings.get("score_batch_size", 256))
+    batches = [datamodule.sample_batch(batch_size, seed + i).to(device) for i in range(n_batches)]
+    ctx = build_context(
+        macro, neuron, space, batches, settings.get("budget"), settings.get("score", "sahd"),
+        settings.get("score_options"), settings.get("cost_model", "memory"), settings.get("cost_options"), seed,
+    )
+    strategy = make_strategy(settings.get("strategy", "spikenas"), int(settings.get("candidates", 5000)), int(settings.get("sweeps", 2)))
+
+    key = _settings_key({
+        **{k: v for k, v in settings.items() if k != "space"}, "space": asdict(space),
+        "macro": macro.to_dict(), "neuron": asdict(neuron), "data": dict(getattr(datamodule, "hparams", {})),
+        "datamodule": type(datamodule).__qualname__,
+    })
+    root = _logs_root(trainer)
+    state_path = root / ".search_state" / f"{key}.json"
+    meta = None
+    if workers.is_writer:
+        previous = RecordLog(state_path) if state_path.exists() else None
+        if previous is not None and not previous.meta.get("complete"):
+            meta = previous.meta
+        else:
+            state_path.unlink(missing_ok=True)
+            run_dir = _new_run_dir(trainer, root)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            meta = {"run_dir": str(run_dir)}
+    meta = workers.broadcast(meta)
+    log = RecordLog(state_path, meta)
+    if log.resumed and workers.is_writer:
+        print(f"spikenas search: resuming from {state_path} ({log.resumed} candidates already scored)")
+    result = search(ctx, strategy, log, workers)
+    run_dir = Path(meta["run_dir"])
+    result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
+    if workers.is_writer:
+        search_config = config.as_dict() if config is not None else _config_from_objects(model, datamodule, trainer)
+        write_outputs(result, log, run_dir, search_config)
+        log.meta["complete"] = True
+        log.save()
+        print(f"spikenas search: {result.summary()}")
+        print(f"spikenas search: wrote {run_dir}/{{genotype.yaml,final.yaml,search.csv,pareto.png,memory.txt}}")
+        print(f"spikenas search: retrain with: spikenas fit --config {run_dir / 'final.yaml'}")
+    return result
+
+
+def _config_from_objects(model: pl.LightningModule, datamodule: pl.LightningDataModule, trainer: pl.Trainer) -> dict[str, Any]:
+    """A fit config for a search started from Python rather than from the CLI."""
+    data_cls = type(datamodule)
+    return {
+        "model": {"macro": model.macro.to_dict(), "neuron": asdict(model.neuron)},
+        "data": {"class_path": f"{data_cls.__module__}.{data_cls.__qualname__}", "init_args": dict(datamodule.hparams)},
+        "trainer": {"max_epochs": trainer.max_epochs},
+    }

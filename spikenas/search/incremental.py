@@ -1,0 +1,163 @@
+"""Scoring candidates for one cell while the cells before it stay fixed.
+
+The consecutive search changes one cell at a time, and a coordinate move changes one edge of
+it. :class:`CellEvaluator` therefore computes once, per scoring batch, the input of cell ``c``
+and the kernel contributions of every LIF layer before it; for a candidate it only runs
+cell ``c`` and the first LIF layer after it (the next reduction's, or the whole head for the
+last cell, so that the last stage scores exactly the whole network). Inside a feed-forward
+cell the output of each edge is memoised by the edge and the sub-graph feeding it, so a move
+recomputes only the edges downstream of the changed one. Cells with backward edges run step
+by step through :class:`~spikenas.network.CellModule` with cached edge modules.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Hashable
+
+import torch
+from torch import nn
+
+from spikenas.network import CellModule, edge_key, seeded
+from spikenas.neuron import LIF, record_spikes
+from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
+from spikenas.search.context import SearchContext
+from spikenas.space.cell import live_edges
+from spikenas.space.genotype import CellGenotype, Edge
+
+
+class _TensorLRU:
+    """Least-recently-used cache bounded by the bytes of the tensors it holds."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[Hashable, tuple] = OrderedDict()
+
+    def get(self, key: Hashable) -> tuple | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: Hashable, item: tuple, size: int) -> None:
+        self._items[key] = item + (size,)
+        self.bytes += size
+        while self.bytes > self.max_bytes and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self.bytes -= old[-1]
+
+
+def _until_first_lif(module: nn.Sequential) -> nn.Sequential:
+    for index, layer in enumerate(module):
+        if isinstance(layer, LIF):
+            return module[: index + 1]
+    return module
+
+
+class _Rest(nn.Module):
+    """The network after cell ``index``: reductions, the (cheapest) later cells, the head."""
+
+    def __init__(self, net, index: int) -> None:
+        super().__init__()
+        self.net = net
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(self.index + 1, len(self.net.cells)):
+            x = self.net.cells[i](self.net.reductions[i - 1](x))
+        return self.net.head(x)
+
+
+class CellEvaluator:
+    """Scores of candidate cells at position ``len(prefix)`` after the fixed ``prefix`` cells.
+
+    ``score(cell)`` is the mean over the scoring batches of the score of the network prefix
+    (stem, fixed cells and reductions, the candidate, and what follows it up to the next LIF
+    layer); for the last cell this is the whole network's score.
+    """
+
+    def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30) -> None:
+        self.ctx = ctx
+        self.index = len(prefix)
+        last = self.index == ctx.num_cells - 1
+        # Parts are seeded by name, so this network shares every weight with any network
+        # that has the same parts; its own cells after the prefix are never run.
+        self.net = scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells, prefix)))
+        self.after: nn.Module = self.net.head if last else _Rest(self.net, self.index)
+        self.channels = ctx.macro.cell_shape(self.index)[0]
+        self._modules: dict[str, nn.Module] = {}
+        self._edges = _TensorLRU(cache_bytes)
+        self._inputs: list[torch.Tensor] = []
+        self._prefix: list[KernelAccumulator] = []
+        with torch.inference_mode():
+            for images in ctx.batches:
+                acc = KernelAccumulator(ctx.score)
+                with record_spikes(self.net, acc.add):
+                    x = self.net.encode(images)
+                    for i in range(self.index):
+                        x = self.net.cells[i](x)
+                        x = self.net.reductions[i](x)
+                self._inputs.append(x)
+                self._prefix.append(acc)
+
+    def module(self, edge: Edge) -> nn.Module:
+        """The edge's operation, built once with the seed the full network would use."""
+        key = edge_key(edge)
+        if key not in self._modules:
+            spec = self.ctx.registries.operations.get(edge.op)
+            name = f"cell{self.index}/{key}"
+            built = seeded(self.ctx.seed, name, lambda: spec.build(self.channels, self.ctx.neuron))
+            self._modules[key] = scoring_mode(built.to(self.ctx.device))
+        return self._modules[key]
+
+    def score(self, cell: CellGenotype) -> float:
+        edges = live_edges(cell, self.ctx.registries.operations)
+        with torch.inference_mode():
+            values = []
+            for b in range(len(self._inputs)):
+                acc = self._prefix[b].copy()
+                if any(e.backward for e in edges):
+                    out = self._run_recurrent(cell, b, acc)
+                else:
+                    out = self._run_memoised(cell.nodes, edges, b, acc)
+                with record_spikes(self.after, acc.add):
+                    self.after(out)
+                values.append(acc.value())
+        return finite_mean(values)
+
+    def _run_recurrent(self, cell: CellGenotype, b: int, acc: KernelAccumulator) -> torch.Tensor:
+        module = CellModule(cell, self.channels, self.ctx.neuron, self.ctx.registries.operations, build_op=self.module)
+        with record_spikes(module, acc.add):
+            return module(self._inputs[b])
+
+    def _run_memoised(self, nodes: int, edges: tuple[Edge, ...], b: int, acc: KernelAccumulator) -> torch.Tensor:
+        x = self._inputs[b]
+        values: dict[int, tuple[torch.Tensor, Hashable]] = {0: (x, ())}
+        for j in range(1, nodes):
+            incoming = [e for e in edges if e.dst == j]  # same order as CellModule
+            total, parts = None, []
+            for e in incoming:
+                source, source_key = values[e.src]
+                out, kernel, count = self._edge_output(e, source, (b, str(e), source_key))
+                if kernel is not None:
+                    acc.kernel = kernel if acc.kernel is None else acc.kernel + kernel
+                acc.count += count
+                total = out if total is None else total + out
+                parts.append((str(e), source_key))
+            if total is not None:
+                values[j] = (total, tuple(parts))
+        return values[nodes - 1][0] if nodes - 1 in values else torch.zeros_like(x)
+
+    def _edge_output(self, edge: Edge, source: torch.Tensor, key: Hashable) -> tuple:
+        cached = self._edges.get(key)
+        if cached is not None:
+            return cached[:3]
+        local = KernelAccumulator(self.ctx.score)
+        module = self.module(edge)
+        with record_spikes(module, local.add):
+            out = module(source)
+        item = (out, local.kernel, local.count)
+        size = out.numel() * out.element_size() if out.data_ptr() != source.data_ptr() else 0
+        self._edges.put(key, item, size)
+        return item

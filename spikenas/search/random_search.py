@@ -1,0 +1,61 @@
+"""``random``: SNASNet's baseline, N random genotypes within the budget, best score wins.
+
+Genotypes are drawn with replacement, as in SNASNet; one over the budget is discarded before
+it is scored and does not count. Every kept candidate is scored on the whole network.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from spikenas.errors import SpikenasError
+from spikenas.search.context import SearchContext
+from spikenas.search.records import RecordLog
+from spikenas.search.strategy import SearchStrategy
+from spikenas.search.workers import Workers
+from spikenas.space.genotype import Genotype
+
+
+class RandomSearch(SearchStrategy):
+    name = "random"
+
+    def __init__(self, candidates: int = 5000, chunk: int = 32, max_rejections: int = 100_000) -> None:
+        super().__init__()
+        if candidates < 1:
+            raise SpikenasError(f"random search needs candidates >= 1, got {candidates}")
+        self.candidates = candidates
+        self.chunk = chunk
+        self.max_rejections = max_rejections
+        self.rejected = 0
+
+    def sample(self, ctx: SearchContext, rng: random.Random) -> Genotype:
+        """One genotype within the budget (rejection sampling)."""
+        while True:
+            genotype = Genotype(tuple(ctx.cells.sample(rng) for _ in range(ctx.num_cells)))
+            if ctx.fits(genotype):
+                return genotype
+            self.rejected += 1
+            if self.rejected > self.max_rejections:
+                raise SpikenasError(
+                    f"random search: {self.rejected} samples in a row were over the budget of "
+                    f"{ctx.budget:,} bytes; raise the budget or narrow the space"
+                )
+
+    def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
+        rng = random.Random(ctx.seed)
+        self.progress(self.candidates, workers, "random search")
+        best: tuple[float, Genotype] | None = None
+        done = 0
+        while done < self.candidates:
+            batch = [self.sample(ctx, rng) for _ in range(min(self.chunk, self.candidates - done))]
+            items = [(f"random/{done + i}", g) for i, g in enumerate(batch)]
+            records = self.evaluate(ctx, log, workers, "random", items, ctx.full_score)
+            for genotype, record in zip(batch, records):
+                value = record.score if math.isfinite(record.score) else -math.inf
+                if best is None or value > best[0]:
+                    best = (value, genotype)
+            done += len(batch)
+        self.close()
+        assert best is not None
+        return best[1]

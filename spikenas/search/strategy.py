@@ -1,0 +1,73 @@
+"""What every search strategy shares: scoring through the record log, and a progress bar.
+
+A strategy only talks to the :class:`~spikenas.search.context.SearchContext` (space, cost,
+score) and never names an operation. It is deterministic given ``ctx.seed``: that is what
+makes resume (replay against the record log) and multi-process runs give the same genotype.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+from tqdm import tqdm
+
+from spikenas.search.context import SearchContext
+from spikenas.search.records import Record, RecordLog
+from spikenas.search.workers import Workers
+from spikenas.space.genotype import Genotype
+
+
+class SearchStrategy:
+    """Base class: subclasses implement :meth:`run` and call :meth:`evaluate`."""
+
+    name = "strategy"
+
+    def __init__(self) -> None:
+        self.evaluated = 0  # candidates scored in this search, replayed ones included
+        self._bar: tqdm | None = None
+
+    def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
+        raise NotImplementedError
+
+    def progress(self, total: int | None, workers: Workers, description: str) -> None:
+        """(Re)start the progress bar (rank 0 only)."""
+        self.close()
+        self._bar = tqdm(total=total, desc=description, disable=not workers.is_writer, leave=False, dynamic_ncols=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def evaluate(
+        self,
+        ctx: SearchContext,
+        log: RecordLog,
+        workers: Workers,
+        stage: str,
+        items: Sequence[tuple[str, Genotype]],
+        score_fn: Callable[[Genotype], float],
+    ) -> list[Record]:
+        """Records for ``items`` (``(key, genotype)``), scoring only those not in the log.
+
+        ``genotype`` is what the record shows and costs; ``score_fn`` scores it.
+        """
+        todo = [(key, g) for key, g in items if log.get(key) is None]
+
+        def work(item: tuple[str, Genotype]) -> tuple[float, float]:
+            start = time.perf_counter()
+            value = score_fn(item[1])
+            return value, time.perf_counter() - start
+
+        results = workers.map(todo, work)
+        log.add(
+            (Record(key, stage, g.hash, str(g), value, ctx.bytes_of(g), seconds) for (key, g), (value, seconds) in zip(todo, results)),
+            writer=workers.is_writer,
+        )
+        self.evaluated += len(items)
+        if self._bar is not None:
+            self._bar.update(len(items))
+            best = max((r.score for r in log.records if r.stage == stage), default=float("-inf"))
+            self._bar.set_postfix(best=f"{best:.4g}", refresh=False)
+        return [log.get(key) for key, _ in items]  # type: ignore[misc]

@@ -1,0 +1,54 @@
+"""Splitting candidate evaluations across processes (DDP ranks) and gathering the results.
+
+With a single process :meth:`Workers.map` is a plain loop. Under a Lightning DDP strategy
+every rank runs the same deterministic search; each candidate list is split round-robin,
+each rank scores its share, and ``all_gather_object`` gives every rank all scores in order,
+so every rank takes the same decisions and ends with the same genotype.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence, TypeVar
+
+import torch.distributed as dist
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Workers:
+    def __init__(self, rank: int = 0, world: int = 1) -> None:
+        self.rank = rank
+        self.world = world
+
+    @classmethod
+    def current(cls) -> "Workers":
+        """The ranks of the initialised process group (one process if none)."""
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        return cls()
+
+    @property
+    def is_writer(self) -> bool:
+        """Only rank 0 writes files."""
+        return self.rank == 0
+
+    def map(self, items: Sequence[T], fn: Callable[[T], R]) -> list[R]:
+        """``[fn(item) for item in items]``, the work split across ranks."""
+        if self.world == 1:
+            return [fn(item) for item in items]
+        mine = {i: fn(items[i]) for i in range(self.rank, len(items), self.world)}
+        gathered: list[dict[int, R]] = [{} for _ in range(self.world)]
+        dist.all_gather_object(gathered, mine)
+        merged: dict[int, R] = {}
+        for part in gathered:
+            merged.update(part)
+        return [merged[i] for i in range(len(items))]
+
+    def broadcast(self, value: T) -> T:
+        """Rank 0's ``value`` on every rank."""
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]

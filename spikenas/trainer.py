@@ -1,0 +1,75 @@
+"""The Lightning ``Trainer`` of spikenas: Lightning's, plus ``search``.
+
+``search`` is a trainer method so that LightningCLI builds the ``spikenas search``
+subcommand from its signature and so that searches use the trainer's strategy (DDP, devices,
+accelerator) and logger directory like every other subcommand.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import lightning.pytorch as pl
+
+from spikenas.search.config import SearchSpaceConfig
+
+
+class Trainer(pl.Trainer):
+    def search(
+        self,
+        model: pl.LightningModule,
+        datamodule: Optional[pl.LightningDataModule] = None,
+        budget: Union[int, str, None] = None,
+        strategy: str = "spikenas",
+        space: Optional[SearchSpaceConfig] = None,
+        score: str = "sahd",
+        score_options: Optional[dict[str, Any]] = None,
+        cost_model: str = "memory",
+        cost_options: Optional[dict[str, Any]] = None,
+        candidates: int = 5000,
+        sweeps: int = 2,
+        score_batch_size: int = 256,
+        score_batches: int = 1,
+        search_seed: int = 0,
+    ) -> Any:
+        """Search the architecture with the best training-free score within a memory budget.
+
+        Args:
+            model: the :class:`~spikenas.lit.SNNClassifier` whose macro, neuron and optimiser
+                settings are the template of the result (its genotype is ignored).
+            datamodule: supplies the scoring batch and ends up in ``final.yaml``.
+            budget: memory budget in bytes or with units (``500KB``, ``2MiB``); None = no limit.
+            strategy: ``spikenas`` (consecutive per-cell, memory-aware) or ``random``
+                (SNASNet's baseline).
+            space: operations, cells, nodes, backward edges and the macro knobs the search may
+                turn.
+            score: registered score name; ``score_options`` its keyword arguments.
+            cost_model: registered cost model name; ``cost_options`` its keyword arguments.
+            candidates: number of scored candidates of the ``random`` strategy.
+            sweeps: passes over a cell's edges of the ``spikenas`` strategy.
+            score_batch_size: images per scoring batch.
+            score_batches: number of scoring batches (the score is their mean).
+            search_seed: seed of the search (sampling, weight initialisation, scoring batch).
+
+        Returns:
+            A :class:`~spikenas.search.result.SearchResult`.
+        """
+        from spikenas.search.driver import run_search
+
+        return run_search(
+            self,
+            model=model,
+            datamodule=datamodule,
+            budget=budget,
+            strategy=strategy,
+            space=space,
+            score=score,
+            score_options=score_options,
+            cost_model=cost_model,
+            cost_options=cost_options,
+            candidates=candidates,
+            sweeps=sweeps,
+            score_batch_size=score_batch_size,
+            score_batches=score_batches,
+            search_seed=search_seed,
+        )
