@@ -1,0 +1,178 @@
+"""The search: deterministic scores, budgets that always hold, resume and incremental scoring."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spikenas import CellGenotype, Genotype
+from spikenas.plugin import hookimpl
+from spikenas.score.sahd import SAHD
+from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.context import BudgetError
+from spikenas.search.driver import build_context, search
+from spikenas.search.incremental import CellEvaluator
+from spikenas.search.random_search import RandomSearch
+from spikenas.search.records import RecordLog
+from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.testing import temporary_plugin
+
+
+@pytest.fixture
+def images(tiny_macro):
+    return torch.randn(12, *tiny_macro.input_shape, generator=torch.Generator().manual_seed(3))
+
+
+def make_ctx(tiny_macro, neuron, images, budget=None, cells=2, backward=False, **kw):
+    space = SearchSpaceConfig(cells=cells, backward=backward)
+    return build_context(tiny_macro, neuron, space, [images], budget=budget, **kw)
+
+
+def test_score_is_deterministic_for_same_genotype_data_and_seed(tiny_macro, neuron, images, genotype):
+    first = make_ctx(tiny_macro, neuron, images).full_score(genotype)
+    again = make_ctx(tiny_macro, neuron, images).full_score(genotype)
+    assert math.isfinite(first)
+    assert first == again
+    other_seed = make_ctx(tiny_macro, neuron, images, seed=1).full_score(genotype)
+    assert other_seed != first
+
+
+def test_sahd_kernel_matches_pairwise_definition():
+    spikes = (torch.rand(2, 5, 40, generator=torch.Generator().manual_seed(0)) > 0.6).float()
+    kernel = SAHD(alpha=0.5).kernel(spikes)
+    t, b, n = spikes.shape
+    expected = torch.zeros(b, b, dtype=torch.float64)
+    for step in range(t):
+        x = spikes[step].double()
+        rates = x.mean(1)
+        for i in range(b):
+            for j in range(b):
+                hamming = (x[i] != x[j]).sum()
+                norm = n * (rates[i] * (1 - rates[j]) + (1 - rates[i]) * rates[j])
+                d = 0.5 * hamming / norm if norm > 0 else 0.0
+                expected[i, j] += n - d
+    torch.testing.assert_close(kernel, expected)
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_incremental_last_cell_score_equals_whole_network_score(tiny_macro, neuron, images, backward):
+    ctx = make_ctx(tiny_macro, neuron, images, backward=backward)
+    import random
+
+    rng = random.Random(0)
+    prefix = (ctx.cells.sample(rng),)
+    evaluator = CellEvaluator(ctx, prefix)
+    for _ in range(4):
+        cell = ctx.cells.sample(rng)
+        whole = ctx.full_score(Genotype(prefix + (cell,)))
+        assert evaluator.score(cell) == pytest.approx(whole, rel=1e-9, abs=1e-9)
+
+
+def test_impossible_budget_states_smallest_footprint(tiny_macro, neuron, images):
+    ctx = make_ctx(tiny_macro, neuron, images)
+    smallest = ctx.bytes_of(ctx.memory.cheapest(ctx.cells, 2))
+    with pytest.raises(BudgetError) as error:
+        make_ctx(tiny_macro, neuron, images, budget=smallest - 1)
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"smallest reachable footprint {smallest:,} bytes" in message
+
+
+def test_budget_with_units_is_parsed(tiny_macro, neuron, images):
+    assert make_ctx(tiny_macro, neuron, images, budget="2MiB").budget == 2 * 1024 * 1024
+    assert make_ctx(tiny_macro, neuron, images, budget="500KB").budget == 500_000
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fraction=st.floats(0.0, 1.0), strategy=st.sampled_from(["spikenas", "random"]), seed=st.integers(0, 3))
+def test_budget_is_never_exceeded(tiny_macro, neuron, images, fraction, strategy, seed):
+    probe = make_ctx(tiny_macro, neuron, images)
+    low = probe.bytes_of(probe.memory.cheapest(probe.cells, 2))
+    high = probe.bytes_of(Genotype(tuple(
+        CellGenotype.from_ops(4, [("conv3x3", i, j) for i, j in probe.cells.pairs]) for _ in range(2)
+    )))
+    budget = int(low + fraction * (high - low))
+    ctx = make_ctx(tiny_macro, neuron, images, budget=budget, seed=seed)
+    chooser = SpikeNASSearch(sweeps=1) if strategy == "spikenas" else RandomSearch(candidates=6)
+    log = RecordLog()
+    result = search(ctx, chooser, log)
+    assert result.bytes <= budget
+    assert ctx.bytes_of(result.genotype) == result.bytes
+    assert all(record.bytes <= budget for record in log.records)
+
+
+def test_spikenas_scores_far_fewer_candidates_and_reports_them(tiny_macro, neuron, images):
+    ctx = make_ctx(tiny_macro, neuron, images)
+    log = RecordLog()
+    result = search(ctx, SpikeNASSearch(sweeps=1), log)
+    assert result.candidates == len(log.records) <= 60
+    assert {r.stage for r in log.records} == {"cell0", "cell1", "final"}
+    assert result.score == log.get("final").score
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("strategy", ["spikenas", "random"])
+def test_resumed_search_ends_with_the_uninterrupted_genotype(tiny_macro, neuron, images, tmp_path, strategy):
+    def chooser():
+        return SpikeNASSearch(sweeps=2) if strategy == "spikenas" else RandomSearch(candidates=40, chunk=8)
+
+    reference = search(make_ctx(tiny_macro, neuron, images), chooser())
+
+    state = tmp_path / "state.json"
+    ctx = make_ctx(tiny_macro, neuron, images)
+    calls = {"n": 0}
+    real_full_score, real_score = ctx.full_score, CellEvaluator.score
+
+    def interrupting(fn):
+        def wrapped(*args):
+            calls["n"] += 1
+            if calls["n"] > 10:
+                raise _Interrupt
+            return fn(*args)
+        return wrapped
+
+    ctx.full_score = interrupting(real_full_score)
+    CellEvaluator.score = interrupting(real_score)
+    try:
+        with pytest.raises(_Interrupt):
+            search(ctx, chooser(), RecordLog(state))
+    finally:
+        CellEvaluator.score = real_score
+    saved = RecordLog(state)
+    assert 0 < len(saved.records) <= 10
+
+    resumed_log = RecordLog(state)
+    resumed = search(make_ctx(tiny_macro, neuron, images), chooser(), resumed_log)
+    assert resumed_log.resumed == len(saved.records)
+    assert resumed.genotype == reference.genotype
+    assert resumed.score == reference.score
+
+
+class _NanScore(SAHD):
+    def reduce(self, kernel):
+        return float("nan") if kernel[0, 1] > kernel[0, 2] else super().reduce(kernel)
+
+
+class _NanPlugin:
+    @hookimpl
+    def spikenas_register_scores(self, registry):
+        registry.add("sometimes_nan", _NanScore)
+
+
+def test_non_finite_scores_rank_last_without_crashing(tiny_macro, neuron, images):
+    with temporary_plugin(_NanPlugin(), name="nan-score"):
+        ctx = make_ctx(tiny_macro, neuron, images, score="sometimes_nan")
+        log = RecordLog()
+        result = search(ctx, RandomSearch(candidates=10), log)
+    finite = [r for r in log.records if math.isfinite(r.score) and r.stage == "random"]
+    if finite:
+        assert result.score == max(r.score for r in finite)
+    else:
+        assert result.score == -math.inf
