@@ -1,0 +1,106 @@
+"""Datamodules: shapes, seeded splits, the search's scoring batch, real and fake data on disk."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikenas.data import CIFAR10, CIFAR100, FashionMNIST, SpikenasDataModule, Synthetic
+from spikenas.errors import SpikenasError
+
+from datasets import FMNIST_SYSTEM_DIR, write_cifar
+
+needs_fmnist = pytest.mark.skipif(
+    not (FMNIST_SYSTEM_DIR / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
+
+
+def test_synthetic_shapes_split_and_scoring_batch():
+    dm = Synthetic(num_classes=3, input_shape=(2, 8, 8), train_size=100, test_size=30, val_split=0.2)
+    assert (dm.num_classes, dm.input_shape) == (3, (2, 8, 8))
+    batch = dm.sample_batch(16, seed=1)  # no setup() needed
+    assert batch.shape == (16, 2, 8, 8) and batch.dtype == torch.float32
+    assert torch.equal(batch, dm.sample_batch(16, seed=1))
+    assert not torch.equal(batch, dm.sample_batch(16, seed=2))
+    dm.setup("fit")
+    assert (len(dm.train_set), len(dm.val_set)) == (80, 20)
+    assert not set(dm.train_set.indices) & set(dm.val_set.indices)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (64, 2, 8, 8) and y.max() < 3
+    dm.setup("test")
+    assert len(dm.test_set) == 30
+
+
+def test_synthetic_is_learnable():
+    """Class means differ by far more than their noise: a nearest-mean classifier is accurate."""
+    dm = Synthetic(num_classes=4, input_shape=(1, 8, 8), train_size=200, test_size=200)
+    train, test = dm.build_dataset(True, False), dm.build_dataset(False, False)
+    means = torch.stack([train.tensors[0][train.tensors[1] == k].mean(0) for k in range(4)])
+    x, y = test.tensors
+    pred = torch.cdist(x.flatten(1), means.flatten(1)).argmin(1)
+    assert (pred == y).float().mean() > 0.9
+
+
+def test_split_is_seeded():
+    a = Synthetic(train_size=50, split_seed=3).split_indices(50)
+    assert a == Synthetic(train_size=50, split_seed=3).split_indices(50)
+    assert a != Synthetic(train_size=50, split_seed=4).split_indices(50)
+
+
+def test_base_class_is_not_a_dataset():
+    with pytest.raises(SpikenasError, match="subclass"):
+        SpikenasDataModule().sample_batch(1, 0)
+
+
+def test_bad_arguments():
+    with pytest.raises(SpikenasError, match="val_split"):
+        Synthetic(val_split=1.0)
+    with pytest.raises(SpikenasError, match="scoring batch"):
+        Synthetic(train_size=10).sample_batch(64, 0)
+
+
+def test_fashion_mnist_missing_is_one_line_error(tmp_path):
+    dm = FashionMNIST(root=str(tmp_path / "none"), system_dir=str(tmp_path / "nowhere"))
+    assert (dm.num_classes, dm.input_shape) == (10, (1, 28, 28))  # known without data
+    with pytest.raises(SpikenasError) as info:
+        dm.sample_batch(4, 0)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(tmp_path / "none") in message and "apt-get install -y dataset-fashion-mnist" in message
+
+
+@needs_fmnist
+def test_fashion_mnist_from_debian_copy(tmp_path):
+    dm = FashionMNIST(root=str(tmp_path), batch_size=32)
+    batch = dm.sample_batch(64, seed=0)
+    assert batch.shape == (64, 1, 28, 28)
+    assert abs(batch.mean()) < 0.3 and 0.7 < batch.std() < 1.3  # normalised
+    assert (tmp_path / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file()
+    dm.setup("fit")
+    dm.setup("test")
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (54000, 6000, 10000)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (32, 1, 28, 28) and y.dtype == torch.long
+
+
+@pytest.mark.parametrize("cls, classes", [(CIFAR10, 10), (CIFAR100, 100)])
+def test_cifar_fake_copy(tmp_path, cls, classes):
+    write_cifar(tmp_path, classes)
+    with pytest.raises(SpikenasError, match="verify: false"):
+        cls(root=str(tmp_path)).sample_batch(4, 0)  # MD5 sums differ from the real files
+    dm = cls(root=str(tmp_path), verify=False, batch_size=8, val_split=0.1)
+    assert (dm.num_classes, dm.input_shape) == (classes, (3, 32, 32))
+    batch = dm.sample_batch(8, seed=0)
+    assert batch.shape == (8, 3, 32, 32) and torch.equal(batch, dm.sample_batch(8, seed=0))
+    dm.setup("fit")
+    assert (len(dm.train_set), len(dm.val_set)) == (90, 10)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (8, 3, 32, 32) and int(y.max()) < classes
+    # augmentation: the same training image differs between two reads; the plain copy does not
+    aug = dm.train_set.dataset
+    plain = dm.plain_train_set()
+    torch.manual_seed(0)
+    reads = [aug[0][0] for _ in range(6)]
+    assert any(not torch.equal(reads[0], r) for r in reads[1:])
+    assert torch.equal(plain[0][0], plain[0][0])

@@ -1,0 +1,84 @@
+"""SNNClassifier: network from a genotype, loss and metrics, optimiser defaults, reports."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from spikenas.data import Synthetic
+from spikenas.errors import SpikenasError
+from spikenas.lit import SNNClassifier
+from spikenas.space import MacroConfig
+
+GENOTYPE = {"cells": [{"nodes": 4, "edges": [["conv3x3", 0, 1], ["skip", 0, 3], ["conv1x1", 1, 3]]}]}
+
+
+def tiny_model(**kwargs) -> SNNClassifier:
+    macro = MacroConfig(input_shape=(1, 8, 8), num_classes=3, timesteps=2, channels=4,
+                        head_pool=2, head_hidden=8, votes=2, dropout=0.1)
+    return SNNClassifier(**{"genotype": GENOTYPE, "macro": macro, "seed": 0, **kwargs})
+
+
+def tiny_trainer(**kwargs) -> pl.Trainer:
+    return pl.Trainer(**{"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+                         "enable_model_summary": False, "accelerator": "cpu", **kwargs})
+
+
+def test_network_and_hparams():
+    model = tiny_model()
+    assert model.hparams.genotype == GENOTYPE
+    assert model.hparams.macro["num_classes"] == 3
+    # hparams are plain data: a model rebuilt from them has the same weights
+    clone = SNNClassifier(**model.hparams)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), clone.state_dict().values()))
+    assert model(torch.randn(5, 1, 8, 8)).shape == (5, 3)
+
+
+def test_template_without_genotype_fails_to_fit():
+    model = SNNClassifier(macro={"channels": 8})
+    assert model.network is None and model.macro.channels == 8
+    with pytest.raises(SpikenasError, match="genotype"):
+        tiny_trainer(fast_dev_run=1).fit(model, Synthetic(num_classes=3, input_shape=(1, 8, 8)))
+
+
+def test_default_optimizer_has_real_weight_decay_and_cosine_schedule():
+    model = tiny_model()
+    model.trainer = tiny_trainer(max_epochs=7)
+    config = model.configure_optimizers()
+    group = config["optimizer"].param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"], group["dampening"]) == (0.1, 0.9, 5e-4, 0)
+    assert isinstance(config["lr_scheduler"], torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert config["lr_scheduler"].T_max == 7
+
+
+def test_fit_logs_metrics_spike_rate_and_memory():
+    model = tiny_model()
+    dm = Synthetic(num_classes=3, input_shape=(1, 8, 8), train_size=64, test_size=16, batch_size=16)
+    trainer = tiny_trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=2)
+    trainer.fit(model, dm)
+    metrics = trainer.callback_metrics
+    for key in ("train/loss", "train/acc", "val/loss", "val/acc", "val/spike_rate"):
+        assert key in metrics, key
+    assert "val/acc5" not in metrics  # top-5 only with more than 5 classes
+    assert 0.0 <= float(metrics["val/spike_rate"]) <= 1.0
+    report = model.memory_report()
+    assert report.param_bytes == 4 * sum(p.numel() for p in model.network.parameters())
+    predictions = trainer.predict(model, dm)
+    assert predictions[0].shape == (16,) and predictions[0].dtype == torch.long
+    (test,) = trainer.test(model, dm, verbose=False)
+    assert set(test) >= {"test/acc", "test/loss"}
+
+
+def test_top5_with_many_classes():
+    model = tiny_model(macro=MacroConfig(input_shape=(1, 8, 8), num_classes=10, timesteps=2,
+                                         channels=4, head_hidden=0, votes=1))
+    assert set(model.val_metrics.keys()) == {"val/acc", "val/acc5"}
+
+
+def test_bf16_mixed_precision_on_cpu():
+    model = tiny_model()
+    dm = Synthetic(num_classes=3, input_shape=(1, 8, 8), train_size=32, test_size=16, batch_size=16)
+    trainer = tiny_trainer(fast_dev_run=1, precision="bf16-mixed")
+    trainer.fit(model, dm)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
