@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
+import yaml
 
 from spikenas.cost import parse_bytes
 from spikenas.errors import SpikenasError
@@ -121,11 +122,11 @@ def run_search(
     """The ``search`` subcommand (see :meth:`spikenas.trainer.Trainer.search` for settings)."""
     launcher = trainer.strategy.launcher
     if launcher is not None:
-        return launcher.launch(_run, trainer, model, datamodule, config, settings, trainer=trainer)
-    return _run(trainer, model, datamodule, config, settings)
+        return launcher.launch(_run, trainer, model, datamodule, config, parser, settings, trainer=trainer)
+    return _run(trainer, model, datamodule, config, parser, settings)
 
 
-def _run(trainer, model, datamodule, config, settings) -> SearchResult:
+def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
     trainer.strategy.setup_environment()
     workers = Workers.current()
     if datamodule is None:
@@ -171,7 +172,10 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
     run_dir = Path(meta["run_dir"])
     result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
     if workers.is_writer:
-        search_config = config.as_dict() if config is not None else _config_from_objects(model, datamodule, trainer)
+        if config is not None and parser is not None:
+            search_config = yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
+        else:
+            search_config = _config_from_objects(model, datamodule, trainer)
         write_outputs(result, log, run_dir, search_config)
         log.meta["complete"] = True
         log.save()
