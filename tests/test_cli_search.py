@@ -1,0 +1,89 @@
+"""``spikenas search`` through the real CLI: outputs, final.yaml, errors, two processes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spikenas import Genotype
+from spikenas.cli import main
+
+CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
+
+
+def run_search(tmp_path: Path, *extra: str) -> Path:
+    main(["search", "--config", CONFIG, "--trainer.default_root_dir", str(tmp_path),
+          "--trainer.logger.init_args.save_dir", str(tmp_path), *extra])
+    runs = sorted((tmp_path / "lightning_logs").glob("version_*"))
+    assert runs, "search wrote no run directory"
+    return runs[-1]
+
+
+def test_search_writes_every_output_and_budget_holds(tmp_path, capsys):
+    run = run_search(tmp_path, "--budget", "40KB")
+    for name in ("genotype.yaml", "final.yaml", "search.csv", "pareto.png", "memory.txt"):
+        assert (run / name).stat().st_size > 0, name
+    genotype = Genotype.from_yaml((run / "genotype.yaml").read_text())
+    rows = list(csv.DictReader((run / "search.csv").open()))
+    assert rows and set(rows[0]) == {"stage", "hash", "genotype", "score", "bytes", "seconds"}
+    final = [r for r in rows if r["stage"] == "final"]
+    assert final[0]["hash"] == genotype.hash
+    assert all(int(r["bytes"]) <= 40_000 for r in rows)
+    summary = [line for line in capsys.readouterr().out.splitlines() if "strategy=spikenas" in line]
+    assert summary and "budget=40000" in summary[-1]
+
+
+def test_final_yaml_trains_with_no_editing(tmp_path):
+    run = run_search(tmp_path)
+    final = yaml.safe_load((run / "final.yaml").read_text())
+    assert final["model"]["genotype"] == Genotype.from_yaml((run / "genotype.yaml").read_text()).to_dict()
+    main(["fit", "--config", str(run / "final.yaml"), "--trainer.fast_dev_run", "1",
+          "--trainer.default_root_dir", str(tmp_path / "fit")])
+
+
+def test_impossible_budget_is_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, "--budget", "100")
+    message = str(error.value.code)
+    assert message.startswith("spikenas: error: budget 100 bytes")
+    assert "smallest reachable footprint" in message and "\n" not in message
+
+
+def test_unknown_operation_in_space_is_one_line_error(tmp_path):
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, "--space.operations", "[conv3x3, conv5x5]")
+    assert "unknown operation 'conv5x5'" in str(error.value.code)
+
+
+def test_print_config_shows_search_settings(capsys):
+    with pytest.raises(SystemExit):
+        main(["search", "--config", CONFIG, "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["strategy"] == "spikenas" and printed["space"]["cells"] == 2
+
+
+def test_rerun_after_a_finished_search_starts_a_new_run(tmp_path):
+    first = run_search(tmp_path)
+    second = run_search(tmp_path)
+    assert first != second
+    assert (first / "genotype.yaml").read_text() == (second / "genotype.yaml").read_text()
+
+
+def test_two_processes_find_the_same_genotype_as_one(tmp_path):
+    one = run_search(tmp_path / "one")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "spikenas", "search", "--config", CONFIG,
+           "--trainer.default_root_dir", str(tmp_path / "two"),
+           "--trainer.logger.init_args.save_dir", str(tmp_path / "two"),
+           "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = sorted((tmp_path / "two" / "lightning_logs").glob("version_*"))
+    assert len(runs) == 1, "only rank 0 writes a run directory"
+    assert (runs[0] / "genotype.yaml").read_text() == (one / "genotype.yaml").read_text()
