@@ -1,0 +1,110 @@
+"""``spikenas fit/validate/test/predict`` driven through the real CLI on tiny configs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spikenas.cli import main
+
+from datasets import FMNIST_SYSTEM_DIR, write_cifar
+
+ROOT = Path(__file__).resolve().parents[1]
+GENOTYPE = {"cells": [{"nodes": 4, "edges": [["conv3x3", 0, 1], ["skip", 0, 3], ["conv1x1", 1, 3]]}]}
+MACRO = {"timesteps": 2, "channels": 4, "head_pool": 4, "head_hidden": 8, "votes": 2, "dropout": 0.1}
+SYNTHETIC = {"class_path": "spikenas.data.Synthetic",
+             "init_args": {"num_classes": 3, "input_shape": [1, 8, 8], "train_size": 64,
+                           "test_size": 16, "batch_size": 16}}
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def write_config(tmp_path: Path, data: dict, genotype: dict | None = GENOTYPE, **model) -> str:
+    config = {"model": {"genotype": genotype, "macro": dict(MACRO), "seed": 0, **model}, "data": data,
+              "trainer": {"default_root_dir": str(tmp_path / "runs"), "accelerator": "cpu"}}
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def run_dir(tmp_path: Path, version: int = 0) -> Path:
+    return tmp_path / "runs" / "lightning_logs" / f"version_{version}"
+
+
+def test_fit_links_data_into_macro_then_resume_validate_test_predict(tmp_path):
+    cfg = write_config(tmp_path, SYNTHETIC)
+    short = ["--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", *QUIET]
+    main(["fit", "--config", cfg, "--trainer.max_epochs", "1", *short])
+    run = run_dir(tmp_path)
+    hparams = yaml.safe_load((run / "hparams.yaml").read_text())
+    assert hparams["macro"]["num_classes"] == 3 and hparams["macro"]["input_shape"] == [1, 8, 8]
+    assert hparams["genotype"] == GENOTYPE
+    last = run / "checkpoints" / "last.ckpt"
+    assert last.is_file() and list((run / "checkpoints").glob("best-epoch000-acc*.ckpt"))
+    # resume: training continues from epoch 1
+    main(["fit", "--config", cfg, "--trainer.max_epochs", "2", "--ckpt_path", str(last), *short])
+    import torch
+
+    assert torch.load(run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
+    for sub in ("validate", "test", "predict"):
+        main([sub, "--config", cfg, "--ckpt_path", str(last), *QUIET])
+
+
+@pytest.mark.parametrize("classes", [10, 100])
+def test_fit_cifar_fake_copy(tmp_path, classes):
+    write_cifar(tmp_path / "data", classes, per_batch=8, test=8)
+    data = {"class_path": f"spikenas.data.CIFAR{classes}",
+            "init_args": {"root": str(tmp_path / "data"), "verify": False, "batch_size": 4}}
+    main(["fit", "--config", write_config(tmp_path, data), "--trainer.fast_dev_run", "1", *QUIET])
+
+
+@pytest.mark.skipif(not (FMNIST_SYSTEM_DIR / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_fit_fashion_mnist_debian_copy(tmp_path):
+    data = {"class_path": "spikenas.data.FashionMNIST",
+            "init_args": {"root": str(tmp_path / "data"), "batch_size": 8}}
+    main(["fit", "--config", write_config(tmp_path, data), "--trainer.fast_dev_run", "1", *QUIET])
+
+
+def test_fit_configs_parse():
+    """The shipped fit configs are complete: they parse and name a genotype and a datamodule."""
+    for name in ("fit_fmnist.yaml", "fit_cifar10.yaml"):
+        with pytest.raises(SystemExit) as info:
+            main(["fit", "--config", str(ROOT / "configs" / name), "--print_config"])
+        assert info.value.code in (0, None)
+
+
+def test_missing_data_is_one_line_error(tmp_path, capsys):
+    data = {"class_path": "spikenas.data.FashionMNIST",
+            "init_args": {"root": str(tmp_path / "empty"), "system_dir": str(tmp_path / "empty"),
+                          "download": False}}
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--config", write_config(tmp_path, data), "--trainer.fast_dev_run", "1", *QUIET])
+    message = str(info.value.code)
+    assert message.startswith("spikenas: error: Fashion-MNIST not found in") and "\n" not in message
+    assert "apt-get install -y dataset-fashion-mnist" in message
+
+
+def test_fit_without_genotype_is_one_line_error(tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--config", write_config(tmp_path, SYNTHETIC, genotype=None),
+              "--trainer.fast_dev_run", "1", *QUIET])
+    message = str(info.value.code)
+    assert "genotype" in message and "\n" not in message
+
+
+@pytest.mark.slow
+def test_fit_ddp_two_cpu_processes(tmp_path):
+    cfg = write_config(tmp_path, SYNTHETIC)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "spikenas", "fit", "--config", cfg, "--trainer.max_epochs", "1",
+         "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu", *QUIET],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run_dir(tmp_path) / "checkpoints" / "last.ckpt").is_file()
