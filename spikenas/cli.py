@@ -64,7 +64,7 @@ def main(args: ArgsType = None) -> None:
             trainer_class=Trainer,
             subclass_mode_data=True,
             seed_everything_default=0,
-            args=argv,
+            args=None if args is None else argv,
             save_config_kwargs={"overwrite": True},
         )
     except SpikenasError as exc:
