@@ -1,0 +1,96 @@
+"""Score throughput: whole networks scored per second at SNASNet's settings.
+
+Random 2-cell genotypes at SNASNet's CIFAR-10 macro (3x32x32 inputs, width 128, T = 5, head
+1024) are built and scored with SAHD on one batch of 256 images (random normalised images:
+throughput does not depend on their content). Reports the forward FLOPs per candidate
+(``torch.utils.flop_counter``), the achieved FLOP/s and their share of the device's dense
+matmul rate measured in the same run (a practical peak). The last line printed is::
+
+    candidates_per_s=<x> seconds_per_candidate=<s> device=<name>
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from spikenas.neuron import NeuronConfig
+from spikenas.score import score_network
+from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.driver import build_context
+from spikenas.space.genotype import Genotype
+from spikenas.space.macro import MacroConfig
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device).replace(" ", "_")
+    return f"cpu_{torch.get_num_threads()}threads"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, size: int = 4096, repeats: int = 10) -> float:
+    """FLOP/s of a dense fp32 matmul, the practical peak of the device."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    a @ b
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--candidates", type=int, default=None, help="default: 3 on CPU, 50 on CUDA")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--channels", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    count = args.candidates or (50 if device.type == "cuda" else 3)
+
+    macro = MacroConfig.snasnet_cifar10(channels=args.channels)
+    images = torch.randn(args.batch_size, *macro.input_shape, generator=torch.Generator().manual_seed(args.seed)).to(device)
+    ctx = build_context(macro, NeuronConfig(), SearchSpaceConfig(), [images], seed=args.seed)
+    rng = random.Random(args.seed)
+    genotypes = [Genotype(tuple(ctx.cells.sample(rng) for _ in range(2))) for _ in range(count + 1)]
+
+    score_network(ctx.build(genotypes[0]), ctx.batches, ctx.score)  # warm-up
+    total_flops = 0
+    sync(device)
+    start = time.perf_counter()
+    for genotype in genotypes[1:]:
+        score_network(ctx.build(genotype), ctx.batches, ctx.score)
+    sync(device)
+    seconds = (time.perf_counter() - start) / count
+    for genotype in genotypes[1:]:  # FLOPs counted outside the timed loop
+        with FlopCounterMode(display=False) as counter:
+            score_network(ctx.build(genotype), ctx.batches, ctx.score)
+        total_flops += counter.get_total_flops()
+    peak = matmul_peak(device)
+    achieved = total_flops / count / seconds
+    print(f"settings: input={macro.input_shape} batch={args.batch_size} T={macro.timesteps} "
+          f"channels={macro.channels} head_hidden={macro.head_hidden} candidates={count}")
+    print(f"flops_per_candidate={total_flops / count:.3e} achieved_flops={achieved:.3e} "
+          f"matmul_peak_flops={peak:.3e} share_of_peak={achieved / peak:.3f}")
+    print(f"candidates_per_s={1 / seconds:.4f} seconds_per_candidate={seconds:.4f} device={device_name(device)}")
+
+
+if __name__ == "__main__":
+    main()
