@@ -9,6 +9,7 @@ finds that state, replays the search against it and writes into the same run dir
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import time
 from dataclasses import asdict
@@ -180,6 +181,9 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
         log.meta["complete"] = True
         log.save()
         print(f"spikenas search: {result.summary()}")
+        nonfinite = sum(1 for r in log.records if not math.isfinite(r.score))
+        if nonfinite:
+            print(f"spikenas search: {nonfinite} candidates had a non-finite score (ranked last; see search.csv)")
         print(f"spikenas search: wrote {run_dir}/{{genotype.yaml,final.yaml,search.csv,pareto.png,memory.txt}}")
         print(f"spikenas search: retrain with: spikenas fit --config {run_dir / 'final.yaml'}")
     return result
