@@ -146,3 +146,17 @@ def test_record_spikes():
     assert [tuple(s.shape) for s in seen] == [(3, 2, 6), (3, 2, 5), (1, 2, 6), (1, 2, 5)]
     model(torch.randn(3, 2, 6))
     assert len(seen) == 4  # recorders removed on exit
+
+
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_inference_path_equals_norse_step_bit_for_bit(reset):
+    lif = LIF(NeuronConfig(reset=reset))
+    x = torch.randn(6, 4, 3, 5, 5, generator=torch.Generator().manual_seed(1)) * 2
+    v, steps = None, []
+    for frame in x:
+        spikes, v = lif.step(frame, v)
+        steps.append(spikes)
+    with torch.inference_mode():
+        fast = lif(x)
+    assert torch.equal(fast, torch.stack(steps))
+    assert fast.sum() > 0
