@@ -27,7 +27,8 @@ class Trainer(pl.Trainer):
         cost_model: str = "memory",
         cost_options: Optional[dict[str, Any]] = None,
         candidates: int = 5000,
-        sweeps: int = 2,
+        sweeps: int = 1,
+        rerank: int = 3,
         score_batch_size: int = 256,
         score_batches: int = 1,
         search_seed: int = 0,
@@ -47,6 +48,8 @@ class Trainer(pl.Trainer):
             cost_model: registered cost model name; ``cost_options`` its keyword arguments.
             candidates: number of scored candidates of the ``random`` strategy.
             sweeps: passes over a cell's edges of the ``spikenas`` strategy.
+            rerank: how many of the best cells by local score the ``spikenas`` strategy
+                re-scores on the whole network before keeping one (all cells but the last).
             score_batch_size: images per scoring batch.
             score_batches: number of scoring batches (the score is their mean).
             search_seed: seed of the search (sampling, weight initialisation, scoring batch).
@@ -69,6 +72,7 @@ class Trainer(pl.Trainer):
             cost_options=cost_options,
             candidates=candidates,
             sweeps=sweeps,
+            rerank=rerank,
             score_batch_size=score_batch_size,
             score_batches=score_batches,
             search_seed=search_seed,

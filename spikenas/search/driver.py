@@ -39,9 +39,9 @@ from spikenas.space.macro import MacroConfig
 STRATEGIES = ("spikenas", "random")
 
 
-def make_strategy(name: str, candidates: int, sweeps: int) -> SearchStrategy:
+def make_strategy(name: str, candidates: int = 5000, sweeps: int = 1, rerank: int = 3) -> SearchStrategy:
     if name == "spikenas":
-        return SpikeNASSearch(sweeps=sweeps)
+        return SpikeNASSearch(sweeps=sweeps, rerank=rerank)
     if name == "random":
         return RandomSearch(candidates=candidates)
     raise SpikenasError(f"unknown search strategy {name!r}; known: {', '.join(STRATEGIES)}")
@@ -77,7 +77,12 @@ def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None =
     start = time.perf_counter()
     try:
         genotype = strategy.run(ctx, log, workers)
-        final = strategy.evaluate(ctx, log, workers, "final", [("final", genotype)], ctx.full_score)[0]
+        if strategy.best_score is not None:  # already scored on the whole network
+            known = strategy.best_score
+            final = strategy.evaluate(ctx, log, workers, "final", [("final", genotype)], lambda _: known)[0]
+            strategy.evaluated -= 1
+        else:
+            final = strategy.evaluate(ctx, log, workers, "final", [("final", genotype)], ctx.full_score)[0]
     finally:
         strategy.close()
         if workers.is_writer:
@@ -146,7 +151,10 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
         macro, neuron, space, batches, settings.get("budget"), settings.get("score", "sahd"),
         settings.get("score_options"), settings.get("cost_model", "memory"), settings.get("cost_options"), seed,
     )
-    strategy = make_strategy(settings.get("strategy", "spikenas"), int(settings.get("candidates", 5000)), int(settings.get("sweeps", 2)))
+    strategy = make_strategy(
+        settings.get("strategy", "spikenas"), int(settings.get("candidates", 5000)),
+        int(settings.get("sweeps", 1)), int(settings.get("rerank", 3)),
+    )
 
     key = _settings_key({
         **{k: v for k, v in settings.items() if k != "space"}, "space": asdict(space),

@@ -2,9 +2,10 @@
 
 The consecutive search changes one cell at a time, and a coordinate move changes one edge of
 it. :class:`CellEvaluator` therefore computes once, per scoring batch, the input of cell ``c``
-and the kernel contributions of every LIF layer before it; for a candidate it only runs
-cell ``c`` and the first LIF layer after it (the next reduction's, or the whole head for the
-last cell, so that the last stage scores exactly the whole network). Inside a feed-forward
+and the kernel contributions of every LIF layer before it; for a candidate it runs cell ``c``
+and then either only the first LIF layer after it (a *local* score) or the rest of the
+network with the later cells at their cheapest (a *whole* score). For the last cell both are
+exactly the whole network's score. Inside a feed-forward
 cell the output of each edge is memoised by the edge and the sub-graph feeding it, so a move
 recomputes only the edges downstream of the changed one. Cells with backward edges run step
 by step through :class:`~spikenas.network.CellModule` with cached edge modules.
@@ -84,7 +85,9 @@ class CellEvaluator:
         # Parts are seeded by name, so this network shares every weight with any network
         # that has the same parts; its own cells after the prefix are never run.
         self.net = scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells, prefix)))
-        self.after: nn.Module = self.net.head if last else _Rest(self.net, self.index)
+        self.is_last = last
+        self.rest: nn.Module = self.net.head if last else _Rest(self.net, self.index)
+        self.next_lif: nn.Module = self.net.head if last else _until_first_lif(self.net.reductions[self.index])
         self.channels = ctx.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
         self._edges = _TensorLRU(cache_bytes)
@@ -111,7 +114,11 @@ class CellEvaluator:
             self._modules[key] = scoring_mode(built.to(self.ctx.device))
         return self._modules[key]
 
-    def score(self, cell: CellGenotype) -> float:
+    def score(self, cell: CellGenotype, whole: bool = True) -> float:
+        """The candidate's score. ``whole``: on the whole network (later cells at their
+        cheapest); otherwise on the network up to the first LIF layer after the cell (the same
+        thing for the last cell), about as cheap as running the cell alone."""
+        after = self.rest if whole else self.next_lif
         edges = live_edges(cell, self.ctx.registries.operations)
         with torch.inference_mode():
             values = []
@@ -121,8 +128,8 @@ class CellEvaluator:
                     out = self._run_recurrent(cell, b, acc)
                 else:
                     out = self._run_memoised(cell.nodes, edges, b, acc)
-                with record_spikes(self.after, acc.add):
-                    self.after(out)
+                with record_spikes(after, acc.add):
+                    after(out)
                 values.append(acc.value())
         return finite_mean(values)
 

@@ -58,4 +58,5 @@ class RandomSearch(SearchStrategy):
             done += len(batch)
         self.close()
         assert best is not None
+        self.best_score = best[0]
         return best[1]

@@ -1,10 +1,14 @@
 """``spikenas``: the consecutive, memory-aware per-cell search of SpikeNAS.
 
-Cells are searched one after another: cell 0 with nothing after it, then cell 1 after the
-best cell 0, and so on. Within a cell the search is coordinate ascent over its edges, started
-from the cheapest fully connected cell: for each node pair it tries every edge the space
-allows (operation and direction) with the rest of the cell fixed, and keeps the best; it
-repeats for up to ``sweeps`` passes or until a pass changes nothing. Every candidate's
+Cells are searched one after another: cell 0, then cell 1 after the chosen cell 0, and so on.
+Within a cell the search is coordinate ascent over its edges, started from the cheapest fully
+connected cell: for each node pair it tries every edge the space allows (operation and
+direction) with the rest of the cell fixed, and keeps the best; it repeats for up to
+``sweeps`` passes or until a pass changes nothing. The ascent ranks candidates by their
+*local* score (the network up to the first LIF layer after the cell: cheap); for every cell
+but the last, the ``rerank`` best distinct cells it met are then scored on the *whole* network
+(later cells at their cheapest) and the best of those is kept. For the last cell the local
+score is the whole network's score. Every candidate's
 whole-network footprint (the cells chosen so far, the candidate, the cheapest completion of
 the cells still to search) is checked against the budget before it is scored, so the final
 genotype always fits. Candidates are scored by
@@ -21,15 +25,17 @@ from spikenas.search.incremental import CellEvaluator
 from spikenas.search.records import RecordLog
 from spikenas.search.strategy import SearchStrategy
 from spikenas.search.workers import Workers
+from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 
 
 class SpikeNASSearch(SearchStrategy):
     name = "spikenas"
 
-    def __init__(self, sweeps: int = 2) -> None:
+    def __init__(self, sweeps: int = 1, rerank: int = 3) -> None:
         super().__init__()
         self.sweeps = max(1, sweeps)
+        self.rerank = max(1, rerank)
 
     def start_cell(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...]) -> CellGenotype:
         """Every pair on the cheapest connecting operation (all nodes alive, least memory)."""
@@ -59,12 +65,9 @@ class SpikeNASSearch(SearchStrategy):
         def completed(cell: CellGenotype) -> Genotype:
             return ctx.memory.cheapest(space, ctx.num_cells, prefix + (cell,))
 
-        def key(cell: CellGenotype) -> str:
-            return f"{stage}/{Genotype(prefix + (cell,)).hash}"
-
-        def run_cells(cells: list[CellGenotype]) -> list[float]:
-            items = [(key(c), completed(c)) for c in cells]
-            scores = self.evaluate(ctx, log, workers, stage, items, lambda g: evaluator.score(g.cells[index]))
+        def run_cells(cells: list[CellGenotype], whole: bool = False, tag: str = stage) -> list[float]:
+            items = [(f"{tag}/{Genotype(prefix + (c,)).hash}", completed(c)) for c in cells]
+            scores = self.evaluate(ctx, log, workers, tag, items, lambda g: evaluator.score(g.cells[index], whole))
             return [r.score if math.isfinite(r.score) else -math.inf for r in scores]
 
         current = self.start_cell(ctx, prefix)
@@ -72,23 +75,37 @@ class SpikeNASSearch(SearchStrategy):
             current = ctx.memory.cheapest(space, ctx.num_cells, prefix).cells[index]
         self.progress(None, workers, f"spikenas cell {index + 1}/{ctx.num_cells}")
         best = run_cells([current])[0]
-        seen = {current}
+        met: list[tuple[float, CellGenotype]] = [(best, current)]
+
+        def network_of(cell: CellGenotype) -> frozenset:
+            # cells with the same live edges build the same network: score one of them
+            return frozenset(live_edges(cell, ctx.registries.operations))
+
+        seen = {network_of(current)}
         for _ in range(self.sweeps):
             moved = False
             for pair in space.pairs:
                 candidates = []
                 for edge in space.edge_choices(pair):
                     cell = current.replace_edge(edge)
-                    if cell in seen or not space.is_valid(cell):
+                    if not space.is_valid(cell) or network_of(cell) in seen:
                         continue
-                    seen.add(cell)
+                    seen.add(network_of(cell))
                     if ctx.fits(completed(cell)):
                         candidates.append(cell)
                 if not candidates:
                     continue
                 for cell, value in zip(candidates, run_cells(candidates)):
+                    met.append((value, cell))
                     if value > best:
                         best, current, moved = value, cell, True
             if not moved:
                 break
-        return current
+        if evaluator.is_last:
+            self.best_score = best  # the last stage scores the whole network
+            return current
+        if self.rerank == 1:
+            return current
+        finalists = [cell for _, cell in sorted(met, key=lambda item: -item[0])[: self.rerank]]
+        whole = run_cells(finalists, whole=True, tag=f"{stage}/whole")
+        return finalists[max(range(len(finalists)), key=lambda i: whole[i])]

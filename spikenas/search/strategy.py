@@ -25,9 +25,11 @@ class SearchStrategy:
 
     def __init__(self) -> None:
         self.evaluated = 0  # candidates scored in this search, replayed ones included
+        self.best_score: float | None = None  # the whole-network score of the result, if known
         self._bar: tqdm | None = None
 
     def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
+        """The chosen genotype; sets ``best_score`` when it scored the whole chosen network."""
         raise NotImplementedError
 
     def progress(self, total: int | None, workers: Workers, description: str) -> None:
