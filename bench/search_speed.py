@@ -6,7 +6,8 @@ line printed is::
 
     speedup=<x> spikenas_score=<s> random_score=<s> spikenas_bytes=<n> random_bytes=<n> budget_bytes=<n> spikenas_candidates=<n> random_candidates=<n>
 
-``--quick``: Fashion-MNIST, width 8, batch 32, T = 5 (under 5 minutes on 2 CPU cores).
+``--quick``: Fashion-MNIST, width 8, stem stride 2 (14x14 cells), batch 32, T = 5, one
+thread (under 5 minutes on 2 CPU cores).
 Default (full): SNASNet's CIFAR-10 settings (width 128, batch 256, T = 5) on CUDA when one is
 available; ``--channels/--batch-size/--data`` pick a smaller setting for a CPU.
 The default budget is halfway between the smallest and the largest footprint of the space.
@@ -60,9 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head-hidden", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--timesteps", type=int, default=5)
+    parser.add_argument("--stem-stride", type=int, default=None, help="default: 2 with --quick (14x14 cells), else 1")
     parser.add_argument("--cells", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=5000, help="random-search candidates (the speedup is against 5,000)")
     parser.add_argument("--sweeps", type=int, default=1)
+    parser.add_argument("--last-sweeps", type=int, default=2)
     parser.add_argument("--rerank", type=int, default=3)
     parser.add_argument("--budget", default=None, help="bytes or units (default: halfway, see above)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -81,19 +84,20 @@ def main(argv: list[str] | None = None) -> None:
     macro = base.replace(
         input_shape=tuple(images.shape[1:]), num_classes=100 if data == "cifar100" else 10,
         channels=channels, head_hidden=hidden, timesteps=args.timesteps,
+        stem_stride=args.stem_stride or (2 if args.quick else 1),
     )
     space = SearchSpaceConfig(cells=args.cells)
     budget = args.budget if args.budget is not None else default_budget(macro, space)
     device = torch.device(args.device)
     batch = images.to(device)
     print(f"device={device} threads={torch.get_num_threads()} data={data} batch={batch_size} T={args.timesteps} channels={channels} "
-          f"head_hidden={hidden} cells={args.cells} budget={budget}", flush=True)
+          f"head_hidden={hidden} stem_stride={macro.stem_stride} cells={args.cells} budget={budget}", flush=True)
 
     warm = build_context(macro, NeuronConfig(), space, [batch], budget=budget, seed=args.seed)
     warm.full_score(warm.memory.cheapest(warm.cells, space.cells))  # one-time kernel set-up, timed for neither
 
     results = {}
-    for strategy in (SpikeNASSearch(sweeps=args.sweeps, rerank=args.rerank), RandomSearch(candidates=args.candidates)):
+    for strategy in (SpikeNASSearch(sweeps=args.sweeps, last_sweeps=args.last_sweeps, rerank=args.rerank), RandomSearch(candidates=args.candidates)):
         ctx = build_context(macro, NeuronConfig(), space, [batch], budget=budget, seed=args.seed)
         if device.type == "cuda":
             torch.cuda.synchronize()

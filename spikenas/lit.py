@@ -59,6 +59,8 @@ class SNNClassifier(pl.LightningModule):
         optimizer: optimiser factory (default: SGD lr 0.1, momentum 0.9, weight decay 5e-4).
         scheduler: learning-rate schedule factory (default: cosine annealing over
             ``trainer.max_epochs``, stepped per epoch).
+        scheduler_interval: ``epoch`` or ``step``: when the schedule advances (the default
+            cosine then anneals over all training steps).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class SNNClassifier(pl.LightningModule):
         seed: Optional[int] = None,
         optimizer: OptimizerCallable = sgd,
         scheduler: LRSchedulerCallable = cosine,
+        scheduler_interval: str = "epoch",
     ) -> None:
         super().__init__()
         if isinstance(macro, dict):
@@ -81,6 +84,9 @@ class SNNClassifier(pl.LightningModule):
         self.seed = seed
         self.optimizer = optimizer
         self.scheduler = scheduler
+        if scheduler_interval not in ("epoch", "step"):
+            raise SpikenasError(f"model scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        self.scheduler_interval = scheduler_interval
         # plain data only, so hparams.yaml and checkpoints hold no objects
         self.save_hyperparameters(
             {
@@ -180,6 +186,10 @@ class SNNClassifier(pl.LightningModule):
         optimizer = self.optimizer(self.parameters())
         scheduler = self.scheduler(optimizer)
         if isinstance(scheduler, _Cosine):
-            epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+            if self.scheduler_interval == "step":
+                length = self.trainer.estimated_stepping_batches
+            else:
+                length = self.trainer.max_epochs
+            length = int(length) if length and 0 < length < float("inf") else 1
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=length)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}

@@ -28,6 +28,7 @@ class Trainer(pl.Trainer):
         cost_options: Optional[dict[str, Any]] = None,
         candidates: int = 5000,
         sweeps: int = 1,
+        last_sweeps: int = 2,
         rerank: int = 3,
         score_batch_size: int = 256,
         score_batches: int = 1,
@@ -47,7 +48,8 @@ class Trainer(pl.Trainer):
             score: registered score name; ``score_options`` its keyword arguments.
             cost_model: registered cost model name; ``cost_options`` its keyword arguments.
             candidates: number of scored candidates of the ``random`` strategy.
-            sweeps: passes over a cell's edges of the ``spikenas`` strategy.
+            sweeps: passes over a cell's edges of the ``spikenas`` strategy (cells before the
+                last); ``last_sweeps`` for the last cell.
             rerank: how many of the best cells by local score the ``spikenas`` strategy
                 re-scores on the whole network before keeping one (all cells but the last).
             score_batch_size: images per scoring batch.
@@ -72,6 +74,7 @@ class Trainer(pl.Trainer):
             cost_options=cost_options,
             candidates=candidates,
             sweeps=sweeps,
+            last_sweeps=last_sweeps,
             rerank=rerank,
             score_batch_size=score_batch_size,
             score_batches=score_batches,

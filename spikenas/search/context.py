@@ -39,6 +39,7 @@ class MemoryCheck:
         self.profiler = Profiler(macro, neuron, registries.operations)
         self.cost = cost
         self.budget = budget
+        self._cheapest: dict[tuple[int, int, int], CellGenotype] = {}
 
     def bytes_of(self, genotype: Genotype) -> int:
         """The cost model's ``total_bytes`` of the whole network."""
@@ -49,12 +50,17 @@ class MemoryCheck:
 
     def cheapest(self, cells: CellSpace, num_cells: int, prefix: tuple[CellGenotype, ...] = ()) -> Genotype:
         """``prefix`` completed with the cheapest valid cells (cell costs are independent)."""
-        options = cells.cheapest_cells()
-        chosen = list(prefix)
-        for index in range(len(prefix), num_cells):
-            filler = [options[0]] * (num_cells - index - 1)
-            chosen.append(min(options, key=lambda cell: self.bytes_of(Genotype(tuple(chosen + [cell] + filler)))))
-        return Genotype(tuple(chosen))
+        return Genotype(tuple(prefix) + tuple(self._cheapest_cell(cells, i, num_cells) for i in range(len(prefix), num_cells)))
+
+    def _cheapest_cell(self, cells: CellSpace, index: int, num_cells: int) -> CellGenotype:
+        key = (id(cells), index, num_cells)
+        if key not in self._cheapest:
+            options = cells.cheapest_cells()
+            filler = [options[0]] * num_cells
+            def cost(cell: CellGenotype) -> int:
+                return self.bytes_of(Genotype(tuple(filler[:index] + [cell] + filler[index + 1:])))
+            self._cheapest[key] = min(options, key=cost)
+        return self._cheapest[key]
 
 
 @dataclass

@@ -39,9 +39,9 @@ from spikenas.space.macro import MacroConfig
 STRATEGIES = ("spikenas", "random")
 
 
-def make_strategy(name: str, candidates: int = 5000, sweeps: int = 1, rerank: int = 3) -> SearchStrategy:
+def make_strategy(name: str, candidates: int = 5000, sweeps: int = 1, last_sweeps: int = 2, rerank: int = 3) -> SearchStrategy:
     if name == "spikenas":
-        return SpikeNASSearch(sweeps=sweeps, rerank=rerank)
+        return SpikeNASSearch(sweeps=sweeps, last_sweeps=last_sweeps, rerank=rerank)
     if name == "random":
         return RandomSearch(candidates=candidates)
     raise SpikenasError(f"unknown search strategy {name!r}; known: {', '.join(STRATEGIES)}")
@@ -153,7 +153,7 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
     )
     strategy = make_strategy(
         settings.get("strategy", "spikenas"), int(settings.get("candidates", 5000)),
-        int(settings.get("sweeps", 1)), int(settings.get("rerank", 3)),
+        int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)),
     )
 
     key = _settings_key({

@@ -20,7 +20,7 @@ from spikenas.search.result import SearchResult
 
 SEARCH_ONLY_KEYS = (
     "budget", "strategy", "space", "score", "score_options", "cost_model", "cost_options",
-    "candidates", "sweeps", "rerank", "score_batch_size", "score_batches", "search_seed", "config",
+    "candidates", "sweeps", "last_sweeps", "rerank", "score_batch_size", "score_batches", "search_seed", "config",
 )
 
 

@@ -4,7 +4,8 @@ Cells are searched one after another: cell 0, then cell 1 after the chosen cell 
 Within a cell the search is coordinate ascent over its edges, started from the cheapest fully
 connected cell: for each node pair it tries every edge the space allows (operation and
 direction) with the rest of the cell fixed, and keeps the best; it repeats for up to
-``sweeps`` passes or until a pass changes nothing. The ascent ranks candidates by their
+``sweeps`` passes (``last_sweeps`` for the last cell, whose moves are the cheapest and are
+scored on the whole network) or until a pass changes nothing. The ascent ranks candidates by their
 *local* score (the network up to the first LIF layer after the cell: cheap); for every cell
 but the last, the ``rerank`` best distinct cells it met are then scored on the *whole* network
 (later cells at their cheapest) and the best of those is kept. For the last cell the local
@@ -32,9 +33,10 @@ from spikenas.space.genotype import CellGenotype, Edge, Genotype
 class SpikeNASSearch(SearchStrategy):
     name = "spikenas"
 
-    def __init__(self, sweeps: int = 1, rerank: int = 3) -> None:
+    def __init__(self, sweeps: int = 1, last_sweeps: int = 2, rerank: int = 3) -> None:
         super().__init__()
         self.sweeps = max(1, sweeps)
+        self.last_sweeps = max(1, last_sweeps)
         self.rerank = max(1, rerank)
 
     def start_cell(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...]) -> CellGenotype:
@@ -82,7 +84,7 @@ class SpikeNASSearch(SearchStrategy):
             return frozenset(live_edges(cell, ctx.registries.operations))
 
         seen = {network_of(current)}
-        for _ in range(self.sweeps):
+        for _ in range(self.last_sweeps if evaluator.is_last else self.sweeps):
             moved = False
             for pair in space.pairs:
                 candidates = []

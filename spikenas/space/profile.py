@@ -50,6 +50,12 @@ def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | 
     return params, neurons
 
 
+@functools.lru_cache(maxsize=4096)
+def _count_operation(build: Callable[..., nn.Module], shape: tuple[int, int, int], neuron: NeuronConfig) -> tuple[int, int]:
+    """Counts of an operation (keyed by its build function) at ``shape = (C, H, W)``."""
+    return count_module(lambda: build(shape[0], neuron), (1, 1, *shape))
+
+
 class Profiler:
     """Counts for the networks of one macro and neuron configuration.
 
@@ -65,8 +71,7 @@ class Profiler:
         self._fixed = functools.lru_cache(maxsize=None)(self._fixed_layers)
 
     def _count_op(self, op: str, shape: tuple[int, int, int]) -> tuple[int, int]:
-        build = self.operations.get(op).build
-        return count_module(lambda: build(shape[0], self.neuron), (1, 1, *shape))
+        return _count_operation(self.operations.get(op).build, shape, self.neuron)
 
     def cell_layers(self, cell: CellGenotype, index: int) -> list[LayerProfile]:
         shape = self.macro.cell_shape(index)
