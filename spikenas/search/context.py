@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -159,6 +158,3 @@ def choose_macro(
         f"head_hidden={smallest.head_hidden}, head_pool={smallest.head_pool}, cheapest cells)"
     )
 
-
-def describe_macro(macro: MacroConfig) -> dict[str, Any]:
-    return {"channels": macro.channels, "head_hidden": macro.head_hidden, "head_pool": macro.head_pool}
