@@ -188,6 +188,9 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
         write_outputs(result, log, run_dir, search_config)
         log.meta["complete"] = True
         log.save()
+        m = result.macro
+        print(f"spikenas search: macro channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} "
+              f"(fitted to the budget); memory report in memory.txt")
         print(f"spikenas search: {result.summary()}")
         nonfinite = sum(1 for r in log.records if not math.isfinite(r.score))
         if nonfinite:
