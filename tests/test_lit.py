@@ -48,8 +48,8 @@ def test_default_optimizer_has_real_weight_decay_and_cosine_schedule():
     config = model.configure_optimizers()
     group = config["optimizer"].param_groups[0]
     assert (group["lr"], group["momentum"], group["weight_decay"], group["dampening"]) == (0.1, 0.9, 5e-4, 0)
-    assert isinstance(config["lr_scheduler"], torch.optim.lr_scheduler.CosineAnnealingLR)
-    assert config["lr_scheduler"].T_max == 7
+    assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert config["lr_scheduler"]["scheduler"].T_max == 7
 
 
 def test_fit_logs_metrics_spike_rate_and_memory():
