@@ -189,14 +189,13 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
         log.meta["complete"] = True
         log.save()
         m = result.macro
-        print(f"spikenas search: macro channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} "
-              f"(fitted to the budget); memory report in memory.txt")
-        print(f"spikenas search: {result.summary()}")
+        print(f"spikenas search: macro channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} (fitted to the budget)")
         nonfinite = sum(1 for r in log.records if not math.isfinite(r.score))
         if nonfinite:
             print(f"spikenas search: {nonfinite} candidates had a non-finite score (ranked last; see search.csv)")
         print(f"spikenas search: wrote {run_dir}/{{genotype.yaml,final.yaml,search.csv,pareto.png,memory.txt}}")
         print(f"spikenas search: retrain with: spikenas fit --config {run_dir / 'final.yaml'}")
+        print(f"spikenas search: {result.summary()}")
     return result
 
 
