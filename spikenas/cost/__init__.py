@@ -59,6 +59,24 @@ class MemoryReport:
     state_bytes: int
     layers: tuple[LayerCost, ...]
 
+    @classmethod
+    def at_precision(
+        cls, model: str, profile: NetworkProfile, weight_bits: int, state_bits: int, count_state: bool
+    ) -> "MemoryReport":
+        """Every parameter at ``weight_bits`` and every membrane value at ``state_bits``, per
+        layer and in total; ``total_bytes`` adds the state bytes only when ``count_state``."""
+        layers = tuple(
+            LayerCost(
+                layer.name, layer.params, layer.neurons,
+                bits_to_bytes(layer.params, weight_bits), bits_to_bytes(layer.neurons, state_bits),
+            )
+            for layer in profile.layers
+        )
+        param_bytes = bits_to_bytes(profile.params, weight_bits)
+        state_bytes = bits_to_bytes(profile.neurons, state_bits)
+        total = param_bytes + state_bytes if count_state else param_bytes
+        return cls(model, total, param_bytes, state_bytes, layers)
+
     def format(self) -> str:
         """A human-readable per-layer table ending with the totals."""
         rows = [f"{'layer':<28}{'params':>12}{'neurons':>10}{'param B':>12}{'state B':>11}"]

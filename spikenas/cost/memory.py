@@ -8,7 +8,7 @@ value per LIF neuron, for one sample); ``total_bytes`` includes the state only w
 
 from __future__ import annotations
 
-from spikenas.cost import LayerCost, MemoryReport, NetworkProfile, bits_to_bytes
+from spikenas.cost import MemoryReport, NetworkProfile
 from spikenas.errors import SpikenasError
 from spikenas.plugin import hookimpl
 
@@ -25,31 +25,8 @@ class ParameterMemory:
         self.state_bits = state_bits
         self.count_state = count_state
 
-    def total_bytes(self, params: int, neurons: int) -> int:
-        total = bits_to_bytes(params, self.weight_bits)
-        if self.count_state:
-            total += bits_to_bytes(neurons, self.state_bits)
-        return total
-
     def __call__(self, profile: NetworkProfile) -> MemoryReport:
-        layers = tuple(
-            LayerCost(
-                layer.name,
-                layer.params,
-                layer.neurons,
-                bits_to_bytes(layer.params, self.weight_bits),
-                bits_to_bytes(layer.neurons, self.state_bits),
-            )
-            for layer in profile.layers
-        )
-        params, neurons = profile.params, profile.neurons
-        return MemoryReport(
-            model=self.name,
-            total_bytes=self.total_bytes(params, neurons),
-            param_bytes=bits_to_bytes(params, self.weight_bits),
-            state_bytes=bits_to_bytes(neurons, self.state_bits),
-            layers=layers,
-        )
+        return MemoryReport.at_precision(self.name, profile, self.weight_bits, self.state_bits, self.count_state)
 
 
 @hookimpl

@@ -16,7 +16,7 @@ from __future__ import annotations
 from torch import nn
 
 from spikenas import hookimpl
-from spikenas.cost import LayerCost, MemoryReport, NetworkProfile, bits_to_bytes
+from spikenas.cost import MemoryReport, NetworkProfile
 from spikenas.neuron import LIF, NeuronConfig
 from spikenas.ops import SpikingSequential
 
@@ -51,25 +51,7 @@ class Int8StateMemory:
         self.state_bits = state_bits
 
     def __call__(self, profile: NetworkProfile) -> MemoryReport:
-        layers = tuple(
-            LayerCost(
-                layer.name,
-                layer.params,
-                layer.neurons,
-                bits_to_bytes(layer.params, self.weight_bits),
-                bits_to_bytes(layer.neurons, self.state_bits),
-            )
-            for layer in profile.layers
-        )
-        param_bytes = bits_to_bytes(profile.params, self.weight_bits)
-        state_bytes = bits_to_bytes(profile.neurons, self.state_bits)
-        return MemoryReport(
-            model=self.name,
-            total_bytes=param_bytes + state_bytes,
-            param_bytes=param_bytes,
-            state_bytes=state_bytes,
-            layers=layers,
-        )
+        return MemoryReport.at_precision(self.name, profile, self.weight_bits, self.state_bits, count_state=True)
 
 
 @hookimpl
