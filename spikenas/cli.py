@@ -6,6 +6,7 @@ every subcommand takes ``--config file.yaml``, ``--print_config`` and dotted ove
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 
@@ -44,10 +45,16 @@ class SpikenasCLI(LightningCLI):
         run_search(self.trainer, config=self.config["search"], parser=self._subcommand_parsers["search"], **kwargs)
 
 
+def _drop_lightning_tips(record: logging.LogRecord) -> bool:
+    """Drops Lightning's advertisement for its cloud services, which every Trainer prints."""
+    return not str(record.msg).startswith("💡 Tip")
+
+
 def main(args: ArgsType = None) -> None:
     """Entry point of the ``spikenas`` console script (``args`` as on the command line)."""
     argv = list(sys.argv[1:] if args is None else args)
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="norse")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_lightning_tips)
     try:
         if argv[:1] == ["plugins"]:
             from spikenas.plugin.listing import format_plugins
