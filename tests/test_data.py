@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from spikenas.data import CIFAR10, CIFAR100, FashionMNIST, SpikenasDataModule, Synthetic
+from spikenas.data.base import TensorImages
 from spikenas.errors import SpikenasError
 
 from datasets import FMNIST_SYSTEM_DIR, write_cifar
@@ -104,3 +105,52 @@ def test_cifar_fake_copy(tmp_path, cls, classes):
     reads = [aug[0][0] for _ in range(6)]
     assert any(not torch.equal(reads[0], r) for r in reads[1:])
     assert torch.equal(plain[0][0], plain[0][0])
+
+
+def _numbered_images(n: int = 6, h: int = 5, w: int = 7) -> torch.Tensor:
+    """uint8 ``[n, h, w]`` whose pixels are all distinct and non-zero."""
+    return (torch.arange(n * h * w) % 250 + 1).to(torch.uint8).view(n, h, w)
+
+
+def test_tensor_images_shift_and_flip_are_crops_of_the_padded_image():
+    images = _numbered_images()
+    labels = torch.arange(6)
+    data = TensorImages(images, labels, mean=(0.0,), std=(1 / 255,), crop_padding=2, flip=True)
+    torch.manual_seed(0)
+    x, y = data._batch(torch.arange(6).repeat(20))
+    assert x.shape == (120, 1, 5, 7) and torch.equal(y, labels.repeat(20))
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    seen_flip = seen_shift = False
+    for k in range(120):
+        src, out = padded[k % 6], x[k, 0]
+        crops = {
+            (dy, dx, f): (src.flip(1) if f else src)[dy:dy + 5, dx:dx + 7].float()
+            for dy in range(5) for dx in range(5) for f in (False, True)
+        }
+        match = [key for key, crop in crops.items() if torch.equal(crop, out)]
+        assert match, "an augmented image is no shifted (flipped) crop of its source"
+        seen_flip |= any(f for _, _, f in match)
+        seen_shift |= any((dy, dx) != (2, 2) for dy, dx, _ in match)
+    assert seen_flip and seen_shift
+
+
+def test_tensor_images_without_augmentation_are_the_images():
+    images = _numbered_images()
+    data = TensorImages(images, torch.zeros(6), mean=(0.0,), std=(1 / 255,))
+    x, _ = data[3]
+    assert torch.equal(x[0], images[3].float())
+    with pytest.raises(SpikenasError, match="crop_padding"):
+        TensorImages(images, torch.zeros(6), (0.0,), (1.0,), crop_padding=-1)
+
+
+@needs_fmnist
+def test_fashion_mnist_augment_changes_training_images_only(tmp_path):
+    dm = FashionMNIST(root=str(tmp_path), augment=True, val_split=0.1)
+    dm.setup("fit")
+    torch.manual_seed(0)
+    reads = [dm.train_set[0][0] for _ in range(6)]
+    assert any(not torch.equal(reads[0], r) for r in reads[1:])
+    assert torch.equal(dm.val_set[0][0], dm.val_set[0][0])
+    plain = FashionMNIST(root=str(tmp_path), augment=False)
+    plain.setup("fit")
+    assert torch.equal(plain.train_set[0][0], plain.train_set[0][0])

@@ -143,28 +143,73 @@ class SpikenasDataModule(pl.LightningDataModule):
 
 class TensorImages(Dataset):
     """Images held as one uint8 tensor ``[N, H, W]`` or ``[N, H, W, c]``, normalised per item
-    (a fast path for datasets without augmentation: no PIL)."""
+    (a fast path without PIL: a batch is one gather and one normalisation).
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> None:
+    Args:
+        images, labels: the data (``labels`` ``[N]`` integers).
+        mean, std: per-channel normalisation, in units of the [0, 1] pixel range.
+        crop_padding: when > 0, each image is shifted by a random offset in
+            ``[-crop_padding, crop_padding]`` pixels along each axis, the uncovered border
+            filled with black (torchvision's ``RandomCrop(H, padding=crop_padding)``).
+        flip: mirror each image left-right with probability 1/2 (``RandomHorizontalFlip``).
+
+    Augmentation draws from torch's global generator (seeded by ``seed_everything`` and, in
+    loader workers, per worker by PyTorch).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        mean: Sequence[float],
+        std: Sequence[float],
+        crop_padding: int = 0,
+        flip: bool = False,
+    ) -> None:
+        if crop_padding < 0:
+            raise SpikenasError(f"crop_padding must be >= 0, got {crop_padding}")
         if images.dim() == 3:
             images = images.unsqueeze(1)
         else:
             images = images.permute(0, 3, 1, 2)
         self.images = images.contiguous()
         self.labels = torch.as_tensor(labels, dtype=torch.long)
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255.0
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255.0
-        self.mean = self.mean * 255.0
+        self.crop_padding = int(crop_padding)
+        self.flip = bool(flip)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return (self.images[index].float() - self.mean) / self.std, self.labels[index]
+        x, y = self._batch(torch.tensor([index]))
+        return x[0], y[0]
 
     def __getitems__(self, indices: list[int]) -> Any:
-        # batched indexing: one gather and one normalisation per batch
-        idx = torch.as_tensor(indices)
-        x = (self.images[idx].float() - self.mean) / self.std
-        return list(zip(x.unbind(0), self.labels[idx].unbind(0)))
+        x, y = self._batch(torch.as_tensor(indices))
+        return list(zip(x.unbind(0), y.unbind(0)))
 
+    def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([n, c, H, W] float normalised, [n] labels)`` of the images at ``idx``."""
+        images = self.images[idx]
+        if self.crop_padding or self.flip:
+            images = self._augment(images)
+        return (images.float() - self.mean) / self.std, self.labels[idx]
+
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        """Random shift (zero fill) and left-right flip of ``[n, c, H, W]`` uint8 images, as
+        one gather from the zero-padded batch."""
+        n, c, h, w = images.shape
+        p = self.crop_padding
+        padded = torch.nn.functional.pad(images, (p, p, p, p)) if p else images
+        dy = torch.randint(0, 2 * p + 1, (n, 1, 1))
+        dx = torch.randint(0, 2 * p + 1, (n, 1))
+        cols = torch.arange(w).expand(n, w)
+        if self.flip:
+            mirrored = torch.rand(n, 1) < 0.5
+            cols = torch.where(mirrored, cols.flip(1), cols)
+        rows = (torch.arange(h).view(1, h, 1) + dy).expand(n, h, w)
+        cols = (cols + dx).unsqueeze(1).expand(n, h, w)
+        batch = torch.arange(n).view(n, 1, 1).expand(n, h, w)
+        return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)

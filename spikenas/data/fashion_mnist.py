@@ -26,10 +26,13 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 
 
 class FashionMNIST(SpikenasDataModule):
-    """Fashion-MNIST, normalised, no augmentation.
+    """Fashion-MNIST, normalised; training images optionally augmented.
 
     Args:
         root: see :class:`SpikenasDataModule`; files go to ``<root>/FashionMNIST/raw/``.
+        augment: random shift of up to ``AUGMENT_PADDING`` pixels (zero fill, as
+            ``RandomCrop(28, padding=2)``) and left-right flip of the training images (the
+            validation and test images are never augmented).
         download: download through torchvision when the files are found nowhere.
         system_dir: where a system package keeps the ``.gz`` files (Debian's by default).
         batch_size, num_workers, val_split, split_seed: see :class:`SpikenasDataModule`.
@@ -39,10 +42,12 @@ class FashionMNIST(SpikenasDataModule):
     input_shape = (1, 28, 28)
     mean = (0.2860,)
     std = (0.3530,)
+    AUGMENT_PADDING = 2
 
     def __init__(
         self,
         root: Optional[str] = None,
+        augment: bool = False,
         download: bool = False,
         system_dir: Optional[str] = DEBIAN_DIR,
         batch_size: int = 64,
@@ -51,6 +56,7 @@ class FashionMNIST(SpikenasDataModule):
         split_seed: int = 0,
     ) -> None:
         super().__init__(root, batch_size, num_workers, val_split, split_seed)
+        self.augment = augment
         self.download = download
         self.system_dir = Path(system_dir) if system_dir else None
 
@@ -100,4 +106,8 @@ class FashionMNIST(SpikenasDataModule):
 
         self.ensure_files()
         tv = TV(str(self.root), train=train, download=False)
-        return TensorImages(tv.data, tv.targets, self.mean, self.std)
+        augment = augment and self.augment
+        return TensorImages(
+            tv.data, tv.targets, self.mean, self.std,
+            crop_padding=self.AUGMENT_PADDING if augment else 0, flip=augment,
+        )
