@@ -82,3 +82,69 @@ def test_bf16_mixed_precision_on_cpu():
     trainer = tiny_trainer(fast_dev_run=1, precision="bf16-mixed")
     trainer.fit(model, dm)
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+def test_top_k_accuracy_matches_torchmetrics_micro_accuracy():
+    from torchmetrics.classification import MulticlassAccuracy
+
+    from spikenas.metrics import TopKAccuracy
+
+    g = torch.Generator().manual_seed(0)
+    for k in (1, 5):
+        ours, reference = TopKAccuracy(top_k=k), MulticlassAccuracy(10, top_k=k, average="micro")
+        for _ in range(4):
+            logits, target = torch.randn(33, 10, generator=g), torch.randint(0, 10, (33,), generator=g)
+            ours.update(logits, target)
+            reference.update(logits, target)
+        assert torch.allclose(ours.compute(), reference.compute())
+    with pytest.raises(ValueError, match="top_k"):
+        TopKAccuracy(top_k=0)
+
+
+HOST_SYNCS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "bincount", "aminmax"}
+
+
+class _SyncSpy(pl.Callback):
+    """Records the ops of one whole training step (forward, backward, optimiser, logging,
+    metric updates) that read device values back to the host."""
+
+    def __init__(self, batch: int) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        spy = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func.overloadpacket.__name__ in HOST_SYNCS:
+                    spy.syncs.append(func.overloadpacket.__name__)
+                return func(*args, **(kwargs or {}))
+
+        self.batch, self.mode, self.syncs = batch, Mode(), []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.batch:
+            self.mode.__enter__()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if batch_idx == self.batch:
+            self.mode.__exit__(None, None, None)
+
+
+def test_training_step_never_waits_for_the_device():
+    """No metric, loss log or optimiser op of a training step reads a value back to the host
+    (on a GPU each would stall the launch queue); Lightning writes the loggers every 50 steps."""
+    model = tiny_model(macro=MacroConfig(input_shape=(1, 8, 8), num_classes=10, timesteps=2,
+                                         channels=4, head_hidden=0, votes=1))
+    dm = Synthetic(num_classes=10, input_shape=(1, 8, 8), train_size=64, test_size=16, batch_size=16)
+    spy = _SyncSpy(batch=2)
+    tiny_trainer(max_epochs=1, limit_train_batches=4, limit_val_batches=0, callbacks=[spy]).fit(model, dm)
+    assert spy.syncs == []
+
+
+def test_compiled_network_keeps_checkpoint_keys_and_outputs():
+    eager, compiled = tiny_model(), tiny_model(compile=True)
+    compiled.setup("fit")
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    x = torch.randn(4, 1, 8, 8)
+    eager.eval(), compiled.eval()
+    torch.testing.assert_close(compiled(x), eager(x))
