@@ -1,4 +1,4 @@
-"""Training-step throughput of one network, eager against ``torch.compile`` (``model.compile``).
+"""Training-step throughput of one network: eager, ``torch.compile``d, and inside Lightning.
 
     python bench/train_step.py [--final final.yaml] [--batch-size 128] [--stem-stride 1]
                                [--steps 30] [--device cuda|cpu]
@@ -8,9 +8,12 @@ One step is what ``SNNClassifier.training_step`` plus Lightning's optimisation d
 network comes from ``--final`` (a ``final.yaml`` written by ``spikenas search``) or is the
 hand-written 2-cell network of ``configs/fit_fmnist.yaml``; inputs are random (a step's
 time does not depend on them). Each mode warms up for 3 steps (the compiled mode's first
-step includes compilation, reported as ``compile_s``). The last line printed is::
+step includes compilation, reported as ``compile_s``). ``lightning_ms`` is the same step inside
+``Trainer.fit`` (the faster of eager and compiled, random images from a DataLoader, so it
+includes the host-to-device copy, logging, metrics and the LR schedule); ``overhead_ms`` is
+what Lightning and the loader add to the bare step. The last line printed is::
 
-    eager_ms=<a> compiled_ms=<b> speedup=<a/b> compile_s=<c> img_per_s=<best> device=<name>
+    eager_ms=<a> compiled_ms=<b> speedup=<a/b> compile_s=<c> lightning_ms=<l> overhead_ms=<o> img_per_s=<best> device=<name>
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import argparse
 import time
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 import yaml
+from torch.utils.data import DataLoader, TensorDataset
 
 from spikenas.lit import SNNClassifier
 from spikenas.space.macro import MacroConfig
@@ -66,6 +71,38 @@ def time_steps(model: SNNClassifier, batch: tuple[torch.Tensor, torch.Tensor], s
     return first, (time.perf_counter() - start) / steps
 
 
+class StepTimer(pl.Callback):
+    """Mean seconds per training step after ``warmup`` steps (the device synchronised at
+    both ends of the timed span only)."""
+
+    def __init__(self, warmup: int = 3) -> None:
+        self.warmup, self.start, self.steps, self.seconds = warmup, 0.0, 0, 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == self.warmup:
+            sync(pl_module.device)
+            self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        sync(pl_module.device)
+        self.steps = trainer.num_training_batches - self.warmup
+        self.seconds = (time.perf_counter() - self.start) / self.steps
+
+
+def time_lightning(model: SNNClassifier, batch_size: int, steps: int, device: torch.device) -> float:
+    """Mean seconds per step of ``Trainer.fit`` on random images (one epoch, no validation)."""
+    g = torch.Generator().manual_seed(1)
+    n = batch_size * (steps + 3)
+    data = TensorDataset(torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g))
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, pin_memory=device.type == "cuda")
+    timer = StepTimer()
+    trainer = pl.Trainer(max_epochs=1, accelerator=device.type, devices=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                         callbacks=[timer])
+    trainer.fit(model, train_dataloaders=loader)
+    return timer.seconds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--final", type=Path, default=ROOT / "configs" / "fit_fmnist.yaml")
@@ -98,10 +135,15 @@ def main(argv: list[str] | None = None) -> None:
         results[mode] = time_steps(model, batch, args.steps)
         print(f"{mode}: first_step_s={results[mode][0]:.2f} step_ms={results[mode][1] * 1e3:.2f}", flush=True)
     eager, compiled = results["eager"][1], results["compiled"][1]
+    model = SNNClassifier(genotype=model_cfg["genotype"], macro=MacroConfig(**macro), seed=0,
+                          optimizer=lambda params: torch.optim.Adam(params, lr=1e-3), compile=compiled < eager)
+    lightning = time_lightning(model, args.batch_size, args.steps, device)
+    print(f"lightning: step_ms={lightning * 1e3:.2f} (compiled={compiled < eager})", flush=True)
     print(f"settings: batch={args.batch_size} T={macro.get('timesteps')} stem_stride={macro.get('stem_stride')} "
           f"channels={macro.get('channels')} steps={args.steps} genotype={args.final}")
     print(f"eager_ms={eager * 1e3:.2f} compiled_ms={compiled * 1e3:.2f} speedup={eager / compiled:.2f} "
-          f"compile_s={results['compiled'][0]:.1f} img_per_s={args.batch_size / min(eager, compiled):.1f} "
+          f"compile_s={results['compiled'][0]:.1f} lightning_ms={lightning * 1e3:.2f} "
+          f"overhead_ms={(lightning - min(eager, compiled)) * 1e3:.2f} img_per_s={args.batch_size / min(eager, compiled):.1f} "
           f"device={device_name(device)}")
 
 
