@@ -15,6 +15,12 @@ T = 5, a head that is a single FC layer on the unpooled last-cell spikes (no hid
 one output per class, no dropout: population voting and a 64-neuron spiking bottleneck cost
 3-4 points after one epoch), Adam (lr 3e-3, cosine per step) with batch 32. ``seconds``
 covers search, fit and test.
+
+Full (the default): ``configs/search.yaml``'s recipe (14x14 cells, widths up to 32, Adam 3e-3
+with a per-step cosine, batch 32, 20 epochs) with the network compiled. Arguments the script
+does not know go to ``spikenas fit`` and ``test``: for instance ``--data.init_args.augment
+true --data.init_args.batch_size 128``; a different search takes ``--search-config`` or
+``--final`` (``docs/benchmarks.md`` lists the measured variants).
 """
 
 from __future__ import annotations
@@ -38,14 +44,8 @@ QUICK_SEARCH = [  # 14x14 cells, width 16, and a head that is one FC layer from 
     "--model.macro.head_hidden", "0", "--space.head_hidden", "[0]",
     "--model.macro.votes", "1", "--model.macro.dropout", "0.0",
 ]
-FULL_SEARCH = [  # 28x28 cells: the search picks the width and head for that resolution
-    "--model.macro.stem_stride", "1",
-]
-FULL_FIT = [
-    "--data.init_args.augment", "true",  # random shift of up to 2 pixels and left-right flip
-    "--data.init_args.batch_size", "128",
-    "--model.compile", "true",
-]
+FULL_SEARCH: list[str] = []  # configs/search.yaml as it is
+FULL_FIT = ["--model.compile", "true"]
 QUICK_FIT = [
     "--model.optimizer", "torch.optim.Adam", "--model.optimizer.lr", "3e-3",
     "--model.scheduler_interval", "step",  # the default cosine, annealed over the steps
