@@ -77,12 +77,7 @@ def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None =
     start = time.perf_counter()
     try:
         genotype = strategy.run(ctx, log, workers)
-        if strategy.best_score is not None:  # already scored on the whole network
-            known = strategy.best_score
-            final = strategy.evaluate(ctx, log, workers, "final", [("final", genotype)], lambda _: known)[0]
-            strategy.evaluated -= 1
-        else:
-            final = strategy.evaluate(ctx, log, workers, "final", [("final", genotype)], ctx.full_score)[0]
+        final = strategy.record_final(ctx, log, workers, genotype)
     finally:
         strategy.close()
         if workers.is_writer:
