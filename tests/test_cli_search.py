@@ -43,6 +43,8 @@ def test_final_yaml_trains_with_no_editing(tmp_path):
     run = run_search(tmp_path)
     final = yaml.safe_load((run / "final.yaml").read_text())
     assert final["model"]["genotype"] == Genotype.from_yaml((run / "genotype.yaml").read_text()).to_dict()
+    # the data decides these (a datamodule swapped in final.yaml brings its own)
+    assert not {"num_classes", "input_shape"} & set(final["model"]["macro"])
     main(["fit", "--config", str(run / "final.yaml"), "--trainer.fast_dev_run", "1",
           "--trainer.default_root_dir", str(tmp_path / "fit")])
 

@@ -25,11 +25,15 @@ SEARCH_ONLY_KEYS = (
 
 
 def fit_config(result: SearchResult, search_config: dict[str, Any]) -> dict[str, Any]:
-    """The ``spikenas fit`` config: the search's config with the found genotype and macro."""
+    """The ``spikenas fit`` config: the search's config with the found genotype and macro
+    (less ``num_classes`` and ``input_shape``, which the CLI takes from the data)."""
     config = {k: v for k, v in search_config.items() if k not in SEARCH_ONLY_KEYS}
     model = dict(config.get("model") or {})
     model["genotype"] = result.genotype.to_dict()
-    model["macro"] = {**(model.get("macro") or {}), **result.macro.to_dict()}
+    macro = {**(model.get("macro") or {}), **result.macro.to_dict()}
+    for linked in ("num_classes", "input_shape"):  # set from the data at instantiation
+        macro.pop(linked, None)
+    model["macro"] = macro
     config["model"] = model
     return config
 
