@@ -25,16 +25,7 @@ from spikenas.search.driver import build_context
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device).replace(" ", "_")
-    return f"cpu_{torch.get_num_threads()}threads"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from device import device_name, sync  # bench/device.py
 
 
 def matmul_peak(device: torch.device, size: int = 4096, repeats: int = 10) -> float:

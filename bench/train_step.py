@@ -31,18 +31,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from spikenas.lit import SNNClassifier
 from spikenas.space.macro import MacroConfig
 
+from device import device_name, sync  # bench/device.py
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device).replace(" ", "_")
-    return f"cpu_{torch.get_num_threads()}threads"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_steps(model: SNNClassifier, batch: tuple[torch.Tensor, torch.Tensor], steps: int) -> tuple[float, float]:
