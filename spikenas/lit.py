@@ -93,6 +93,7 @@ class SNNClassifier(pl.LightningModule):
             raise SpikenasError(f"model scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         self.scheduler_interval = scheduler_interval
         self.compile_network = compile
+        self._network_compiled = False
         # plain data only, so hparams.yaml and checkpoints hold no objects
         self.save_hyperparameters(
             {
@@ -119,8 +120,9 @@ class SNNClassifier(pl.LightningModule):
                 f"{stage} needs a network: set model.genotype (e.g. `--config final.yaml` "
                 "written by `spikenas search`)"
             )
-        if self.compile_network and not getattr(self.network, "_compiled_call_impl", None):
+        if self.compile_network and not self._network_compiled:  # setup runs once per stage
             self.network.compile()
+            self._network_compiled = True
 
     def memory_report(self):
         """The cost model's report (``memory``) of the network: parameter and state bytes."""

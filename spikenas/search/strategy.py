@@ -50,39 +50,13 @@ class SearchStrategy:
         stage: str,
         items: Sequence[tuple[str, Genotype]],
         score_fn: Callable[[Genotype], float],
+        count: bool = True,
     ) -> list[Record]:
         """Records for ``items`` (``(key, genotype)``), scoring only those not in the log;
-        each item counts as an evaluated candidate.
+        with ``count``, each item counts as an evaluated candidate.
 
         ``genotype`` is what the record shows and costs; ``score_fn`` scores it.
         """
-        records = self._score(ctx, log, workers, stage, items, score_fn)
-        self.evaluated += len(items)
-        if self._bar is not None:
-            self._bar.update(len(items))
-            best = max((r.score for r in log.records if r.stage == stage), default=float("-inf"))
-            self._bar.set_postfix(best=f"{best:.4g}", refresh=False)
-        return records
-
-    def record_final(self, ctx: SearchContext, log: RecordLog, workers: Workers, genotype: Genotype) -> Record:
-        """The ``final`` record: ``genotype`` scored on the whole network. A strategy that
-        already knows that score (``best_score``) reuses it, and the record is then no new
-        candidate."""
-        items = [("final", genotype)]
-        if self.best_score is None:
-            return self.evaluate(ctx, log, workers, "final", items, ctx.full_score)[0]
-        known = self.best_score
-        return self._score(ctx, log, workers, "final", items, lambda _: known)[0]
-
-    @staticmethod
-    def _score(
-        ctx: SearchContext,
-        log: RecordLog,
-        workers: Workers,
-        stage: str,
-        items: Sequence[tuple[str, Genotype]],
-        score_fn: Callable[[Genotype], float],
-    ) -> list[Record]:
         todo = [(key, g) for key, g in items if log.get(key) is None]
 
         def work(item: tuple[str, Genotype]) -> tuple[float, float]:
@@ -95,4 +69,20 @@ class SearchStrategy:
             (Record(key, stage, g.hash, str(g), value, ctx.bytes_of(g), seconds) for (key, g), (value, seconds) in zip(todo, results)),
             writer=workers.is_writer,
         )
+        if count:
+            self.evaluated += len(items)
+            if self._bar is not None:
+                self._bar.update(len(items))
+                best = max((r.score for r in log.records if r.stage == stage), default=float("-inf"))
+                self._bar.set_postfix(best=f"{best:.4g}", refresh=False)
         return [log.get(key) for key, _ in items]  # type: ignore[misc]
+
+    def record_final(self, ctx: SearchContext, log: RecordLog, workers: Workers, genotype: Genotype) -> Record:
+        """The ``final`` record: ``genotype`` scored on the whole network. A strategy that
+        already knows that score (``best_score``) reuses it, and the record is then no new
+        candidate."""
+        items = [("final", genotype)]
+        known = self.best_score
+        if known is None:
+            return self.evaluate(ctx, log, workers, "final", items, ctx.full_score)[0]
+        return self.evaluate(ctx, log, workers, "final", items, lambda _: known, count=False)[0]
