@@ -65,6 +65,8 @@ class SNNClassifier(pl.LightningModule):
             same keys). It fuses each LIF's per-timestep arithmetic, which pays where kernel
             launches dominate a step (small networks on a GPU); the first steps of each mode
             (train, eval) wait for the compiler.
+        label_smoothing: of the training loss (``F.cross_entropy``); ``val/loss`` and
+            ``test/loss`` stay plain cross-entropy.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class SNNClassifier(pl.LightningModule):
         scheduler: LRSchedulerCallable = cosine,
         scheduler_interval: str = "epoch",
         compile: bool = False,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         if isinstance(macro, dict):
@@ -93,6 +96,9 @@ class SNNClassifier(pl.LightningModule):
             raise SpikenasError(f"model scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         self.scheduler_interval = scheduler_interval
         self.compile_network = compile
+        if not 0.0 <= label_smoothing < 1.0:
+            raise SpikenasError(f"model label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
         self._network_compiled = False
         # plain data only, so hparams.yaml and checkpoints hold no objects
         self.save_hyperparameters(
@@ -153,7 +159,7 @@ class SNNClassifier(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         self.train_metrics.update(logits, y)
         # to the loggers every log_every_n_steps, with no per-step sync; the accuracies are
         # logged once per epoch (each self.log call costs about 1 ms of Lightning bookkeeping)

@@ -148,3 +148,26 @@ def test_compiled_network_keeps_checkpoint_keys_and_outputs():
     x = torch.randn(4, 1, 8, 8)
     eager.eval(), compiled.eval()
     torch.testing.assert_close(compiled(x), eager(x))
+
+
+def test_label_smoothing_applies_to_the_training_loss_only():
+    smooth, plain = tiny_model(label_smoothing=0.2), tiny_model()
+    smooth.eval(), plain.eval()  # no dropout: both see the same logits
+    x, y = torch.randn(6, 1, 8, 8) * 5, torch.zeros(6, dtype=torch.long)
+    logits = plain(x)
+    assert logits.std() > 0.01  # not uniform, where smoothing would change nothing
+    torch.testing.assert_close(smooth.training_step((x, y), 0), torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.2))
+    assert not torch.allclose(smooth.training_step((x, y), 0), plain.training_step((x, y), 0))
+    with pytest.raises(SpikenasError, match="label_smoothing"):
+        tiny_model(label_smoothing=1.0)
+
+
+def test_learnt_time_constants_train_and_survive_hparams():
+    model = tiny_model(neuron={"tau": 2.0, "learn_tau": True})
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if n.endswith("tau_logit")}
+    assert len(before) >= 3  # the cell's conv, the head's two LIF layers
+    dm = Synthetic(num_classes=3, input_shape=(1, 8, 8), train_size=64, test_size=16, batch_size=16)
+    tiny_trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=0).fit(model, dm)
+    after = dict(model.named_parameters())
+    assert any(not torch.equal(before[n], after[n]) for n in before)
+    assert SNNClassifier(**model.hparams).neuron.learn_tau

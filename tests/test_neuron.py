@@ -160,3 +160,33 @@ def test_inference_path_equals_norse_step_bit_for_bit(reset):
         fast = lif(x)
     assert torch.equal(fast, torch.stack(steps))
     assert fast.sum() > 0
+
+
+def test_learnt_tau_starts_at_tau_and_trains():
+    lif = LIF(NeuronConfig(tau=2.0, learn_tau=True))
+    assert torch.sigmoid(lif.tau_logit).item() == pytest.approx(0.5)
+    fixed = LIF(NeuronConfig(tau=2.0))
+    x = torch.randn(5, 3, 8, generator=torch.Generator().manual_seed(0)).mul(3).requires_grad_()
+    assert torch.equal(lif(x), fixed(x))  # same dynamics at initialisation
+    lif(x).sum().backward()
+    assert lif.tau_logit.grad is not None and lif.tau_logit.grad.abs() > 0
+    assert [name for name, _ in lif.named_parameters()] == ["tau_logit"]
+    assert list(fixed.parameters()) == []
+
+
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_learnt_tau_inference_path_equals_training_path(reset):
+    lif = LIF(NeuronConfig(reset=reset, learn_tau=True))
+    with torch.no_grad():
+        lif.tau_logit.fill_(0.3)  # tau = 1 / sigmoid(0.3), not the initial one
+    x = torch.randn(6, 4, 3, 5, 5, generator=torch.Generator().manual_seed(1)) * 2
+    training = lif(x.clone().requires_grad_())
+    with torch.inference_mode():
+        fast = lif(x)
+    assert torch.equal(fast, training.detach())
+    assert fast.sum() > 0
+
+
+def test_learnt_tau_needs_tau_above_one():
+    with pytest.raises(SpikenasError, match="learn_tau needs tau > 1"):
+        NeuronConfig(tau=1.0, learn_tau=True)

@@ -9,7 +9,7 @@ import torch
 
 from spikenas import Genotype, SpikenasError
 from spikenas.cost import NetworkProfile, bits_to_bytes, format_bytes, parse_bytes
-from spikenas.neuron import record_spikes
+from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.network import SpikingNetwork
 from spikenas.space import CellSpace, MacroConfig
 from spikenas.space.profile import Profiler
@@ -120,3 +120,14 @@ def test_byte_units():
         parse_bytes("12 parsecs")
     assert format_bytes(1536) == "1.50 KiB"
     assert NetworkProfile(()).params == 0
+
+
+def test_learnt_time_constants_are_counted(operations, tiny_macro, genotype):
+    """PLIF adds one parameter per LIF layer; the memory model counts them like any weight."""
+    fixed, learnt = NeuronConfig(), NeuronConfig(learn_tau=True)
+    net = SpikingNetwork(genotype, tiny_macro, learnt, operations)
+    lif_layers = sum(1 for name, _ in net.named_parameters() if name.endswith("tau_logit"))
+    assert lif_layers > 0
+    extra = Profiler(tiny_macro, learnt, operations).profile(genotype).params - Profiler(tiny_macro, fixed, operations).profile(genotype).params
+    assert extra == lif_layers
+    assert Profiler(tiny_macro, learnt, operations).profile(genotype).params == sum(p.numel() for p in net.parameters())

@@ -8,13 +8,16 @@ Dynamics per timestep (``dt = 1``, one step per input frame)::
     v <- v - s threshold                # soft reset   (reset="soft")
 
 Defaults follow SNASNet (tau = 4/3, threshold 1.0, hard reset to 0) with norse's SuperSpike
-surrogate, a fast-sigmoid of the same shape as SNASNet's ATan.
+surrogate, a fast-sigmoid of the same shape as SNASNet's ATan. ``learn_tau`` makes each layer's
+time constant a trained parameter (PLIF, Fang et al., ICCV 2021): ``1 / tau = sigmoid(w)``,
+``w`` initialised so that training starts at ``tau``.
 """
 
 from __future__ import annotations
 
-import warnings
 import contextlib
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -49,6 +52,8 @@ class NeuronConfig:
         v_reset: potential after a hard reset.
         surrogate: norse threshold method used for the backward pass, one of ``SURROGATES``.
         alpha: sharpness of the surrogate.
+        learn_tau: train one time constant per LIF layer (PLIF), starting at ``tau``; adds
+            one parameter per layer.
     """
 
     tau: float = 4.0 / 3.0
@@ -57,10 +62,13 @@ class NeuronConfig:
     v_reset: float = 0.0
     surrogate: str = "super"
     alpha: float = 2.0
+    learn_tau: bool = False
 
     def __post_init__(self) -> None:
         if not self.tau >= 1.0:
             raise SpikenasError(f"neuron tau must be >= 1 timestep, got {self.tau}")
+        if self.learn_tau and not self.tau > 1.0:
+            raise SpikenasError(f"neuron learn_tau needs tau > 1 (1/tau = sigmoid(w)), got {self.tau}")
         if not self.threshold > 0:
             raise SpikenasError(f"neuron threshold must be > 0, got {self.threshold}")
         if self.reset not in RESETS:
@@ -85,7 +93,8 @@ def _norse_parameters(c: NeuronConfig) -> LIFBoxParameters:
 
 
 class LIF(nn.Module):
-    """LIF neurons, one per input element, with no trainable parameters.
+    """LIF neurons, one per input element; trainable only with ``learn_tau`` (one scalar
+    ``tau_logit``, ``1 / tau = sigmoid(tau_logit)``, shared by the layer).
 
     ``forward(x [T, B, ...]) -> spikes [T, B, ...]`` starts from rest (v = 0) every call;
     ``step(x [B, ...], v | None) -> (spikes [B, ...], v)`` advances one timestep with the
@@ -99,6 +108,12 @@ class LIF(nn.Module):
         self.config = config or NeuronConfig()
         self._params = _norse_parameters(self.config)
         self.recorder: Callable[[torch.Tensor], None] | None = None
+        if self.config.learn_tau:
+            self.tau_logit = nn.Parameter(torch.tensor(-math.log(self.config.tau - 1.0)))
+
+    def _rate(self) -> float | torch.Tensor:
+        """``dt / tau`` of this layer: a float, or a 0-dim tensor when tau is learnt."""
+        return torch.sigmoid(self.tau_logit) if self.config.learn_tau else 1.0 / self.config.tau
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -112,7 +127,8 @@ class LIF(nn.Module):
 
     def step(self, x: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         state = LIFBoxFeedForwardState(v=torch.zeros_like(x) if v is None else v)
-        spikes, state = lif_box_feed_forward_step(x, state, self._params, dt=1.0)
+        params = self._params._replace(tau_mem_inv=self._rate()) if self.config.learn_tau else self._params
+        spikes, state = lif_box_feed_forward_step(x, state, params, dt=1.0)
         if self.recorder is not None:
             self.recorder(spikes.unsqueeze(0))
         return spikes, state.v
@@ -143,7 +159,7 @@ class LIF(nn.Module):
         into one preallocated ``[T, B, ...]`` tensor (``tests/test_neuron.py`` checks equality).
         """
         c = self.config
-        rate = 1.0 * (1.0 / c.tau)  # norse: dt * tau_mem_inv, dt = 1
+        rate = self._rate()  # norse: dt * tau_mem_inv, dt = 1
         out = torch.empty_like(x)
         v = torch.zeros_like(x[0])
         for t in range(x.shape[0]):
@@ -158,7 +174,8 @@ class LIF(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return f"tau={c.tau:.4g}, threshold={c.threshold}, reset={c.reset}, surrogate={c.surrogate}"
+        tau = f"tau={c.tau:.4g}" + (" (learnt)" if c.learn_tau else "")
+        return f"{tau}, threshold={c.threshold}, reset={c.reset}, surrogate={c.surrogate}"
 
 
 @contextlib.contextmanager
