@@ -39,6 +39,13 @@ class SpikenasCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.macro.num_classes", apply_on="instantiate")
         parser.link_arguments("data.input_shape", "model.macro.input_shape", apply_on="instantiate")
 
+    def _drop_checkpointing(self) -> None:
+        """validate/test/predict save no checkpoints; without the callback, restoring one
+        written by another run no longer warns that its ``dirpath`` changed."""
+        self.trainer.callbacks = [c for c in self.trainer.callbacks if not isinstance(c, ModelCheckpoint)]
+
+    before_validate = before_test = before_predict = _drop_checkpointing
+
     def search(self, **kwargs) -> None:
         from spikenas.search.driver import run_search
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,11 @@ def test_fit_links_data_into_macro_then_resume_validate_test_predict(tmp_path):
 
     assert torch.load(run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
     for sub in ("validate", "test", "predict"):
-        main([sub, "--config", cfg, "--ckpt_path", str(last), *QUIET])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main([sub, "--config", cfg, "--ckpt_path", str(last), *QUIET])
+        # a checkpoint of another run loads without Lightning's "dirpath has changed" warning
+        assert not [w for w in caught if "dirpath" in str(w.message)], sub
 
 
 @pytest.mark.parametrize("classes", [10, 100])
