@@ -1,7 +1,7 @@
 """Training-step throughput of one network: eager, ``torch.compile``d, and inside Lightning.
 
     python bench/train_step.py [--final final.yaml] [--batch-size 128] [--stem-stride 1]
-                               [--steps 30] [--device cuda|cpu]
+                               [--steps 30] [--device cuda|cpu] [--precision bf16-mixed]
 
 One step is what ``SNNClassifier.training_step`` plus Lightning's optimisation do: forward
 ``[B, 1, 28, 28] -> [B, classes]`` (T-averaged logits), cross-entropy, backward, Adam. The
@@ -11,7 +11,8 @@ time does not depend on them). Each mode warms up for 3 steps (the compiled mode
 step includes compilation, reported as ``compile_s``). ``lightning_ms`` is the same step inside
 ``Trainer.fit`` (the faster of eager and compiled, random images from a DataLoader, so it
 includes the host-to-device copy, logging, metrics and the LR schedule); ``overhead_ms`` is
-what Lightning and the loader add to the bare step. The last line printed is::
+what Lightning and the loader add to the bare step. ``--precision bf16-mixed`` runs every mode
+under bfloat16 autocast (Lightning's ``precision="bf16-mixed"``). The last line printed is::
 
     eager_ms=<a> compiled_ms=<b> speedup=<a/b> compile_s=<c> lightning_ms=<l> overhead_ms=<o> img_per_s=<best> device=<name>
 """
@@ -36,14 +37,16 @@ from device import device_name, sync  # bench/device.py
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def time_steps(model: SNNClassifier, batch: tuple[torch.Tensor, torch.Tensor], steps: int) -> tuple[float, float]:
+def time_steps(model: SNNClassifier, batch: tuple[torch.Tensor, torch.Tensor], steps: int,
+               bf16: bool) -> tuple[float, float]:
     """``(first_step_seconds, mean_step_seconds)`` of Adam training steps on one batch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = batch
     device = x.device
 
     def step() -> None:
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -80,7 +83,7 @@ class StepTimer(pl.Callback):
         self.seconds = (time.perf_counter() - self.start) / self.steps
 
 
-def time_lightning(model: SNNClassifier, batch_size: int, steps: int, device: torch.device) -> float:
+def time_lightning(model: SNNClassifier, batch_size: int, steps: int, device: torch.device, precision: str) -> float:
     """Mean seconds per step of ``Trainer.fit`` on random images (one epoch, no validation)."""
     g = torch.Generator().manual_seed(1)
     n = batch_size * (steps + 3)
@@ -89,7 +92,7 @@ def time_lightning(model: SNNClassifier, batch_size: int, steps: int, device: to
     timer = StepTimer()
     trainer = pl.Trainer(max_epochs=1, accelerator=device.type, devices=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         callbacks=[timer])
+                         callbacks=[timer], precision=precision)
     trainer.fit(model, train_dataloaders=loader)
     return timer.seconds
 
@@ -102,7 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--precision", choices=["32", "bf16-mixed"], default="32")
     args = parser.parse_args(argv)
+    bf16 = args.precision == "bf16-mixed"
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -123,14 +128,14 @@ def main(argv: list[str] | None = None) -> None:
                               compile=mode == "compiled").to(device)
         model.setup("fit")
         model.train()
-        results[mode] = time_steps(model, batch, args.steps)
+        results[mode] = time_steps(model, batch, args.steps, bf16)
         print(f"{mode}: first_step_s={results[mode][0]:.2f} step_ms={results[mode][1] * 1e3:.2f}", flush=True)
     eager, compiled = results["eager"][1], results["compiled"][1]
     model = SNNClassifier(genotype=model_cfg["genotype"], macro=MacroConfig(**macro), seed=0,
                           optimizer=lambda params: torch.optim.Adam(params, lr=1e-3), compile=compiled < eager)
-    lightning = time_lightning(model, args.batch_size, args.steps, device)
+    lightning = time_lightning(model, args.batch_size, args.steps, device, args.precision)
     print(f"lightning: step_ms={lightning * 1e3:.2f} (compiled={compiled < eager})", flush=True)
-    print(f"settings: batch={args.batch_size} T={macro.get('timesteps')} stem_stride={macro.get('stem_stride')} "
+    print(f"settings: precision={args.precision} batch={args.batch_size} T={macro.get('timesteps')} stem_stride={macro.get('stem_stride')} "
           f"channels={macro.get('channels')} steps={args.steps} genotype={args.final}")
     print(f"eager_ms={eager * 1e3:.2f} compiled_ms={compiled * 1e3:.2f} speedup={eager / compiled:.2f} "
           f"compile_s={results['compiled'][0]:.1f} lightning_ms={lightning * 1e3:.2f} "

@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from typing import Any
+
+import lightning.pytorch as pl
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningCLI
@@ -39,12 +42,16 @@ class SpikenasCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.macro.num_classes", apply_on="instantiate")
         parser.link_arguments("data.input_shape", "model.macro.input_shape", apply_on="instantiate")
 
-    def _drop_checkpointing(self) -> None:
-        """validate/test/predict save no checkpoints; without the callback, restoring one
-        written by another run no longer warns that its ``dirpath`` changed."""
-        self.trainer.callbacks = [c for c in self.trainer.callbacks if not isinstance(c, ModelCheckpoint)]
-
-    before_validate = before_test = before_predict = _drop_checkpointing
+    def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        """The trainer, with the ``checkpoint`` callback only where it saves something: ``fit``
+        with checkpointing on. So ``--trainer.enable_checkpointing false`` works, and
+        validate/test/predict restore another run's checkpoint without Lightning warning that
+        its ``dirpath`` changed."""
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
+        if self.subcommand != "fit" or config.get("enable_checkpointing") is False:
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        return self._instantiate_trainer(config, callbacks)
 
     def search(self, **kwargs) -> None:
         from spikenas.search.driver import run_search

@@ -51,6 +51,8 @@ def test_fit_links_data_into_macro_then_resume_validate_test_predict(tmp_path):
     import torch
 
     assert torch.load(run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
+    main(["fit", "--config", cfg, "--trainer.max_epochs", "1", "--trainer.enable_checkpointing", "false", *short])
+    assert (run_dir(tmp_path, 2) / "hparams.yaml").is_file() and not (run_dir(tmp_path, 2) / "checkpoints").exists()
     for sub in ("validate", "test", "predict"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
