@@ -190,7 +190,8 @@ class SNNClassifier(pl.LightningModule):
         return self(x).argmax(-1)
 
     def _log_spike_rate(self, images: torch.Tensor) -> None:
-        """Mean firing rate over every LIF neuron and timestep (one extra forward pass)."""
+        """Mean firing rate over every LIF neuron and timestep (one extra, uncompiled forward
+        pass)."""
         totals: list[torch.Tensor] = []
         count = [0]
 
@@ -199,7 +200,8 @@ class SNNClassifier(pl.LightningModule):
             count[0] += spikes.numel()
 
         with record_spikes(self.network, record):
-            self(images)
+            # eager even when compiled: recorders in the graph would cost a third compilation
+            self.network.forward(images)
         if count[0]:
             self.log("val/spike_rate", torch.stack(totals).sum() / count[0], on_step=False, on_epoch=True, sync_dist=True)
 

@@ -171,3 +171,20 @@ def test_learnt_time_constants_train_and_survive_hparams():
     after = dict(model.named_parameters())
     assert any(not torch.equal(before[n], after[n]) for n in before)
     assert SNNClassifier(**model.hparams).neuron.learn_tau
+
+
+def test_spike_rate_pass_bypasses_the_compiled_network():
+    """The recorders would force a third compiled graph (25-40 s each on a CPU)."""
+    model = tiny_model(compile=True)
+    model.setup("fit")
+    calls = []
+    model.network._compiled_call_impl = lambda *a, **k: calls.append(1) or model.network._call_impl(*a, **k)
+    logged = {}
+    model.log = lambda name, value, **kwargs: logged.setdefault(name, value)
+    model.eval()
+    with torch.no_grad():
+        model._log_spike_rate(torch.randn(4, 1, 8, 8) * 5)
+        assert calls == []
+        model(torch.randn(4, 1, 8, 8))
+    assert calls == [1]  # the regular forward still runs compiled
+    assert 0 < float(logged["val/spike_rate"]) < 1
