@@ -118,20 +118,21 @@ def main(argv: list[str] | None = None) -> None:
     macro = dict(model_cfg.get("macro", {}), num_classes=10, input_shape=(1, 28, 28))
     if args.stem_stride is not None:
         macro["stem_stride"] = args.stem_stride
+    neuron = model_cfg.get("neuron") or {}  # the config's LIF settings (learn_tau, reset, ...)
     g = torch.Generator().manual_seed(0)
     batch = (torch.randn(args.batch_size, 1, 28, 28, generator=g).to(device),
              torch.randint(0, 10, (args.batch_size,), generator=g).to(device))
 
     results = {}
     for mode in ("eager", "compiled"):
-        model = SNNClassifier(genotype=model_cfg["genotype"], macro=MacroConfig(**macro), seed=0,
+        model = SNNClassifier(genotype=model_cfg["genotype"], macro=MacroConfig(**macro), neuron=neuron, seed=0,
                               compile=mode == "compiled").to(device)
         model.setup("fit")
         model.train()
         results[mode] = time_steps(model, batch, args.steps, bf16)
         print(f"{mode}: first_step_s={results[mode][0]:.2f} step_ms={results[mode][1] * 1e3:.2f}", flush=True)
     eager, compiled = results["eager"][1], results["compiled"][1]
-    model = SNNClassifier(genotype=model_cfg["genotype"], macro=MacroConfig(**macro), seed=0,
+    model = SNNClassifier(genotype=model_cfg["genotype"], macro=MacroConfig(**macro), neuron=neuron, seed=0,
                           optimizer=lambda params: torch.optim.Adam(params, lr=1e-3), compile=compiled < eager)
     lightning = time_lightning(model, args.batch_size, args.steps, device, args.precision)
     print(f"lightning: step_ms={lightning * 1e3:.2f} (compiled={compiled < eager})", flush=True)
