@@ -26,7 +26,6 @@ true --data.init_args.batch_size 128``; a different search takes ``--search-conf
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 import time
@@ -57,7 +56,7 @@ class Throughput(pl.Callback):
     """Images per second over the training steps (validation inside an epoch excluded) of
     every epoch but the first when there are several (the first waits for ``torch.compile``
     and cuDNN's autotuning); also records the parameter bytes and the test accuracy into
-    ``RESULTS``."""
+    ``RESULTS``, with the checkpoint the test evaluates (the best by ``val/acc``)."""
 
     def __init__(self) -> None:
         self.epochs: list[tuple[int, float]] = []  # (images, seconds) per epoch
@@ -99,6 +98,10 @@ class Throughput(pl.Callback):
         RESULTS["img_per_s"] = sum(i for i, _ in timed) / max(sum(s for _, s in timed), 1e-9)
         RESULTS["epochs"] = trainer.current_epoch + 1
 
+    def on_fit_end(self, trainer, pl_module) -> None:
+        checkpoint = trainer.checkpoint_callback  # wherever a --trainer.logger put it
+        RESULTS["checkpoint"] = checkpoint.best_model_path or checkpoint.last_model_path
+
     def on_test_end(self, trainer, pl_module) -> None:
         RESULTS["test_acc"] = float(trainer.callback_metrics["test/acc"])
 
@@ -126,9 +129,7 @@ def fit_and_test(final: Path, out: Path, epochs: int, extra: list[str]) -> None:
     callback = ["--trainer.callbacks+", f"{__name__}.Throughput"]
     common = ["--trainer.default_root_dir", str(out), "--trainer.accelerator", "auto", "--trainer.devices", "1"]
     main(["fit", "--config", str(final), "--trainer.max_epochs", str(epochs), *common, *callback, *extra])
-    run = last_version(out)
-    best = glob.glob(str(run / "checkpoints" / "best-*.ckpt")) or [str(run / "checkpoints" / "last.ckpt")]
-    main(["test", "--config", str(final), *common, *callback, *extra, "--ckpt_path", best[0],
+    main(["test", "--config", str(final), *common, *callback, *extra, "--ckpt_path", RESULTS["checkpoint"],
           "--trainer.logger", "false"])
 
 
