@@ -12,7 +12,8 @@ step includes compilation, reported as ``compile_s``). ``lightning_ms`` is the s
 ``Trainer.fit`` (the faster of eager and compiled, random images from a DataLoader, so it
 includes the host-to-device copy, logging, metrics and the LR schedule); ``overhead_ms`` is
 what Lightning and the loader add to the bare step. ``--precision bf16-mixed`` runs every mode
-under bfloat16 autocast (Lightning's ``precision="bf16-mixed"``). The last line printed is::
+under bfloat16 autocast (Lightning's ``precision="bf16-mixed"``); ``--channels-last`` keeps
+weights and feature maps channels-last. The last line printed is::
 
     eager_ms=<a> compiled_ms=<b> speedup=<a/b> compile_s=<c> lightning_ms=<l> overhead_ms=<o> img_per_s=<best> device=<name>
 """
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--precision", choices=["32", "bf16-mixed"], default="32")
+    parser.add_argument("--channels-last", action="store_true", help="SNNClassifier(channels_last=True)")
     args = parser.parse_args(argv)
     bf16 = args.precision == "bf16-mixed"
     if args.threads:
@@ -126,17 +128,18 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for mode in ("eager", "compiled"):
         model = SNNClassifier(genotype=model_cfg["genotype"], macro=MacroConfig(**macro), neuron=neuron, seed=0,
-                              compile=mode == "compiled").to(device)
+                              compile=mode == "compiled", channels_last=args.channels_last).to(device)
         model.setup("fit")
         model.train()
         results[mode] = time_steps(model, batch, args.steps, bf16)
         print(f"{mode}: first_step_s={results[mode][0]:.2f} step_ms={results[mode][1] * 1e3:.2f}", flush=True)
     eager, compiled = results["eager"][1], results["compiled"][1]
     model = SNNClassifier(genotype=model_cfg["genotype"], macro=MacroConfig(**macro), neuron=neuron, seed=0,
-                          optimizer=lambda params: torch.optim.Adam(params, lr=1e-3), compile=compiled < eager)
+                          optimizer=lambda params: torch.optim.Adam(params, lr=1e-3), compile=compiled < eager,
+                          channels_last=args.channels_last)
     lightning = time_lightning(model, args.batch_size, args.steps, device, args.precision)
     print(f"lightning: step_ms={lightning * 1e3:.2f} (compiled={compiled < eager})", flush=True)
-    print(f"settings: precision={args.precision} batch={args.batch_size} T={macro.get('timesteps')} stem_stride={macro.get('stem_stride')} "
+    print(f"settings: precision={args.precision} channels_last={args.channels_last} batch={args.batch_size} T={macro.get('timesteps')} stem_stride={macro.get('stem_stride')} "
           f"channels={macro.get('channels')} steps={args.steps} genotype={args.final}")
     print(f"eager_ms={eager * 1e3:.2f} compiled_ms={compiled * 1e3:.2f} speedup={eager / compiled:.2f} "
           f"compile_s={results['compiled'][0]:.1f} lightning_ms={lightning * 1e3:.2f} "

@@ -65,6 +65,9 @@ class SNNClassifier(pl.LightningModule):
             same keys). It fuses each LIF's per-timestep arithmetic, which pays where kernel
             launches dominate a step (small networks on a GPU); the first steps of each mode
             (train, eval) wait for the compiler.
+        channels_last: keep convolution weights, images and feature maps in the channels-last
+            memory layout (same values and checkpoint keys; 5-13% faster training steps on a
+            2-core CPU, see docs/training.md).
         label_smoothing: of the training loss (``F.cross_entropy``); ``val/loss`` and
             ``test/loss`` stay plain cross-entropy.
     """
@@ -79,6 +82,7 @@ class SNNClassifier(pl.LightningModule):
         scheduler: LRSchedulerCallable = cosine,
         scheduler_interval: str = "epoch",
         compile: bool = False,
+        channels_last: bool = False,
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
@@ -96,6 +100,7 @@ class SNNClassifier(pl.LightningModule):
             raise SpikenasError(f"model scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         self.scheduler_interval = scheduler_interval
         self.compile_network = compile
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if not 0.0 <= label_smoothing < 1.0:
             raise SpikenasError(f"model label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = label_smoothing
@@ -126,6 +131,8 @@ class SNNClassifier(pl.LightningModule):
                 f"{stage} needs a network: set model.genotype (e.g. `--config final.yaml` "
                 "written by `spikenas search`)"
             )
+        if self.memory_format is torch.channels_last:
+            self.network.to(memory_format=torch.channels_last)  # before compiling: the graph sees it
         if self.compile_network and not self._network_compiled:  # setup runs once per stage
             self.network.compile()
             self._network_compiled = True
@@ -154,7 +161,7 @@ class SNNClassifier(pl.LightningModule):
     # -- steps -------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``[B, c, H, W] -> [B, classes]`` logits averaged over the timesteps."""
-        return self.network(images)
+        return self.network(images.contiguous(memory_format=self.memory_format))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch

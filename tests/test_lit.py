@@ -188,3 +188,16 @@ def test_spike_rate_pass_bypasses_the_compiled_network():
         model(torch.randn(4, 1, 8, 8))
     assert calls == [1]  # the regular forward still runs compiled
     assert 0 < float(logged["val/spike_rate"]) < 1
+
+
+def test_channels_last_keeps_values_and_checkpoint_keys():
+    plain, last = tiny_model(), tiny_model(channels_last=True)
+    last.setup("fit")
+    conv = next(m for m in last.network.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    assert list(last.state_dict()) == list(plain.state_dict())
+    plain.load_state_dict(last.state_dict())  # checkpoints move between the two layouts
+    plain.eval(), last.eval()
+    x = torch.randn(4, 1, 8, 8) * 3
+    torch.testing.assert_close(last(x), plain(x))
