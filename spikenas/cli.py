@@ -46,11 +46,13 @@ class SpikenasCLI(LightningCLI):
         """The trainer, with the ``checkpoint`` callback only where it saves something: ``fit``
         with checkpointing on. So ``--trainer.enable_checkpointing false`` works, and
         validate/test/predict restore another run's checkpoint without Lightning warning that
-        its ``dirpath`` changed."""
+        its ``dirpath`` changed (or that its callback is missing)."""
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
         if self.subcommand != "fit" or config.get("enable_checkpointing") is False:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+            # the checkpoint's ModelCheckpoint state is left out on purpose: no advice to add it
+            warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
         return self._instantiate_trainer(config, callbacks)
 
     def search(self, **kwargs) -> None:
