@@ -12,7 +12,6 @@ import warnings
 from typing import Any
 
 import lightning.pytorch as pl
-
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningCLI
 

@@ -125,26 +125,30 @@ class LIF(nn.Module):
         self.__dict__.update(state)
         self._params = _norse_parameters(self.config)
 
-    def step(self, x: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _norse(self) -> LIFBoxParameters:
+        """norse's parameters of this layer, with the learnt rate when tau is learnt."""
+        return self._params._replace(tau_mem_inv=self._rate()) if self.config.learn_tau else self._params
+
+    def _step(self, x: torch.Tensor, v: torch.Tensor | None, params: LIFBoxParameters) -> tuple[torch.Tensor, torch.Tensor]:
         state = LIFBoxFeedForwardState(v=torch.zeros_like(x) if v is None else v)
-        params = self._params._replace(tau_mem_inv=self._rate()) if self.config.learn_tau else self._params
         spikes, state = lif_box_feed_forward_step(x, state, params, dt=1.0)
+        return spikes, state.v
+
+    def step(self, x: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        spikes, v = self._step(x, v, self._norse())
         if self.recorder is not None:
             self.recorder(spikes.unsqueeze(0))
-        return spikes, state.v
+        return spikes, v
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and x.requires_grad:
-            recorder, self.recorder = self.recorder, None
-            try:
-                v = None
-                out = []
-                for frame in x.unbind(0):
-                    spikes, v = self.step(frame, v)
-                    out.append(spikes)
-                spikes = torch.stack(out)
-            finally:
-                self.recorder = recorder
+            params = self._norse()  # once per sequence, not per timestep
+            v = None
+            out = []
+            for frame in x.unbind(0):
+                spikes, v = self._step(frame, v, params)
+                out.append(spikes)
+            spikes = torch.stack(out)
         else:
             spikes = self._forward_no_grad(x)
         if self.recorder is not None:
