@@ -128,6 +128,6 @@ def test_learnt_time_constants_are_counted(operations, tiny_macro, genotype):
     net = SpikingNetwork(genotype, tiny_macro, learnt, operations)
     lif_layers = sum(1 for name, _ in net.named_parameters() if name.endswith("tau_logit"))
     assert lif_layers > 0
-    extra = Profiler(tiny_macro, learnt, operations).profile(genotype).params - Profiler(tiny_macro, fixed, operations).profile(genotype).params
-    assert extra == lif_layers
-    assert Profiler(tiny_macro, learnt, operations).profile(genotype).params == sum(p.numel() for p in net.parameters())
+    learnt_params = Profiler(tiny_macro, learnt, operations).profile(genotype).params
+    assert learnt_params - Profiler(tiny_macro, fixed, operations).profile(genotype).params == lif_layers
+    assert learnt_params == sum(p.numel() for p in net.parameters())
