@@ -1,26 +1,27 @@
 """Search, retrain and test on Fashion-MNIST: the end-to-end benchmark of spikenas.
 
-    python bench/train_fmnist.py [--budget 256KiB] [--epochs N] [--quick] [--out DIR]
+    python bench/train_fmnist.py [--budget B] [--epochs N] [--quick] [--out DIR]
 
-(a) ``spikenas search --config configs/search.yaml --budget B`` writes ``final.yaml``;
+(a) ``spikenas search --config <search config> [--budget B]`` writes ``final.yaml``;
 (b) ``spikenas fit --config final.yaml`` retrains the found network, then ``spikenas test``
 evaluates its best checkpoint on the test set. Training throughput counts images per second
 over the training steps only (validation excluded). The last line printed is::
 
     test_acc=<a> epochs=<e> seconds=<s> param_bytes=<n> img_per_s=<r>
 
-``--quick``: one epoch on 2 CPU cores in under 10 minutes, with the settings that get there:
-the stem convolution at stride 2 (cells at 14x14, searched at that stride too), width 16,
-T = 5, a head that is a single FC layer on the unpooled last-cell spikes (no hidden layer,
+``--quick``: ``configs/search.yaml`` (256 KiB) and one epoch on 2 CPU cores in under 10
+minutes, with the settings that get there: the stem convolution at stride 2 (cells at 14x14,
+searched at that stride too), width 16, T = 5, a head that is a single FC layer on the unpooled last-cell spikes (no hidden layer,
 one output per class, no dropout: population voting and a 64-neuron spiking bottleneck cost
 3-4 points after one epoch), Adam (lr 3e-3, cosine per step) with batch 32. ``seconds``
 covers search, fit and test.
 
-Full (the default): ``configs/search.yaml``'s recipe (14x14 cells, widths up to 32, Adam 3e-3
-with a per-step cosine, batch 32, 20 epochs) with the network compiled. Arguments the script
-does not know go to ``spikenas fit`` and ``test``: for instance ``--data.init_args.augment
-true --data.init_args.batch_size 128``; a different search takes ``--search-config`` or
-``--final`` (``docs/benchmarks.md`` lists the measured variants).
+Full (the default): ``configs/search_fmnist_1mib.yaml``'s recipe (1 MiB, 14x14 cells, width
+32, head dropout 0.3, label smoothing 0.1, Adam 3e-3 with a per-step cosine, batch 32, 30
+epochs, compiled). Arguments the script does not know go to ``spikenas fit`` and ``test``: for
+instance ``--trainer.precision bf16-mixed --data.init_args.augment true``; a different search
+takes ``--search-config`` (``--budget`` overrides its budget) or ``--final``
+(``docs/benchmarks.md`` lists the measured variants).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ QUICK_SEARCH = [  # 14x14 cells, width 16, and a head that is one FC layer from 
     "--model.macro.head_hidden", "0", "--space.head_hidden", "[0]",
     "--model.macro.votes", "1", "--model.macro.dropout", "0.0",
 ]
-FULL_SEARCH: list[str] = []  # configs/search.yaml as it is
+FULL_SEARCH: list[str] = []  # the search config as it is
 FULL_FIT = ["--model.compile", "true"]
 QUICK_FIT = [
     "--model.optimizer", "torch.optim.Adam", "--model.optimizer.lr", "3e-3",
@@ -111,11 +112,13 @@ def last_version(out: Path) -> Path:
     return versions[-1]
 
 
-def search(budget: str, out: Path, config: Path, extra: list[str]) -> Path:
-    """Run ``spikenas search``; returns the ``final.yaml`` it wrote."""
+def search(budget: str | None, out: Path, config: Path, extra: list[str]) -> Path:
+    """Run ``spikenas search`` (at the config's budget unless ``budget`` is given); returns the
+    ``final.yaml`` it wrote."""
     from spikenas.cli import main
 
-    main(["search", "--config", str(config), "--budget", budget, "--trainer.accelerator", "auto",
+    budget_args = ["--budget", budget] if budget else []
+    main(["search", "--config", str(config), *budget_args, "--trainer.accelerator", "auto",
           "--trainer.default_root_dir", str(out), *extra])
     final = last_version(out) / "final.yaml"
     if not final.is_file():
@@ -123,29 +126,34 @@ def search(budget: str, out: Path, config: Path, extra: list[str]) -> Path:
     return final
 
 
-def fit_and_test(final: Path, out: Path, epochs: int, extra: list[str]) -> None:
+def fit_and_test(final: Path, out: Path, epochs: int | None, extra: list[str]) -> None:
+    """Fit ``final.yaml`` (``epochs``: None keeps its ``trainer.max_epochs``), then test the
+    best checkpoint."""
     from spikenas.cli import main
 
     callback = ["--trainer.callbacks+", f"{__name__}.Throughput"]
     common = ["--trainer.default_root_dir", str(out), "--trainer.accelerator", "auto", "--trainer.devices", "1"]
-    main(["fit", "--config", str(final), "--trainer.max_epochs", str(epochs), *common, *callback, *extra])
+    epoch_args = ["--trainer.max_epochs", str(epochs)] if epochs else []
+    main(["fit", "--config", str(final), *epoch_args, *common, *callback, *extra])
     main(["test", "--config", str(final), *common, *callback, *extra, "--ckpt_path", RESULTS["checkpoint"],
           "--trainer.logger", "false"])
 
 
 def run(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--budget", default="256KiB")
-    parser.add_argument("--epochs", type=int, default=None, help="default: 1 with --quick, else 20")
+    parser.add_argument("--budget", default=None, help="default: the search config's")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 1 with --quick, else the config's")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--search-config", type=Path, default=ROOT / "configs" / "search.yaml")
+    parser.add_argument("--search-config", type=Path, default=None,
+                        help="default: configs/search.yaml with --quick, else configs/search_fmnist_1mib.yaml")
     parser.add_argument("--final", type=Path, default=None, help="skip the search: retrain this final.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "lightning_logs" / "bench_train_fmnist")
     args, rest = parser.parse_known_args(argv)
     del sys.argv[1:]  # the CLI gets its arguments from us, not from the command line
-    epochs = args.epochs or (1 if args.quick else 20)
+    epochs = args.epochs or (1 if args.quick else None)
+    search_config = args.search_config or ROOT / "configs" / ("search.yaml" if args.quick else "search_fmnist_1mib.yaml")
     start = time.perf_counter()
-    final = args.final or search(args.budget, args.out / "search", args.search_config, QUICK_SEARCH if args.quick else FULL_SEARCH)
+    final = args.final or search(args.budget, args.out / "search", search_config, QUICK_SEARCH if args.quick else FULL_SEARCH)
     fit_and_test(final, args.out / "fit", epochs, (QUICK_FIT if args.quick else FULL_FIT) + rest)
     seconds = time.perf_counter() - start
     line = (f"test_acc={RESULTS['test_acc']:.4f} epochs={int(RESULTS['epochs'])} seconds={seconds:.1f} "

@@ -70,6 +70,16 @@ def test_print_config_shows_search_settings(capsys):
     assert printed["strategy"] == "spikenas" and printed["space"]["cells"] == 2
 
 
+@pytest.mark.parametrize("name", ["search.yaml", "search_fmnist_1mib.yaml"])
+def test_shipped_search_configs_parse(name, capsys):
+    """The README's and the benchmark's search configs stay valid as the options evolve."""
+    with pytest.raises(SystemExit) as info:
+        main(["search", "--config", str(Path(__file__).parents[1] / "configs" / name), "--print_config"])
+    assert info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["budget"] and printed["data"]["class_path"] == "spikenas.data.FashionMNIST"
+
+
 def test_rerun_after_a_finished_search_starts_a_new_run(tmp_path):
     first = run_search(tmp_path)
     second = run_search(tmp_path)
