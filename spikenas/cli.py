@@ -1,4 +1,4 @@
-"""The ``spikenas`` command: LightningCLI with ``search`` beside fit/validate/test/predict.
+"""The ``spikenas`` command: LightningCLI with ``search`` and ``analyze`` beside fit/validate/test/predict.
 
 ``spikenas plugins`` lists what the plugins registered; everything else is LightningCLI, so
 every subcommand takes ``--config file.yaml``, ``--print_config`` and dotted overrides.
@@ -19,11 +19,17 @@ from spikenas.errors import SpikenasError
 
 
 class SpikenasCLI(LightningCLI):
-    """LightningCLI whose trainer also has ``search`` (see :class:`spikenas.trainer.Trainer`)."""
+    """LightningCLI whose trainer also has ``search`` and ``analyze`` (see :class:`spikenas.trainer.Trainer`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        cli_args = kwargs.get("args")
+        # the command line as typed, for the reports that say how they were made
+        self.command = "spikenas " + " ".join(map(str, sys.argv[1:] if cli_args is None else cli_args))
+        super().__init__(*args, **kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {**LightningCLI.subcommands(), "search": {"model", "datamodule"}}
+        return {**LightningCLI.subcommands(), "search": {"model", "datamodule"}, "analyze": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser) -> None:
         # best and last checkpoints by validation accuracy (``--checkpoint.*`` to change)
@@ -58,6 +64,15 @@ class SpikenasCLI(LightningCLI):
         from spikenas.search.driver import run_search
 
         run_search(self.trainer, config=self.config["search"], parser=self._subcommand_parsers["search"], **kwargs)
+
+    def analyze(self, **kwargs) -> None:
+        import yaml
+
+        from spikenas.analysis.driver import run_analysis
+
+        parser = self._subcommand_parsers["analyze"]
+        config = yaml.safe_load(parser.dump(self.config["analyze"], skip_none=False, skip_validation=True))
+        run_analysis(self.trainer, config=config, command=self.command, **kwargs)
 
 
 def _drop_lightning_tips(record: logging.LogRecord) -> bool:

@@ -1,8 +1,8 @@
-"""The Lightning ``Trainer`` of spikenas: Lightning's, plus ``search``.
+"""The Lightning ``Trainer`` of spikenas: Lightning's, plus ``search`` and ``analyze``.
 
-``search`` is a trainer method so that LightningCLI builds the ``spikenas search``
-subcommand from its signature and so that searches use the trainer's strategy (DDP, devices,
-accelerator) and logger directory like every other subcommand.
+They are trainer methods so that LightningCLI builds the ``spikenas search`` and ``spikenas
+analyze`` subcommands from their signatures and so that they use the trainer's strategy (DDP,
+devices, accelerator) and logger directory like every other subcommand.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any, Optional, Union
 
 import lightning.pytorch as pl
 
+from spikenas.analysis.settings import ProxyRecipe, Studies
 from spikenas.search.config import SearchSpaceConfig
 
 
@@ -79,4 +80,57 @@ class Trainer(pl.Trainer):
             score_batch_size=score_batch_size,
             score_batches=score_batches,
             search_seed=search_seed,
+        )
+
+    def analyze(
+        self,
+        model: pl.LightningModule,
+        datamodule: Optional[pl.LightningDataModule] = None,
+        budget: Union[int, str, None] = None,
+        space: Optional[SearchSpaceConfig] = None,
+        studies: Optional[Studies] = None,
+        proxy: Optional[ProxyRecipe] = None,
+        score: str = "sahd",
+        score_options: Optional[dict[str, Any]] = None,
+        cost_model: str = "memory",
+        cost_options: Optional[dict[str, Any]] = None,
+        sweeps: int = 1,
+        last_sweeps: int = 2,
+        rerank: int = 3,
+        score_batch_size: int = 128,
+        score_batches: int = 1,
+        search_seed: int = 0,
+    ) -> Any:
+        """Train many networks briefly to measure what matters (SpikeNAS steps 1 and 2).
+
+        Writes ``networks.csv`` (one row per trained network and seed), ``impact.csv/png``
+        (each operation), ``cells.csv/png`` (each cell count), ``correlation.csv/png`` (each
+        registered score against accuracy), ``baseline.csv/png`` (the found network against
+        random ones), ``enhanced_space.yaml`` and ``report.md`` to ``lightning_logs/version_N/``.
+
+        Args:
+            model: the template :class:`~spikenas.lit.SNNClassifier`: macro, neuron, optimiser.
+            datamodule: the data (needs a validation split).
+            budget: memory budget every network must fit (bytes or units); None = no limit.
+            space: the full search space analysed (operations, cells, nodes, macro knobs).
+            studies: which studies run and their sizes (see :class:`~spikenas.analysis.Studies`).
+            proxy: the short training recipe of every network (see
+                :class:`~spikenas.analysis.ProxyRecipe`).
+            score: the score guiding the ``spikenas`` searches; ``score_options`` its options.
+                Every registered score is computed for every network.
+            cost_model: registered cost model; ``cost_options`` its keyword arguments.
+            sweeps, last_sweeps, rerank: settings of the ``spikenas`` searches (see ``search``).
+            score_batch_size: images per scoring batch; ``score_batches`` how many.
+            search_seed: seed of the plan (random draws), the searches and the scores.
+
+        Returns:
+            An :class:`~spikenas.analysis.driver.AnalysisResult`.
+        """
+        from spikenas.analysis.driver import run_analysis
+
+        return run_analysis(
+            self, model=model, datamodule=datamodule, budget=budget, space=space, studies=studies, proxy=proxy,
+            score=score, score_options=score_options, cost_model=cost_model, cost_options=cost_options,
+            sweeps=sweeps, last_sweeps=last_sweeps, rerank=rerank, score_batch_size=score_batch_size,
+            score_batches=score_batches, search_seed=search_seed,
         )

@@ -99,3 +99,9 @@ def test_two_processes_find_the_same_genotype_as_one(tmp_path):
     runs = sorted((tmp_path / "two" / "lightning_logs").glob("version_*"))
     assert len(runs) == 1, "only rank 0 writes a run directory"
     assert (runs[0] / "genotype.yaml").read_text() == (one / "genotype.yaml").read_text()
+
+
+def test_invalid_space_setting_is_one_line_error(tmp_path):
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, "--space.cells", "0")
+    assert str(error.value.code) == "spikenas: error: space.cells must be >= 1, got 0"

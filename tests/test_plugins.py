@@ -30,6 +30,7 @@ BUILTIN_LINES = [
     "operation avgpool spikenas.ops.builtin",
     "cost_model memory spikenas.cost.memory",
     "score sahd spikenas.score.sahd",
+    "score hamming spikenas.score.hamming",
 ]
 DWSEP_LINES = ["operation dwsep3x3 dwsep", "cost_model int8_state dwsep"]
 

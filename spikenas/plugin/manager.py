@@ -20,7 +20,7 @@ from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, Regis
 
 ENTRY_POINT_GROUP = "spikenas"
 AUTOLOAD_ENV = "SPIKENAS_DISABLE_PLUGIN_AUTOLOAD"
-BUILTIN_PLUGINS = ("spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd")
+BUILTIN_PLUGINS = ("spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,10 @@ class SearchSpaceConfig:
     head_hidden: Optional[list[int]] = None
     head_pool: Optional[list[int]] = None
 
-    def __post_init__(self) -> None:
+    def check(self) -> "SearchSpaceConfig":
+        """``self`` if every setting is valid (a one-line error otherwise). Called by the search
+        and the analysis rather than on construction, where the CLI's parser would wrap the
+        error in a traceback."""
         if self.cells < 1:
             raise SpikenasError(f"space.cells must be >= 1, got {self.cells}")
         if self.nodes < 2:
@@ -43,3 +46,4 @@ class SearchSpaceConfig:
             values = getattr(self, name)
             if values is not None and (not values or min(values) < (0 if name == "head_hidden" else 1)):
                 raise SpikenasError(f"space.{name} must be a non-empty list of sizes, got {values}")
+        return self

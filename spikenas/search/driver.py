@@ -8,9 +8,7 @@ finds that state, replays the search against it and writes into the same run dir
 
 from __future__ import annotations
 
-import hashlib
 import math
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +22,7 @@ from spikenas.cost import parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
+from spikenas.rundir import logs_root, new_run_dir, settings_key
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.search.context import MemoryCheck, SearchContext, choose_macro
 from spikenas.search.outputs import write_outputs
@@ -61,6 +60,7 @@ def build_context(
 ) -> SearchContext:
     """A :class:`SearchContext` from plain settings; the macro is fitted to the budget."""
     registries = get_registries()
+    space.check()
     cells = CellSpace(space.operations, registries.operations, space.nodes, space.backward, space.direct_edge)
     cost = registries.cost_models.create(cost_model, **(cost_options or {}))
     scorer = registries.scores.create(score, **(score_options or {}))
@@ -90,26 +90,6 @@ def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None =
         genotype, ctx.macro, strategy.name, ctx.score.name, final.score, report.total_bytes,
         ctx.budget, strategy.evaluated, seconds, report,
     )
-
-
-def _settings_key(settings: dict[str, Any]) -> str:
-    blob = json.dumps(settings, sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def _logs_root(trainer: pl.Trainer) -> Path:
-    logger = trainer.logger
-    if logger is not None and getattr(logger, "save_dir", None):
-        return Path(logger.save_dir) / (logger.name or "")
-    return Path(trainer.default_root_dir) / "lightning_logs"
-
-
-def _new_run_dir(trainer: pl.Trainer, root: Path) -> Path:
-    logger = trainer.logger
-    if logger is not None and getattr(logger, "log_dir", None):
-        return Path(logger.log_dir)
-    versions = [int(p.name.split("_")[1]) for p in root.glob("version_*") if p.name.split("_")[1].isdigit()]
-    return root / f"version_{max(versions, default=-1) + 1}"
 
 
 def run_search(
@@ -151,12 +131,12 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
         int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)),
     )
 
-    key = _settings_key({
+    key = settings_key({
         **{k: v for k, v in settings.items() if k != "space"}, "space": asdict(space),
         "macro": macro.to_dict(), "neuron": asdict(neuron), "data": dict(getattr(datamodule, "hparams", {})),
         "datamodule": type(datamodule).__qualname__,
     })
-    root = _logs_root(trainer)
+    root = logs_root(trainer)
     state_path = root / ".search_state" / f"{key}.json"
     meta = None
     if workers.is_writer:
@@ -165,7 +145,7 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
             meta = previous.meta
         else:
             state_path.unlink(missing_ok=True)
-            run_dir = _new_run_dir(trainer, root)
+            run_dir = new_run_dir(trainer, root)
             run_dir.mkdir(parents=True, exist_ok=True)
             meta = {"run_dir": str(run_dir)}
     meta = workers.broadcast(meta)

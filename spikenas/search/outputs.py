@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from spikenas.search.records import RecordLog, atomic_write
+from spikenas.files import atomic_write
+from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 
 SEARCH_ONLY_KEYS = (
@@ -74,7 +75,4 @@ def write_pareto(result: SearchResult, log: RecordLog, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    atomic_write(path, buffer.getvalue())

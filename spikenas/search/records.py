@@ -9,13 +9,14 @@ when the search stops, so a killed search loses at most the last few seconds of 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+from spikenas.files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -29,19 +30,6 @@ class Record:
     score: float
     bytes: int
     seconds: float
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class RecordLog:
@@ -88,8 +76,6 @@ class RecordLog:
         """``search.csv``: stage, hash, genotype, score, bytes, seconds per candidate."""
         rows = [["stage", "hash", "genotype", "score", "bytes", "seconds"]]
         rows += [[r.stage, r.hash, r.genotype, repr(r.score), r.bytes, f"{r.seconds:.6f}"] for r in self.records]
-        import io
-
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         atomic_write(path, buffer.getvalue())

@@ -1,0 +1,192 @@
+"""``spikenas analyze``: plan every network, train each with the proxy recipe, write the tables.
+
+Order: settings are checked, the plan is made (including the cell-count searches) and the
+proxy recipe is checked before any network trains, so bad input fails in seconds. Under a
+Lightning DDP strategy every rank plans the same networks, trains every ``world``-th one and
+gathers the rows on rank 0, the only writer. Resume: the run's state lives in
+``<logs>/.analyze_state/<key>.json``; rerunning the same command after a stop continues in the
+same run directory and trains only the networks missing from its ``networks.csv``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+from tqdm import tqdm
+
+from spikenas.analysis.networks import NetworkTable, TrainedNetwork
+from spikenas.analysis.outputs import AnalysisTables, compute_tables, summary_line, write_tables
+from spikenas.analysis.plan import Plan, Planner, PlannedNetwork
+from spikenas.analysis.proxy import ProxyTrainer
+from spikenas.analysis.report import write_report
+from spikenas.analysis.settings import ProxyRecipe, Studies
+from spikenas.cost import format_bytes, parse_bytes
+from spikenas.errors import SpikenasError
+from spikenas.files import atomic_write
+from spikenas.plugin import get_registries
+from spikenas.rundir import logs_root, new_run_dir, read_state, settings_key, state_path
+from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.workers import Workers
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """A finished analysis: its run directory, tables and summary line."""
+
+    run_dir: Path
+    tables: AnalysisTables
+    rows: list[TrainedNetwork]
+    summary: str
+
+
+def describe(obj: Any) -> str:
+    """A process-independent description of a factory (for the resume key of an analysis
+    started from Python; the CLI's config describes it otherwise)."""
+    if isinstance(obj, functools.partial):
+        args = [a if isinstance(a, (int, float, str, bool, type(None))) else describe(a) for a in obj.args]
+        keywords = {k: v if isinstance(v, (int, float, str, bool, type(None))) else describe(v) for k, v in obj.keywords.items()}
+        return f"{describe(obj.func)}{args}{sorted(keywords.items())}"
+    name = getattr(obj, "__qualname__", type(obj).__qualname__)
+    return f"{getattr(obj, '__module__', '')}.{name}"
+
+
+def run_analysis(trainer: pl.Trainer, model: pl.LightningModule, datamodule: Optional[pl.LightningDataModule] = None,
+                 config: Optional[dict] = None, command: Optional[str] = None, **settings: Any) -> AnalysisResult:
+    """The ``analyze`` subcommand (see :meth:`spikenas.trainer.Trainer.analyze` for settings);
+    ``config`` is the parsed CLI config (it identifies the run for resuming), ``command`` the
+    command line that ``report.md`` quotes."""
+    launcher = trainer.strategy.launcher
+    if launcher is not None:
+        return launcher.launch(_run, trainer, model, datamodule, config, command, settings, trainer=trainer)
+    return _run(trainer, model, datamodule, config, command, settings)
+
+
+def _as(cls: type, value: Any) -> Any:
+    if value is None:
+        return cls()
+    return cls(**value) if isinstance(value, dict) else value
+
+
+def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResult:
+    start = time.perf_counter()
+    trainer.strategy.setup_environment()
+    workers = Workers.current()
+    if datamodule is None:
+        raise SpikenasError("analyze needs data: set 'data' in the config (e.g. class_path: spikenas.data.FashionMNIST)")
+    space: SearchSpaceConfig = _as(SearchSpaceConfig, settings.get("space")).check()
+    studies: Studies = _as(Studies, settings.get("studies")).check()
+    recipe: ProxyRecipe = _as(ProxyRecipe, settings.get("proxy")).check()
+    registries = get_registries()
+    score_name = settings.get("score", "sahd")
+    score_options = {score_name: dict(settings.get("score_options") or {})}
+    cost_name = settings.get("cost_model", "memory")
+    cost = registries.cost_models.create(cost_name, **(settings.get("cost_options") or {}))
+    scorer = registries.scores.create(score_name, **score_options[score_name])
+    budget = parse_bytes(settings.get("budget"))
+    seed = int(settings.get("search_seed", 0))
+    device = trainer.strategy.root_device
+    batch_size = int(settings.get("score_batch_size", 128))
+    batches = [datamodule.sample_batch(batch_size, seed + i).to(device) for i in range(int(settings.get("score_batches", 1)))]
+
+    # everything that can fail does so here, before any training
+    proxy = ProxyTrainer(datamodule, recipe, model.neuron, registries, model.optimizer, model.label_smoothing,
+                         model.memory_format, device)
+    planner = Planner(model.macro, model.neuron, space, studies, registries, cost, budget, scorer, batches, seed,
+                      int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)))
+    plan = planner.plan(workers)
+    score_names = registries.scores.names()
+
+    identity = {k: v for k, v in (config or {}).items() if k not in ("trainer", "config")}
+    key = settings_key({
+        "settings": {k: v for k, v in settings.items() if k not in ("space", "studies", "proxy")},
+        "space": asdict(space), "studies": asdict(studies), "proxy": asdict(recipe), "config": identity,
+        "macro": model.macro.to_dict(), "neuron": asdict(model.neuron), "optimizer": describe(model.optimizer) if config is None else None,
+        "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,
+        "scores": score_names, "operations": registries.operations.names(),
+    })
+    state_file = state_path(trainer, "analyze", key)
+    run_dir = None
+    if workers.is_writer:
+        state = read_state(state_file)
+        if state is not None and not state.get("complete"):
+            run_dir = state["run_dir"]
+        else:
+            run_dir = str(new_run_dir(trainer, logs_root(trainer)))
+            atomic_write(state_file, json.dumps({"run_dir": run_dir, "complete": False}))
+    run_dir = Path(workers.broadcast(run_dir))
+    table = NetworkTable(run_dir / "networks.csv", score_names)
+    done = table.load() if workers.is_writer else 0
+    if workers.is_writer and done:
+        print(f"spikenas analyze: resuming {run_dir} ({done} training runs already in networks.csv)")
+    todo = workers.broadcast([(n, s) for n in plan.networks for s in recipe.seeds if not table.has(n.key, s)])
+
+    runs = len(plan.networks) * len(recipe.seeds)
+    bar = tqdm(total=runs, initial=runs - len(todo), desc="spikenas analyze", disable=not workers.is_writer, dynamic_ncols=True)
+    scored: dict[str, dict[str, float]] = {}
+
+    def train(job: tuple[PlannedNetwork, int]) -> TrainedNetwork:
+        network, net_seed = job
+        if network.key not in scored:
+            scored[network.key] = proxy.scores(network.genotype, network.macro, batches, seed, score_options)
+        result = proxy.train(network.genotype, network.macro, net_seed)
+        m = network.macro
+        return TrainedNetwork(
+            tuple(network.roles), network.key, network.genotype.hash, str(network.genotype), len(network.genotype.cells),
+            f"channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} timesteps={m.timesteps}",
+            network.bytes, scored[network.key], result.val_acc, result.test_acc, net_seed, result.steps,
+            result.final_loss, result.seconds,
+        )
+
+    try:
+        for i in range(0, len(todo), workers.world):
+            rows = workers.map(todo[i:i + workers.world], train)
+            if workers.is_writer:
+                for row in rows:
+                    table.add(row)
+                table.save()
+                bar.update(len(rows))
+                bar.set_postfix(last=f"{rows[-1].test_acc:.3f}", refresh=False)
+    finally:
+        bar.close()
+
+    tables = compute_tables(table.all(), plan, studies, list(space.operations), set(planner.full.connecting), score_names, space.cells)
+    seconds = time.perf_counter() - start
+    summary = summary_line(tables, len(plan.networks), seconds, score_name)
+    if workers.is_writer:
+        write_tables(run_dir, tables, table.all(), score_names)
+        write_report(run_dir / "report.md", tables, {
+            "command": command or "Trainer.analyze (Python API)",
+            "date": datetime.date.today().isoformat(), "device": _device_name(device),
+            "networks": len(plan.networks), "runs": runs, "seconds": seconds, "macro": _macro_text(plan),
+            "budget": "none" if budget is None else f"{budget:,} bytes ({format_bytes(budget)})",
+            "cost_model": cost_name, "recipe": recipe, "steps": proxy.steps, "batch_size": proxy.batch_size,
+            "score": score_name,
+        })
+        atomic_write(state_file, json.dumps({"run_dir": str(run_dir), "complete": True}))
+        print(f"spikenas analyze: wrote {run_dir}/{{networks.csv,report.md,enhanced_space.yaml,...}}")
+        print(f"spikenas analyze: search the enhanced space with: spikenas search --config configs/search.yaml "
+              f"--config {run_dir / 'enhanced_space.yaml'}")
+        print(f"spikenas analyze: {summary}")
+    return AnalysisResult(run_dir, tables, table.all(), summary)
+
+
+def _macro_text(plan: Plan) -> str:
+    m = plan.macro
+    return (f"channels={m.channels} (x{m.channel_multiplier} per cell), head_hidden={m.head_hidden}, "
+            f"head_pool={m.head_pool}, timesteps={m.timesteps}, stem_stride={m.stem_stride}")
+
+
+def _device_name(device: Any) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"

@@ -1,0 +1,116 @@
+"""``networks.csv``: one row per trained network and seed, the raw data of every analysis table.
+
+Columns: ``study`` (the network's roles joined by ``;``: ``random``, ``without:skip``,
+``only:conv3x3``, ``cells:2``, ``found``), ``key`` (genotype hash and macro), ``hash`` and
+``genotype`` (text form), ``cells``, ``macro``, ``bytes`` (under the run's cost model), one
+``score_<name>`` per registered score (at initialisation, on the search's scoring batch),
+``val_acc`` and ``test_acc`` (fractions), ``seed``, ``steps``, ``final_loss`` and ``seconds``
+(wall time of training and evaluation). The file is rewritten atomically after every trained
+network, so it is also the resume state of a killed analysis.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from spikenas.errors import SpikenasError
+from spikenas.files import atomic_write
+
+HEAD = ["study", "key", "hash", "genotype", "cells", "macro", "bytes"]
+TAIL = ["val_acc", "test_acc", "seed", "steps", "final_loss", "seconds"]
+
+
+@dataclass(frozen=True)
+class TrainedNetwork:
+    """One row of ``networks.csv``."""
+
+    roles: tuple[str, ...]
+    key: str
+    hash: str
+    genotype: str
+    cells: int
+    macro: str
+    bytes: int
+    scores: dict[str, float]
+    val_acc: float
+    test_acc: float
+    seed: int
+    steps: int
+    final_loss: float
+    seconds: float
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+def columns(score_names: list[str]) -> list[str]:
+    return HEAD + [f"score_{name}" for name in score_names] + TAIL
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+class NetworkTable:
+    """The rows of an analysis, keyed by ``(key, seed)``, saved to ``path`` atomically."""
+
+    def __init__(self, path: Path, score_names: list[str]) -> None:
+        self.path = path
+        self.score_names = list(score_names)
+        self.rows: dict[tuple[str, int], TrainedNetwork] = {}
+
+    def load(self) -> int:
+        """Read the rows already in ``path`` (a resumed analysis); returns how many."""
+        if not self.path.exists():
+            return 0
+        with self.path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames != columns(self.score_names):
+                raise SpikenasError(
+                    f"{self.path}: its columns {reader.fieldnames} are not this analysis's "
+                    f"{columns(self.score_names)}; move the file away to start afresh"
+                )
+            for raw in reader:
+                try:
+                    row = self.parse(raw)
+                except (KeyError, TypeError, ValueError):
+                    continue  # an unreadable row is trained again
+                self.rows[(row.key, row.seed)] = row
+        return len(self.rows)
+
+    def parse(self, raw: dict[str, str]) -> TrainedNetwork:
+        return TrainedNetwork(
+            roles=tuple(raw["study"].split(";")), key=raw["key"], hash=raw["hash"], genotype=raw["genotype"],
+            cells=int(raw["cells"]), macro=raw["macro"], bytes=int(raw["bytes"]),
+            scores={name: _number(raw[f"score_{name}"]) for name in self.score_names},
+            val_acc=float(raw["val_acc"]), test_acc=float(raw["test_acc"]), seed=int(raw["seed"]),
+            steps=int(raw["steps"]), final_loss=_number(raw["final_loss"]), seconds=float(raw["seconds"]),
+        )
+
+    def has(self, key: str, seed: int) -> bool:
+        return (key, seed) in self.rows
+
+    def add(self, row: TrainedNetwork) -> None:
+        self.rows[(row.key, row.seed)] = row
+
+    def save(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns(self.score_names))
+        for r in self.rows.values():
+            writer.writerow(
+                [";".join(r.roles), r.key, r.hash, r.genotype, r.cells, r.macro, r.bytes]
+                + [repr(r.scores[name]) for name in self.score_names]
+                + [f"{r.val_acc:.6f}", f"{r.test_acc:.6f}", r.seed, r.steps, f"{r.final_loss:.6g}", f"{r.seconds:.3f}"]
+            )
+        atomic_write(self.path, buffer.getvalue())
+
+    def all(self) -> list[TrainedNetwork]:
+        return list(self.rows.values())

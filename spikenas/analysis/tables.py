@@ -1,0 +1,224 @@
+"""The analysis tables, computed from the rows of ``networks.csv`` alone, and the enhanced-space rule.
+
+Accuracies are fractions. A network trained with several seeds counts once per seed in the
+impact and cell tables (mean and spread over draws and seeds) and once, with its mean over
+seeds, in the correlation and baseline tables (one point per architecture).
+
+The enhanced-space rule (documented in ``docs/analysis.md``), on *validation* accuracy (test
+accuracy is only reported):
+
+- an operation's impact is the full space's mean accuracy minus that of the space without it;
+  the operation is kept when its impact exceeds ``keep_threshold`` (removing it costs
+  accuracy). Non-connecting operations (``zero``) are always kept: they cost nothing and are
+  how a memory-aware search thins a cell to fit a budget. An operation whose removal leaves no
+  connecting operation is kept. If no connecting operation would be kept, the one with the
+  largest impact is;
+- the cell count is the fewest cells whose found network's mean accuracy is within
+  ``cells_tolerance`` of the best cell count's (fewer cells leave more of the budget).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torchmetrics.functional.regression import kendall_rank_corrcoef, spearman_corrcoef
+
+from spikenas.analysis.networks import TrainedNetwork
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean and sample standard deviation (0 for one value) of ``n`` values; NaN when empty."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> "Spread":
+        if not values:
+            return cls(math.nan, math.nan, 0)
+        return cls(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
+
+
+def _rows(rows: list[TrainedNetwork], role: str) -> list[TrainedNetwork]:
+    return [r for r in rows if r.has(role)]
+
+
+def _per_network(rows: list[TrainedNetwork]) -> list[list[TrainedNetwork]]:
+    """Rows grouped by network (its seeds together), in first-seen order."""
+    groups: dict[str, list[TrainedNetwork]] = {}
+    for r in rows:
+        groups.setdefault(r.key, []).append(r)
+    return list(groups.values())
+
+
+# -- operation impact ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImpactRow:
+    """One operation: accuracies of the space without it and of cells only using it."""
+
+    operation: str
+    connects: bool
+    without_val: Spread
+    without_test: Spread
+    only_val: Spread
+    only_test: Spread
+    full_val: Spread
+    full_test: Spread
+    kept: bool
+
+    @property
+    def impact_val(self) -> float:
+        return self.full_val.mean - self.without_val.mean
+
+    @property
+    def impact_test(self) -> float:
+        return self.full_test.mean - self.without_test.mean
+
+
+def impact_table(rows: list[TrainedNetwork], operations: list[str], connecting: set[str], keep_threshold: float) -> list[ImpactRow]:
+    """One :class:`ImpactRow` per operation (the ``random`` rows are the full space)."""
+    full = _rows(rows, "random")
+    full_val = Spread.of([r.val_acc for r in full])
+    full_test = Spread.of([r.test_acc for r in full])
+    table = []
+    for op in operations:
+        without = _rows(rows, f"without:{op}")
+        only = _rows(rows, f"only:{op}")
+        without_val = Spread.of([r.val_acc for r in without])
+        impact = full_val.mean - without_val.mean
+        kept = op not in connecting or not without or not (impact <= keep_threshold)
+        table.append(ImpactRow(
+            op, op in connecting, without_val, Spread.of([r.test_acc for r in without]),
+            Spread.of([r.val_acc for r in only]), Spread.of([r.test_acc for r in only]), full_val, full_test, kept,
+        ))
+    if table and not any(r.kept and r.connects for r in table):
+        best = max((r for r in table if r.connects), key=lambda r: r.impact_val)
+        table = [ImpactRow(**{**r.__dict__, "kept": True}) if r is best else r for r in table]
+    return table
+
+
+# -- cell count ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CellsRow:
+    """One cell count: its found network, the search's time, and the trained accuracies."""
+
+    cells: int
+    hash: str
+    genotype: str
+    bytes: int
+    search_seconds: float
+    search_candidates: int
+    score: float
+    val: Spread
+    test: Spread
+    chosen: bool
+
+
+def cells_table(rows: list[TrainedNetwork], searches: dict, tolerance: float) -> list[CellsRow]:
+    """One :class:`CellsRow` per searched cell count; ``chosen`` marks the enhanced space's."""
+    stats = {}
+    for cells, search in sorted(searches.items()):
+        found = _rows(rows, f"cells:{cells}")
+        if found:
+            stats[cells] = (search, Spread.of([r.val_acc for r in found]), Spread.of([r.test_acc for r in found]))
+    if not stats:
+        return []
+    best = max(val.mean for _, val, _ in stats.values())
+    chosen = min(c for c, (_, val, _) in stats.items() if val.mean >= best - tolerance)
+    return [
+        CellsRow(c, s.genotype.hash, str(s.genotype), s.bytes, s.seconds, s.candidates, s.score, val, test, c == chosen)
+        for c, (s, val, test) in stats.items()
+    ]
+
+
+# -- score validation ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CorrelationRow:
+    """Rank correlation of one score with one accuracy over the random networks."""
+
+    score: str
+    accuracy: str  # "val" or "test"
+    networks: int
+    kendall_tau: float
+    kendall_p: float
+    spearman_rho: float
+
+
+def _finite_ranks(values: list[float]) -> torch.Tensor:
+    """``values`` with non-finite scores ranked last (as the search ranks them)."""
+    finite = [v for v in values if math.isfinite(v)]
+    floor = (min(finite) - 1.0) if finite else 0.0
+    return torch.tensor([v if math.isfinite(v) else floor for v in values], dtype=torch.float64)
+
+
+def correlation_table(rows: list[TrainedNetwork], score_names: list[str]) -> list[CorrelationRow]:
+    """Kendall tau-b (with its two-sided p-value) and Spearman rho of every score against the
+    mean validation and test accuracy of every ``random`` network."""
+    networks = _per_network(_rows(rows, "random"))
+    table = []
+    for name in score_names:
+        scores = _finite_ranks([group[0].scores[name] for group in networks])
+        for kind in ("val", "test"):
+            acc = torch.tensor([statistics.fmean(getattr(r, f"{kind}_acc") for r in g) for g in networks], dtype=torch.float64)
+            if len(networks) < 3 or len(set(acc.tolist())) < 2 or len(set(scores.tolist())) < 2:  # no ranking
+                table.append(CorrelationRow(name, kind, len(networks), math.nan, math.nan, math.nan))
+                continue
+            tau, p = kendall_rank_corrcoef(scores, acc, variant="b", t_test=True)
+            rho = spearman_corrcoef(scores, acc)
+            table.append(CorrelationRow(name, kind, len(networks), float(tau), float(p), float(rho)))
+    return table
+
+
+# -- found against random --------------------------------------------------------------------
+@dataclass(frozen=True)
+class BaselineRow:
+    """The found network against the random networks of the same budget, on one accuracy."""
+
+    accuracy: str
+    found_hash: str
+    found_bytes: int
+    found_acc: float
+    random: Spread
+    random_best: float
+    percentile: float  # share of random networks the found one beats (ties count half), in %
+
+    @property
+    def gap_mean(self) -> float:
+        return self.found_acc - self.random.mean
+
+    @property
+    def gap_best(self) -> float:
+        return self.found_acc - self.random_best
+
+
+def baseline_table(rows: list[TrainedNetwork]) -> list[BaselineRow]:
+    found = _per_network(_rows(rows, "found"))
+    randoms = _per_network([r for r in _rows(rows, "random") if not r.has("found")])
+    if not found or not randoms:
+        return []
+    table = []
+    for kind in ("val", "test"):
+        def mean_acc(group: list[TrainedNetwork]) -> float:
+            return statistics.fmean(getattr(r, f"{kind}_acc") for r in group)
+
+        mine = mean_acc(found[0])
+        others = [mean_acc(g) for g in randoms]
+        beaten = sum(1.0 if a < mine else 0.5 if a == mine else 0.0 for a in others)
+        table.append(BaselineRow(kind, found[0][0].hash, found[0][0].bytes, mine, Spread.of(others), max(others),
+                                 100.0 * beaten / len(others)))
+    return table
+
+
+# -- the enhanced space ----------------------------------------------------------------------
+def enhanced_space(impact: list[ImpactRow], cells: list[CellsRow], operations: list[str], default_cells: int) -> dict:
+    """``{"operations": [...], "cells": n}`` by the rule above (the configured values where a
+    study did not run)."""
+    kept: Optional[list[str]] = [r.operation for r in impact if r.kept] if impact else None
+    chosen = [r.cells for r in cells if r.chosen]
+    return {"operations": kept or list(operations), "cells": chosen[0] if chosen else default_cells}
