@@ -77,7 +77,7 @@ def write_tables(run_dir: Path, tables: AnalysisTables, rows: list[TrainedNetwor
         plots.cells_figure(tables.cells, run_dir / "cells.png")
     if tables.correlation:
         write_csv(run_dir / "correlation.csv", ["score", "accuracy", "networks", "kendall_tau", "kendall_p", "spearman_rho"],
-                  [[r.score, r.accuracy, r.networks, _f(r.kendall_tau), _f(r.kendall_p), _f(r.spearman_rho)] for r in tables.correlation])
+                  [[r.score, r.accuracy, r.networks, _f(r.kendall_tau, 6), _f(r.kendall_p, 6), _f(r.spearman_rho, 6)] for r in tables.correlation])
         plots.correlation_figure(rows, tables.correlation, score_names, run_dir / "correlation.png")
     if tables.baseline:
         write_csv(run_dir / "baseline.csv", [
