@@ -1,10 +1,12 @@
-"""Writing outputs so that a crash never leaves half a file: one helper for text and bytes."""
+"""Writing outputs so that a crash never leaves half a file: text, bytes and figures."""
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -26,6 +28,14 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_figure(path: Path, figure: Any, dpi: int = 120) -> None:
+    """A matplotlib ``Figure`` (laid out tightly) as a PNG at ``path``, atomically."""
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    atomic_write(path, buffer.getvalue())
 
 
 def _umask() -> int:

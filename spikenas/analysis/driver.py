@@ -129,7 +129,8 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
     todo = workers.broadcast([(n, s) for n in plan.networks for s in recipe.seeds if not table.has(n.key, s)])
 
     runs = len(plan.networks) * len(recipe.seeds)
-    bar = tqdm(total=runs, initial=runs - len(todo), desc="spikenas analyze", disable=not workers.is_writer, dynamic_ncols=True)
+    quiet = not workers.is_writer or trainer.progress_bar_callback is None  # --trainer.enable_progress_bar false
+    bar = tqdm(total=runs, initial=runs - len(todo), desc="spikenas analyze", disable=quiet, dynamic_ncols=True)
     scored: dict[str, dict[str, float]] = {}
 
     def train(job: tuple[PlannedNetwork, int]) -> TrainedNetwork:

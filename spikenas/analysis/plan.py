@@ -20,6 +20,7 @@ rerun) plans the same networks.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field, replace
 
 from spikenas.cost import CostModel, format_bytes
@@ -163,8 +164,6 @@ class Planner:
     # -- searches ----------------------------------------------------------------------------
     def search_cells(self, cells: int, workers: Workers) -> CellSearch:
         """Run the ``spikenas`` strategy with ``cells`` cells at the analysis macro."""
-        import time
-
         ctx = SearchContext(self.macro, self.neuron, self.registries, self.full, cells, self.memory, self.scorer, self.batches, self.seed)
         strategy = SpikeNASSearch(**self.search_options)
         start = time.perf_counter()

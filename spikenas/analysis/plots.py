@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -10,14 +9,7 @@ from matplotlib.figure import Figure
 
 from spikenas.analysis.networks import TrainedNetwork
 from spikenas.analysis.tables import BaselineRow, CellsRow, CorrelationRow, ImpactRow
-from spikenas.files import atomic_write
-
-
-def save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    atomic_write(path, buffer.getvalue())
+from spikenas.files import write_figure
 
 
 def impact_figure(table: list[ImpactRow], path: Path) -> None:
@@ -41,13 +33,15 @@ def impact_figure(table: list[ImpactRow], path: Path) -> None:
     ax.set_yticks(list(ys), [r.operation for r in table])
     for tick, row in zip(ax.get_yticklabels(), table):
         tick.set_fontweight("bold" if row.kept else "normal")
-    values = [s.mean - s.std for r in table for s in (r.without_val, r.only_val, r.full_val) if s.n]
-    if values:
-        ax.set_xlim(max(0.0, min(values) - 0.05), min(1.0, max(s.mean + s.std for r in table for s in (r.without_val, r.only_val, r.full_val) if s.n) + 0.03))
+    measured = [s for r in table for s in (r.without_val, r.only_val, r.full_val) if s.n]
+    if measured:  # zoom on the bars' ends: accuracies differ by points, not tens of points
+        low = min(s.mean - s.std for s in measured)
+        high = max(s.mean + s.std for s in measured)
+        ax.set_xlim(max(0.0, low - 0.05), min(1.0, high + 0.03))
     ax.set_xlabel("validation accuracy (proxy training)")
     ax.set_title("operation impact (bold: kept in the enhanced space)")
     ax.legend(fontsize=7, loc="lower right")
-    save(fig, path)
+    write_figure(path, fig)
 
 
 def cells_figure(table: list[CellsRow], path: Path) -> None:
@@ -68,7 +62,7 @@ def cells_figure(table: list[CellsRow], path: Path) -> None:
     twin.set_ylabel("footprint (KiB)")
     ax.set_title("cell count (* chosen)")
     ax.legend(fontsize=7, loc="upper left")
-    save(fig, path)
+    write_figure(path, fig)
 
 
 def correlation_figure(rows: list[TrainedNetwork], table: list[CorrelationRow], score_names: list[str], path: Path) -> None:
@@ -87,7 +81,7 @@ def correlation_figure(rows: list[TrainedNetwork], table: list[CorrelationRow], 
         ax.set_xlabel(f"{name} score at initialisation")
         ax.set_ylabel("test accuracy (proxy training)")
         ax.legend(fontsize=7)
-    save(fig, path)
+    write_figure(path, fig)
 
 
 def baseline_figure(rows: list[TrainedNetwork], table: list[BaselineRow], path: Path) -> None:
@@ -103,4 +97,4 @@ def baseline_figure(rows: list[TrainedNetwork], table: list[BaselineRow], path: 
     ax.set_xlabel("test accuracy (proxy training)")
     ax.set_ylabel("networks")
     ax.legend(fontsize=7)
-    save(fig, path)
+    write_figure(path, fig)

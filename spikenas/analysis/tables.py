@@ -92,7 +92,10 @@ def impact_table(rows: list[TrainedNetwork], operations: list[str], connecting: 
         only = _rows(rows, f"only:{op}")
         without_val = Spread.of([r.val_acc for r in without])
         impact = full_val.mean - without_val.mean
-        kept = op not in connecting or not without or not (impact <= keep_threshold)
+        if op not in connecting or not without or math.isnan(impact):
+            kept = True  # zero; the last connecting operation; nothing measured
+        else:
+            kept = impact > keep_threshold
         table.append(ImpactRow(
             op, op in connecting, without_val, Spread.of([r.test_acc for r in without]),
             Spread.of([r.val_acc for r in only]), Spread.of([r.test_acc for r in only]), full_val, full_test, kept,

@@ -76,6 +76,18 @@ def score_network(network: nn.Module, batches: list[torch.Tensor], score: Kernel
     return finite_mean(values)
 
 
+def hamming_distances(spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairwise Hamming distances of binary spike vectors and their spike counts.
+
+    ``spikes [T, B, N]`` (0/1) -> ``(distances [T, B, B], counts [T, B])``, both float32 and
+    exact (integers below 2**24), from one batched matrix product: no loop over sample pairs.
+    """
+    x = spikes.float()
+    both = torch.bmm(x, x.transpose(1, 2))  # [T, B, B] spikes in common
+    counts = x.sum(-1)  # [T, B]
+    return counts.unsqueeze(2) + counts.unsqueeze(1) - 2 * both, counts
+
+
 def finite_mean(values: list[float]) -> float:
     """Mean of ``values``; ``-inf`` if any is non-finite (ranked last)."""
     if not values or any(not math.isfinite(v) for v in values):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from spikenas.plugin import hookimpl
+from spikenas.score import hamming_distances
 
 
 class Hamming:
@@ -27,12 +28,8 @@ class Hamming:
 
     def kernel(self, spikes: torch.Tensor) -> torch.Tensor:
         """``spikes [T, B, N]`` -> ``[B, B]`` float64: the sum over T of ``N - Hamming``."""
-        t, b, n = spikes.shape
-        x = spikes.float()
-        both = torch.bmm(x, x.transpose(1, 2))  # [T, B, B] exact counts in float32
-        ones = x.sum(-1)  # [T, B]
-        hamming = ones.unsqueeze(2) + ones.unsqueeze(1) - 2 * both
-        return (n - hamming.double()).sum(0)
+        hamming, _ = hamming_distances(spikes)
+        return (spikes.shape[-1] - hamming.double()).sum(0)
 
     def reduce(self, kernel: torch.Tensor) -> float:
         return torch.linalg.slogdet(kernel).logabsdet.item()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from spikenas.plugin import hookimpl
+from spikenas.score import hamming_distances
 
 
 class SAHD:
@@ -28,11 +29,8 @@ class SAHD:
         self.neuron_normalised = neuron_normalised
 
     def kernel(self, spikes: torch.Tensor) -> torch.Tensor:
-        t, b, n = spikes.shape
-        x = spikes.float()
-        both = torch.bmm(x, x.transpose(1, 2))  # [T, B, B] exact counts in float32
-        ones = x.sum(-1)  # [T, B]
-        hamming = ones.unsqueeze(2) + ones.unsqueeze(1) - 2 * both
+        n = spikes.shape[-1]
+        hamming, ones = hamming_distances(spikes)
         rate = (ones / n).double()
         expected = rate.unsqueeze(2) * (1 - rate.unsqueeze(1)) + (1 - rate.unsqueeze(2)) * rate.unsqueeze(1)
         if self.neuron_normalised:

@@ -8,14 +8,13 @@ drawn). Every file is written atomically.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from spikenas.files import atomic_write
+from spikenas.files import atomic_write, write_figure
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 
@@ -52,12 +51,10 @@ def write_outputs(result: SearchResult, log: RecordLog, run_dir: Path, search_co
 
 def write_pareto(result: SearchResult, log: RecordLog, path: Path) -> None:
     """Score against bytes of every scored candidate, coloured by stage."""
-    import matplotlib
+    from matplotlib.figure import Figure  # the object API: no pyplot state, no backend switch
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig = Figure(figsize=(7, 4.5), dpi=120)
+    ax = fig.add_subplot()
     stages = list(dict.fromkeys(r.stage for r in log.records if r.stage != "final"))
     for stage in stages:
         points = [(r.bytes, r.score) for r in log.records if r.stage == stage and math.isfinite(r.score)]
@@ -71,8 +68,4 @@ def write_pareto(result: SearchResult, log: RecordLog, path: Path) -> None:
     ax.set_ylabel(f"{result.score_name} score")
     ax.set_title(f"spikenas search ({result.strategy}): {len(log.records)} candidates")
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    write_figure(path, fig)
