@@ -19,10 +19,12 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MetricCollection
 
+from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.metrics import TopKAccuracy
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig, record_spikes
+from spikenas.quantize import QuantizationConfig, quantize_weights
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 
@@ -70,6 +72,13 @@ class SNNClassifier(pl.LightningModule):
             2-core CPU, see docs/training.md).
         label_smoothing: of the training loss (``F.cross_entropy``); ``val/loss`` and
             ``test/loss`` stay plain cross-entropy.
+        quantization: weight quantisation trained in (quantisation-aware training, see
+            :mod:`spikenas.quantize`); validation and test run the quantised network.
+        budget: the memory budget the network was searched for (bytes or units; None = none):
+            ``fit`` refuses a network over it.
+        cost_model, cost_options: the cost model (and its options) the budget is measured
+            with, also used for the ``memory/*`` metrics. ``final.yaml`` carries all three
+            from the search.
     """
 
     def __init__(
@@ -84,6 +93,10 @@ class SNNClassifier(pl.LightningModule):
         compile: bool = False,
         channels_last: bool = False,
         label_smoothing: float = 0.0,
+        quantization: QuantizationConfig = QuantizationConfig(),
+        budget: Union[int, str, None] = None,
+        cost_model: str = "memory",
+        cost_options: Optional[dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         if isinstance(macro, dict):
@@ -104,6 +117,12 @@ class SNNClassifier(pl.LightningModule):
         if not 0.0 <= label_smoothing < 1.0:
             raise SpikenasError(f"model label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = label_smoothing
+        if isinstance(quantization, dict):
+            quantization = QuantizationConfig(**quantization)
+        self.quantization = quantization.check()
+        self.budget = parse_bytes(budget)
+        self.cost_model = cost_model
+        self.cost_options = dict(cost_options or {})
         self._network_compiled = False
         # plain data only, so hparams.yaml and checkpoints hold no objects
         self.save_hyperparameters(
@@ -112,9 +131,15 @@ class SNNClassifier(pl.LightningModule):
                 "macro": macro.to_dict(),
                 "neuron": asdict(neuron),
                 "seed": seed,
+                "quantization": asdict(self.quantization),
+                "budget": self.budget,
+                "cost_model": cost_model,
+                "cost_options": self.cost_options,
             }
         )
         self.network = None if self.genotype is None else SpikingNetwork(self.genotype, macro, neuron, seed=seed)
+        if self.network is not None:
+            quantize_weights(self.network, self.quantization)
         # the share of images classified right, summed on the device (no per-step host sync)
         metrics = {"acc": TopKAccuracy(top_k=1)}
         if macro.num_classes > 5:
@@ -131,20 +156,46 @@ class SNNClassifier(pl.LightningModule):
                 f"{stage} needs a network: set model.genotype (e.g. `--config final.yaml` "
                 "written by `spikenas search`)"
             )
+        if stage == "fit":
+            self.check_deployable()
         if self.memory_format is torch.channels_last:
             self.network.to(memory_format=torch.channels_last)  # before compiling: the graph sees it
         if self.compile_network and not self._network_compiled:  # setup runs once per stage
             self.network.compile()
             self._network_compiled = True
 
+    def cost(self):
+        """The model's cost model (``cost_model`` with ``cost_options``)."""
+        from spikenas.plugin import get_registries
+
+        return get_registries().cost_models.create(self.cost_model, **self.cost_options)
+
     def memory_report(self):
-        """The cost model's report (``memory``) of the network: parameter and state bytes."""
+        """The cost model's report of the network: parameter and state bytes."""
         from spikenas.plugin import get_registries
         from spikenas.space.profile import Profiler
 
-        registries = get_registries()
-        profile = Profiler(self.macro, self.neuron, registries.operations).profile(self.genotype)
-        return registries.cost_models.create("memory")(profile)
+        profile = Profiler(self.macro, self.neuron, get_registries().operations).profile(self.genotype)
+        return self.cost()(profile)
+
+    def check_deployable(self) -> None:
+        """One-line errors for a network that is not the one its budget describes: weights
+        trained at another precision than the cost model counts, or a footprint over budget."""
+        counted = getattr(self.cost(), "weight_bits", None)
+        trained = self.quantization.weight_bits or 32
+        if counted is not None and counted != trained:
+            raise SpikenasError(
+                f"cost model {self.cost_model!r} counts {counted}-bit weights but the network trains "
+                f"{trained}-bit ones: set model.quantization.weight_bits to {counted if counted < 32 else 'null'}"
+            )
+        if self.budget is not None:
+            report = self.memory_report()
+            if report.total_bytes > self.budget:
+                raise SpikenasError(
+                    f"the network's footprint {report.total_bytes:,} bytes (cost model {self.cost_model!r}) exceeds "
+                    f"its budget of {self.budget:,} bytes ({format_bytes(self.budget)}); search again within the "
+                    "budget or raise model.budget"
+                )
 
     def on_fit_start(self) -> None:
         report = self.memory_report()

@@ -160,7 +160,7 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
             search_config = yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
         else:
             search_config = _config_from_objects(model, datamodule, trainer)
-        write_outputs(result, log, run_dir, search_config)
+        write_outputs(result, log, run_dir, search_config, getattr(ctx.memory.cost, "weight_bits", None))
         log.meta["complete"] = True
         log.save()
         m = result.macro

@@ -24,11 +24,21 @@ SEARCH_ONLY_KEYS = (
 )
 
 
-def fit_config(result: SearchResult, search_config: dict[str, Any]) -> dict[str, Any]:
+def fit_config(result: SearchResult, search_config: dict[str, Any], weight_bits: int | None = None) -> dict[str, Any]:
     """The ``spikenas fit`` config: the search's config with the found genotype and macro
-    (less ``num_classes`` and ``input_shape``, which the CLI takes from the data)."""
+    (less ``num_classes`` and ``input_shape``, which the CLI takes from the data), and the
+    budget, cost model and weight quantisation the network was searched for: a cost model
+    counting ``weight_bits < 32`` (``memory`` with ``weight_bits: 8``) makes the network train
+    at that precision (``model.quantization``), so the trained network is the budgeted one."""
     config = {k: v for k, v in search_config.items() if k not in SEARCH_ONLY_KEYS}
     model = dict(config.get("model") or {})
+    model["budget"] = result.budget
+    model["cost_model"] = search_config.get("cost_model") or "memory"
+    model["cost_options"] = dict(search_config.get("cost_options") or {})
+    quantization = dict(model.get("quantization") or {})
+    if weight_bits is not None and not quantization.get("weight_bits"):
+        quantization["weight_bits"] = weight_bits if weight_bits < 32 else None
+    model["quantization"] = {"weight_bits": quantization.get("weight_bits"), "per_channel": quantization.get("per_channel", True)}
     model["genotype"] = result.genotype.to_dict()
     macro = {**(model.get("macro") or {}), **result.macro.to_dict()}
     for linked in ("num_classes", "input_shape"):  # set from the data at instantiation
@@ -38,11 +48,14 @@ def fit_config(result: SearchResult, search_config: dict[str, Any]) -> dict[str,
     return config
 
 
-def write_outputs(result: SearchResult, log: RecordLog, run_dir: Path, search_config: dict[str, Any]) -> None:
+def write_outputs(result: SearchResult, log: RecordLog, run_dir: Path, search_config: dict[str, Any],
+                  weight_bits: int | None = None) -> None:
+    """Every output of a finished search (``weight_bits``: what its cost model counts per
+    weight, if it says)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     header = f"# found by spikenas search ({result.strategy}); score {result.score:.6g}, {result.bytes:,} bytes\n"
     atomic_write(run_dir / "genotype.yaml", header + result.genotype.to_yaml())
-    final = yaml.safe_dump(fit_config(result, search_config), sort_keys=False, default_flow_style=None)
+    final = yaml.safe_dump(fit_config(result, search_config, weight_bits), sort_keys=False, default_flow_style=None)
     atomic_write(run_dir / "final.yaml", f"# spikenas fit --config {run_dir / 'final.yaml'}\n" + final)
     atomic_write(run_dir / "memory.txt", result.report.format() + "\n")
     log.write_csv(run_dir / "search.csv")
