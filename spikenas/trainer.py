@@ -22,6 +22,7 @@ class Trainer(pl.Trainer):
         datamodule: Optional[pl.LightningDataModule] = None,
         budget: Union[int, str, None] = None,
         strategy: str = "spikenas",
+        strategy_options: Optional[dict[str, Any]] = None,
         space: Optional[SearchSpaceConfig] = None,
         score: str = "sahd",
         score_options: Optional[dict[str, Any]] = None,
@@ -42,13 +43,16 @@ class Trainer(pl.Trainer):
                 settings are the template of the result (its genotype is ignored).
             datamodule: supplies the scoring batch and ends up in ``final.yaml``.
             budget: memory budget in bytes or with units (``500KB``, ``2MiB``); None = no limit.
-            strategy: ``spikenas`` (consecutive per-cell, memory-aware) or ``random``
-                (SNASNet's baseline).
+            strategy: a registered strategy (``spikenas plugins``): ``spikenas`` (consecutive
+                per-cell, memory-aware), ``random`` (SNASNet's baseline) or ``evolution``
+                (regularised evolution, as AutoSNN); ``strategy_options`` its own options (e.g.
+                ``{population: 20, sample_size: 5}`` for ``evolution``).
             space: operations, cells, nodes, backward edges and the macro knobs the search may
                 turn.
             score: registered score name; ``score_options`` its keyword arguments.
             cost_model: registered cost model name; ``cost_options`` its keyword arguments.
-            candidates: number of scored candidates of the ``random`` strategy.
+            candidates: number of scored candidates of the ``random`` and ``evolution``
+                strategies.
             sweeps: passes over a cell's edges of the ``spikenas`` strategy (cells before the
                 last); ``last_sweeps`` for the last cell.
             rerank: how many of the best cells by local score the ``spikenas`` strategy
@@ -68,6 +72,7 @@ class Trainer(pl.Trainer):
             datamodule=datamodule,
             budget=budget,
             strategy=strategy,
+            strategy_options=strategy_options,
             space=space,
             score=score,
             score_options=score_options,

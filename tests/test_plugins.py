@@ -31,6 +31,9 @@ BUILTIN_LINES = [
     "cost_model memory spikenas.cost.memory",
     "score sahd spikenas.score.sahd",
     "score hamming spikenas.score.hamming",
+    "strategy spikenas spikenas.search.spikenas_search",
+    "strategy random spikenas.search.random_search",
+    "strategy evolution spikenas.search.evolution",
 ]
 DWSEP_LINES = ["operation dwsep3x3 dwsep", "cost_model int8_state dwsep"]
 

@@ -15,6 +15,7 @@ from spikenas.score.sahd import SAHD
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.search.context import BudgetError
 from spikenas.search.driver import build_context, search
+from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.incremental import CellEvaluator
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
@@ -88,7 +89,7 @@ def test_budget_with_units_is_parsed(tiny_macro, neuron, images):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(fraction=st.floats(0.0, 1.0), strategy=st.sampled_from(["spikenas", "random"]), seed=st.integers(0, 3))
+@given(fraction=st.floats(0.0, 1.0), strategy=st.sampled_from(["spikenas", "random", "evolution"]), seed=st.integers(0, 3))
 def test_budget_is_never_exceeded(tiny_macro, neuron, images, fraction, strategy, seed):
     probe = make_ctx(tiny_macro, neuron, images)
     low = probe.bytes_of(probe.memory.cheapest(probe.cells, 2))
@@ -97,7 +98,8 @@ def test_budget_is_never_exceeded(tiny_macro, neuron, images, fraction, strategy
     )))
     budget = int(low + fraction * (high - low))
     ctx = make_ctx(tiny_macro, neuron, images, budget=budget, seed=seed)
-    chooser = SpikeNASSearch(sweeps=1) if strategy == "spikenas" else RandomSearch(candidates=6)
+    chooser = {"spikenas": lambda: SpikeNASSearch(sweeps=1), "random": lambda: RandomSearch(candidates=6),
+               "evolution": lambda: EvolutionSearch(candidates=8, population=3, sample_size=2)}[strategy]()
     log = RecordLog()
     result = search(ctx, chooser, log)
     assert result.bytes <= budget
@@ -119,10 +121,11 @@ class _Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("strategy", ["spikenas", "random"])
+@pytest.mark.parametrize("strategy", ["spikenas", "random", "evolution"])
 def test_resumed_search_ends_with_the_uninterrupted_genotype(tiny_macro, neuron, images, tmp_path, strategy):
     def chooser():
-        return SpikeNASSearch(sweeps=2) if strategy == "spikenas" else RandomSearch(candidates=40, chunk=8)
+        return {"spikenas": lambda: SpikeNASSearch(sweeps=2), "random": lambda: RandomSearch(candidates=40, chunk=8),
+                "evolution": lambda: EvolutionSearch(candidates=30, population=6, sample_size=3)}[strategy]()
 
     reference = search(make_ctx(tiny_macro, neuron, images), chooser())
 

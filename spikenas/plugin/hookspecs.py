@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, ScoreRegistry
+    from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, ScoreRegistry, StrategyRegistry
 
 hookspec = pluggy.HookspecMarker("spikenas")
 
@@ -53,4 +53,19 @@ def spikenas_register_scores(registry: ScoreRegistry) -> None:
     (``[T, B, N]``) into an additive ``[B, B]`` kernel contribution and the summed kernel
     into one float (higher is better). Results are collected from every plugin (not
     ``firstresult``). Since 0.1.
+    """
+
+
+@hookspec
+def spikenas_register_strategies(registry: StrategyRegistry) -> None:
+    """Add search strategies to ``registry``.
+
+    Call ``registry.add(name, factory)``: ``factory(**options)`` returns a
+    :class:`spikenas.search.strategy.SearchStrategy` whose ``run(ctx, log, workers)`` returns
+    the chosen genotype and scores candidates only through ``self.evaluate`` (which gives
+    resume, multi-process scoring, the progress bar and ``search.csv`` for free). The options
+    are the search's ``strategy_options``, plus those of ``candidates``, ``sweeps``,
+    ``last_sweeps`` and ``rerank`` that the factory's signature names. A strategy must be
+    deterministic given ``ctx.seed``. Results are collected from every plugin (not
+    ``firstresult``). Since 0.2.
     """

@@ -6,10 +6,10 @@ from spikenas.plugin.manager import get_registries
 
 
 def format_plugins() -> str:
-    """Every operation, cost model and score, in registration order (built-ins first).
+    """Every operation, cost model, score and strategy, in registration order (built-ins first).
 
     One line per item, three fields separated by single spaces (easy to ``grep``/``awk``):
-    ``kind name plugin``, kind being ``operation``, ``cost_model`` or ``score``, e.g.
+    ``kind name plugin``, kind being ``operation``, ``cost_model``, ``score`` or ``strategy``, e.g.
     ``operation conv3x3 spikenas.ops.builtin``.
     """
     return "\n".join(

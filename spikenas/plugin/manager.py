@@ -1,6 +1,6 @@
 """The plugin manager: built-ins first, then packages of the ``spikenas`` entry-point group.
 
-``get_registries()`` asks every plugin to fill the operation, cost-model and score registries
+``get_registries()`` asks every plugin to fill the operation, cost-model, score and strategy registries
 once per process. A plugin that raises while registering, or that registers a name twice, is
 a one-line :class:`~spikenas.errors.SpikenasError` naming the plugin. Setting
 ``SPIKENAS_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points (tests use it to stay hermetic).
@@ -16,11 +16,14 @@ import pluggy
 
 from spikenas.errors import SpikenasError
 from spikenas.plugin import hookspecs
-from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, Registry, ScoreRegistry
+from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, Registry, ScoreRegistry, StrategyRegistry
 
 ENTRY_POINT_GROUP = "spikenas"
 AUTOLOAD_ENV = "SPIKENAS_DISABLE_PLUGIN_AUTOLOAD"
-BUILTIN_PLUGINS = ("spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming")
+BUILTIN_PLUGINS = (
+    "spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming",
+    "spikenas.search.spikenas_search", "spikenas.search.random_search", "spikenas.search.evolution",
+)
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,10 @@ class Registries:
     operations: OperationRegistry
     cost_models: CostModelRegistry
     scores: ScoreRegistry
+    strategies: StrategyRegistry
 
     def all(self) -> tuple[Registry, ...]:
-        return (self.operations, self.cost_models, self.scores)
+        return (self.operations, self.cost_models, self.scores, self.strategies)
 
 
 @functools.lru_cache(maxsize=1)
@@ -108,10 +112,11 @@ def get_registries() -> Registries:
     pm = get_plugin_manager()
     cached = _cache.get(id(pm))
     if cached is None:
-        cached = Registries(OperationRegistry(), CostModelRegistry(), ScoreRegistry())
+        cached = Registries(OperationRegistry(), CostModelRegistry(), ScoreRegistry(), StrategyRegistry())
         _fill(pm, "spikenas_register_operations", cached.operations)
         _fill(pm, "spikenas_register_cost_models", cached.cost_models)
         _fill(pm, "spikenas_register_scores", cached.scores)
+        _fill(pm, "spikenas_register_strategies", cached.strategies)
         _cache.clear()
         _cache[id(pm)] = cached
     return cached

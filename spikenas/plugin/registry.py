@@ -1,4 +1,4 @@
-"""Named registries that plugins fill: operations, cost models and scores.
+"""Named registries that plugins fill: operations, cost models, scores and search strategies.
 
 A registry maps a name to an item and remembers which plugin added it, so that a duplicate
 or an unknown name is a one-line error naming the culprit.
@@ -35,7 +35,7 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """Items of one kind (``operation``, ``cost_model`` or ``score``) keyed by name."""
+    """Items of one kind (``operation``, ``cost_model``, ``score`` or ``strategy``) keyed by name."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -133,3 +133,8 @@ class CostModelRegistry(FactoryRegistry):
 class ScoreRegistry(FactoryRegistry):
     def __init__(self) -> None:
         super().__init__("score")
+
+
+class StrategyRegistry(FactoryRegistry):
+    def __init__(self) -> None:
+        super().__init__("strategy")

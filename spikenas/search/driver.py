@@ -8,6 +8,7 @@ finds that state, replays the search against it and writes into the same run dir
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import asdict
@@ -26,24 +27,33 @@ from spikenas.rundir import logs_root, new_run_dir, settings_key
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.search.context import MemoryCheck, SearchContext, choose_macro
 from spikenas.search.outputs import write_outputs
-from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
-from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.search.strategy import SearchStrategy
 from spikenas.search.workers import Workers
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
 
-STRATEGIES = ("spikenas", "random")
+SHARED_SETTINGS = ("candidates", "sweeps", "last_sweeps", "rerank")
 
 
-def make_strategy(name: str, candidates: int = 5000, sweeps: int = 1, last_sweeps: int = 2, rerank: int = 3) -> SearchStrategy:
-    if name == "spikenas":
-        return SpikeNASSearch(sweeps=sweeps, last_sweeps=last_sweeps, rerank=rerank)
-    if name == "random":
-        return RandomSearch(candidates=candidates)
-    raise SpikenasError(f"unknown search strategy {name!r}; known: {', '.join(STRATEGIES)}")
+def make_strategy(name: str, options: Optional[dict[str, Any]] = None, **shared: Any) -> SearchStrategy:
+    """The registered strategy ``name``, built with ``options`` (``strategy_options``) plus those
+    of the shared settings (``candidates``, ``sweeps``, ``last_sweeps``, ``rerank``) that its
+    factory's signature names; an unknown name or option is a one-line error."""
+    registry = get_registries().strategies
+    factory = registry.get(name)
+    try:
+        accepted = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    chosen = {k: v for k, v in shared.items() if k in SHARED_SETTINGS and (takes_all or k in accepted)}
+    strategy = registry.create(name, **{**chosen, **(options or {})})
+    if not isinstance(strategy, SearchStrategy):
+        plugin = registry.entry(name).plugin
+        raise SpikenasError(f"strategy {name!r} (plugin {plugin!r}) built a {type(strategy).__name__}, not a SearchStrategy")
+    return strategy
 
 
 def build_context(
@@ -127,8 +137,8 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
         settings.get("score_options"), settings.get("cost_model", "memory"), settings.get("cost_options"), seed,
     )
     strategy = make_strategy(
-        settings.get("strategy", "spikenas"), int(settings.get("candidates", 5000)),
-        int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)),
+        settings.get("strategy", "spikenas"), settings.get("strategy_options"),
+        **{k: int(settings[k]) for k in SHARED_SETTINGS if settings.get(k) is not None},
     )
 
     key = settings_key({

@@ -19,7 +19,7 @@ from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 
 SEARCH_ONLY_KEYS = (
-    "budget", "strategy", "space", "score", "score_options", "cost_model", "cost_options",
+    "budget", "strategy", "strategy_options", "space", "score", "score_options", "cost_model", "cost_options",
     "candidates", "sweeps", "last_sweeps", "rerank", "score_batch_size", "score_batches", "search_seed", "config",
 )
 

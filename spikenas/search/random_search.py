@@ -10,11 +10,29 @@ import math
 import random
 
 from spikenas.errors import SpikenasError
+from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext
 from spikenas.search.records import RecordLog
 from spikenas.search.strategy import SearchStrategy
 from spikenas.search.workers import Workers
 from spikenas.space.genotype import Genotype
+
+
+def sample_within_budget(ctx: SearchContext, rng: random.Random, max_rejections: int, who: str) -> tuple[Genotype, int]:
+    """A genotype drawn uniformly (each cell uniform among valid cells) and redrawn while over
+    the budget; returns it and the number of rejected draws. More than ``max_rejections``
+    rejections is a one-line error naming ``who``."""
+    rejected = 0
+    while True:
+        genotype = Genotype(tuple(ctx.cells.sample(rng) for _ in range(ctx.num_cells)))
+        if ctx.fits(genotype):
+            return genotype, rejected
+        rejected += 1
+        if rejected > max_rejections:
+            raise SpikenasError(
+                f"{who} search: {rejected} samples in a row were over the budget of "
+                f"{ctx.budget:,} bytes; raise the budget or narrow the space"
+            )
 
 
 class RandomSearch(SearchStrategy):
@@ -31,16 +49,9 @@ class RandomSearch(SearchStrategy):
 
     def sample(self, ctx: SearchContext, rng: random.Random) -> Genotype:
         """One genotype within the budget (rejection sampling)."""
-        while True:
-            genotype = Genotype(tuple(ctx.cells.sample(rng) for _ in range(ctx.num_cells)))
-            if ctx.fits(genotype):
-                return genotype
-            self.rejected += 1
-            if self.rejected > self.max_rejections:
-                raise SpikenasError(
-                    f"random search: {self.rejected} samples in a row were over the budget of "
-                    f"{ctx.budget:,} bytes; raise the budget or narrow the space"
-                )
+        genotype, rejected = sample_within_budget(ctx, rng, self.max_rejections, self.name)
+        self.rejected += rejected
+        return genotype
 
     def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
         rng = random.Random(ctx.seed)
@@ -60,3 +71,8 @@ class RandomSearch(SearchStrategy):
         assert best is not None
         self.best_score = best[0]
         return best[1]
+
+
+@hookimpl
+def spikenas_register_strategies(registry) -> None:
+    registry.add("random", RandomSearch)

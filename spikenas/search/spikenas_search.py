@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext
 from spikenas.search.incremental import CellEvaluator
 from spikenas.search.records import RecordLog
@@ -111,3 +112,8 @@ class SpikeNASSearch(SearchStrategy):
         finalists = [cell for _, cell in sorted(met, key=lambda item: -item[0])[: self.rerank]]
         whole = run_cells(finalists, whole=True, tag=f"{stage}/whole")
         return finalists[max(range(len(finalists)), key=lambda i: whole[i])]
+
+
+@hookimpl
+def spikenas_register_strategies(registry) -> None:
+    registry.add("spikenas", SpikeNASSearch)
