@@ -105,3 +105,14 @@ def test_invalid_space_setting_is_one_line_error(tmp_path):
     with pytest.raises(SystemExit) as error:
         run_search(tmp_path, "--space.cells", "0")
     assert str(error.value.code) == "spikenas: error: space.cells must be >= 1, got 0"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "", '{"records": [{"key": 1}]}', "[]"])
+def test_damaged_resume_state_is_set_aside_and_the_search_restarts(tmp_path, capsys, damage):
+    first = run_search(tmp_path)
+    state = next((tmp_path / "lightning_logs" / ".search_state").glob("*.json"))
+    state.write_text(damage)
+    second = run_search(tmp_path)
+    out = capsys.readouterr().out
+    assert "was unreadable" in out and state.with_name(state.name + ".damaged").is_file()
+    assert (second / "genotype.yaml").read_text() == (first / "genotype.yaml").read_text()

@@ -150,7 +150,14 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
     state_path = root / ".search_state" / f"{key}.json"
     meta = None
     if workers.is_writer:
-        previous = RecordLog(state_path) if state_path.exists() else None
+        try:
+            previous = RecordLog(state_path) if state_path.exists() else None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # damaged by hand or by disk
+            aside = state_path.with_name(state_path.name + ".damaged")
+            state_path.replace(aside)
+            print(f"spikenas search: the resume state {state_path} was unreadable ({type(exc).__name__}); "
+                  f"moved it to {aside} and started afresh")
+            previous = None
         if previous is not None and not previous.meta.get("complete"):
             meta = previous.meta
         else:
