@@ -248,20 +248,25 @@ class SNNClassifier(pl.LightningModule):
         return self(x).argmax(-1)
 
     def _log_spike_rate(self, images: torch.Tensor) -> None:
-        """Mean firing rate over every LIF neuron and timestep (one extra, uncompiled forward
-        pass)."""
-        totals: list[torch.Tensor] = []
-        count = [0]
+        """Firing rates on one batch (one extra, uncompiled forward pass): ``val/spike_rate``
+        over every LIF neuron and timestep, and ``spikes/<layer>`` per LIF layer (``layer``
+        its module path in the network, e.g. ``cells.0.ops.0_1_conv3x3.0``)."""
+        layers: dict[str, tuple[torch.Tensor, int]] = {}
 
-        def record(spikes: torch.Tensor) -> None:
-            totals.append(spikes.detach().float().sum())
-            count[0] += spikes.numel()
+        def record(name: str, spikes: torch.Tensor) -> None:  # per step in cells with backward edges
+            total, n = layers.get(name, (0.0, 0))
+            layers[name] = (total + spikes.detach().float().sum(), n + spikes.numel())
 
-        with record_spikes(self.network, record):
+        with record_spikes(self.network, record, named=True):
             # eager even when compiled: recorders in the graph would cost a third compilation
             self.network.forward(images)
-        if count[0]:
-            self.log("val/spike_rate", torch.stack(totals).sum() / count[0], on_step=False, on_epoch=True, sync_dist=True)
+        if not layers:
+            return
+        total = sum(n for _, n in layers.values())
+        options = dict(on_step=False, on_epoch=True, sync_dist=True)
+        self.log("val/spike_rate", torch.stack([s for s, _ in layers.values()]).sum() / total, **options)
+        for name, (spikes, n) in layers.items():
+            self.log(f"spikes/{name}", spikes / n, **options)
 
     # -- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

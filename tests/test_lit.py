@@ -9,6 +9,7 @@ import torch
 from spikenas.data import Synthetic
 from spikenas.errors import SpikenasError
 from spikenas.lit import SNNClassifier
+from spikenas.neuron import record_spikes
 from spikenas.space import MacroConfig
 
 GENOTYPE = {"cells": [{"nodes": 4, "edges": [["conv3x3", 0, 1], ["skip", 0, 3], ["conv1x1", 1, 3]]}]}
@@ -62,6 +63,10 @@ def test_fit_logs_metrics_spike_rate_and_memory():
         assert key in metrics, key
     assert "val/acc5" not in metrics  # top-5 only with more than 5 classes
     assert 0.0 <= float(metrics["val/spike_rate"]) <= 1.0
+    lifs = [name for name, m in model.network.named_modules() if type(m).__name__ == "LIF"]
+    layer_rates = {k: float(v) for k, v in metrics.items() if k.startswith("spikes/")}
+    assert sorted(layer_rates) == sorted(f"spikes/{name}" for name in lifs)
+    assert all(0.0 <= rate <= 1.0 for rate in layer_rates.values())
     report = model.memory_report()
     assert report.param_bytes == 4 * sum(p.numel() for p in model.network.parameters())
     predictions = trainer.predict(model, dm)
@@ -202,3 +207,25 @@ def test_channels_last_keeps_values_and_checkpoint_keys():
     plain.eval(), last.eval()
     x = torch.randn(4, 1, 8, 8) * 3
     torch.testing.assert_close(last(x), plain(x))
+
+
+def test_layer_spike_rates_cover_every_timestep_of_cells_with_backward_edges(backward_cell):
+    model = tiny_model(genotype={"cells": [backward_cell.to_dict()]})
+    logged = {}
+    model.log = lambda name, value, **kwargs: logged.setdefault(name, float(value))
+    images = torch.randn(4, 1, 8, 8) * 3
+    model.eval()
+    with torch.no_grad():
+        model._log_spike_rate(images)
+        spikes, counts = {}, {}
+
+        def record(name, s):
+            spikes[name] = spikes.get(name, 0.0) + float(s.sum())
+            counts[name] = counts.get(name, 0) + s.numel()
+
+        with record_spikes(model.network, record, named=True):
+            model.network(images)
+    assert model.network.cells[0].recurrent
+    for name in spikes:
+        assert logged[f"spikes/{name}"] == pytest.approx(spikes[name] / counts[name])
+    assert logged["val/spike_rate"] == pytest.approx(sum(spikes.values()) / sum(counts.values()))

@@ -16,6 +16,7 @@ time constant a trained parameter (PLIF, Fang et al., ICCV 2021): ``1 / tau = si
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -183,14 +184,16 @@ class LIF(nn.Module):
 
 
 @contextlib.contextmanager
-def record_spikes(module: nn.Module, recorder: Callable[[torch.Tensor], None]) -> Iterator[int]:
-    """Call ``recorder(spikes [T, B, ...])`` for every LIF output inside ``module``.
+def record_spikes(module: nn.Module, recorder: Callable[..., None], named: bool = False) -> Iterator[int]:
+    """Call ``recorder(spikes [T, B, ...])`` for every LIF output inside ``module`` (with
+    ``named``, ``recorder(name, spikes)``, ``name`` the LIF's module name in ``module``).
 
     Yields the number of LIF layers found; recorders are removed on exit.
     """
-    lifs = [m for m in module.modules() if isinstance(m, LIF)]
-    for lif in lifs:
-        lif.recorder = recorder
+    lifs = [(name, m) for name, m in module.named_modules() if isinstance(m, LIF)]
+    for name, lif in lifs:
+        lif.recorder = functools.partial(recorder, name) if named else recorder
+    lifs = [lif for _, lif in lifs]
     try:
         yield len(lifs)
     finally:
