@@ -1,10 +1,16 @@
-"""Search speed: SpikeNAS's consecutive search against SNASNet's 5,000-candidate random search.
+"""Search speed: SpikeNAS's consecutive search against SNASNet's 5,000-candidate random search
+and a memory-aware regularised evolution (AutoSNN's kind of search).
 
-Both run in one process on the same scoring batch, device, score, cost model and budget; each
+All run in one process on the same scoring batch, device, score, cost model and budget; each
 is timed end to end (its search plus the final whole-network score of its genotype). The last
 line printed is::
 
     speedup=<x> spikenas_score=<s> random_score=<s> spikenas_bytes=<n> random_bytes=<n> budget_bytes=<n> spikenas_candidates=<n> random_candidates=<n>
+    evolution_score=<s> evolution_seconds=<s> evolution_candidates=<n> random_seconds_to_spikenas=<s> evolution_seconds_to_spikenas=<s>
+
+(one line). ``<strategy>_seconds_to_spikenas``: the scoring seconds that strategy spent until a
+candidate first scored at least as well as SpikeNAS's network (``never`` if none did): the
+score reached per second, at the one level that matters.
 
 ``--quick``: Fashion-MNIST, width 8, stem stride 2 (14x14 cells), batch 32, T = 5, one
 thread (under 5 minutes on 2 CPU cores).
@@ -32,7 +38,9 @@ from spikenas.cost import format_bytes
 from spikenas.neuron import NeuronConfig
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
+from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
+from spikenas.search.records import RecordLog
 from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
@@ -74,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cells", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=SNASNET_CANDIDATES,
                         help="random-search candidates (fewer: the speedup is also extrapolated to 5,000)")
+    parser.add_argument("--evolution-candidates", type=int, default=500,
+                        help="candidates of the evolution (population 20, sample size 5); 0 skips it")
     parser.add_argument("--sweeps", type=int, default=1)
     parser.add_argument("--last-sweeps", type=int, default=2)
     parser.add_argument("--rerank", type=int, default=3)
@@ -106,13 +116,18 @@ def main(argv: list[str] | None = None) -> None:
     warm = build_context(macro, NeuronConfig(), space, [batch], budget=budget, seed=args.seed)
     warm.full_score(warm.memory.cheapest(warm.cells, space.cells))  # one-time kernel set-up, timed for neither
 
-    results = {}
-    for strategy in (SpikeNASSearch(sweeps=args.sweeps, last_sweeps=args.last_sweeps, rerank=args.rerank), RandomSearch(candidates=args.candidates)):
+    results, logs = {}, {}
+    strategies = [SpikeNASSearch(sweeps=args.sweeps, last_sweeps=args.last_sweeps, rerank=args.rerank),
+                  RandomSearch(candidates=args.candidates)]
+    if args.evolution_candidates:
+        strategies.append(EvolutionSearch(candidates=args.evolution_candidates))
+    for strategy in strategies:
         ctx = build_context(macro, NeuronConfig(), space, [batch], budget=budget, seed=args.seed)
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        result = search(ctx, strategy)
+        logs[strategy.name] = RecordLog()
+        result = search(ctx, strategy, logs[strategy.name])
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
@@ -120,6 +135,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{strategy.name}: {result.summary()} ({format_bytes(result.bytes)}) genotype: {result.genotype}", flush=True)
 
     (s, s_sec), (r, r_sec) = results["spikenas"], results["random"]
+
+    def seconds_to(name: str) -> str:
+        """Scoring seconds until ``name`` first scored a candidate at least as well as SpikeNAS."""
+        elapsed = 0.0
+        for record in logs[name].records:
+            elapsed += record.seconds
+            if record.stage != "final" and record.score >= s.score:
+                return f"{elapsed:.2f}"
+        return "never"
+
+    evolution = ""
+    if "evolution" in results:
+        e, e_sec = results["evolution"]
+        evolution = (f" evolution_score={e.score:.6g} evolution_seconds={e_sec:.1f} evolution_candidates={e.candidates}"
+                     f" random_seconds_to_spikenas={seconds_to('random')} evolution_seconds_to_spikenas={seconds_to('evolution')}")
     extrapolated = ""
     if r.candidates != SNASNET_CANDIDATES:
         per_candidate = r_sec / r.candidates
@@ -128,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"speedup={r_sec / s_sec:.1f} spikenas_score={s.score:.6g} random_score={r.score:.6g} "
         f"spikenas_bytes={s.bytes} random_bytes={r.bytes} budget_bytes={s.budget} "
-        f"spikenas_candidates={s.candidates} random_candidates={r.candidates}{extrapolated}"
+        f"spikenas_candidates={s.candidates} random_candidates={r.candidates}{extrapolated}{evolution}"
     )
 
 
