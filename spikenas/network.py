@@ -49,7 +49,8 @@ class CellModule(nn.Module):
     Node 0 is the input; node ``j`` is the sum of its live incoming edges. A cell without
     backward edges runs every edge over the whole sequence at once; a cell with backward edges
     runs step by step, a backward edge ``k -> j`` applying its operation to node ``k``'s
-    previous-timestep value (zeros at ``t = 0``). ``build_op(edge)`` overrides how an edge's
+    previous-timestep value (zeros at ``t = 0``). Node 0's value is the input frame plus its
+    backward edges (SNASNet's feedback into the cell input). ``build_op(edge)`` overrides how an edge's
     module is made (the search passes cached modules).
     """
 
@@ -71,7 +72,7 @@ class CellModule(nn.Module):
             def build_op(e: Edge) -> nn.Module:
                 return seeded(seed, f"{name}/{edge_key(e)}", lambda: operations.get(e.op).build(channels, neuron))
         self.ops = nn.ModuleDict({edge_key(e): build_op(e) for e in self.edges})
-        self._incoming = {j: [e for e in self.edges if e.dst == j] for j in range(1, cell.nodes)}
+        self._incoming = {j: [e for e in self.edges if e.dst == j] for j in range(cell.nodes)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.recurrent:
@@ -91,9 +92,9 @@ class CellModule(nn.Module):
         previous = {n: torch.zeros_like(x[0]) for n in range(self.nodes)}
         outputs = []
         for frame in x.unbind(0):
-            nodes = {0: frame}
-            for j in range(1, self.nodes):
-                total = None
+            nodes: dict[int, torch.Tensor] = {}
+            for j in range(self.nodes):
+                total = frame if j == 0 else None
                 for e in self._incoming[j]:
                     key = edge_key(e)
                     source = previous[e.src] if e.backward else nodes[e.src]

@@ -96,11 +96,12 @@ def test_enumeration_forward_only(operations):
 
 
 def test_enumeration_with_backward_edges(operations):
-    # pairs (1,2), (1,3), (2,3) may also carry a backward edge of a connecting op: 5 + 4 = 9 choices
+    # every pair may also carry a backward edge of a connecting op (into node 0 too, as in
+    # SNASNet): 5 + 4 = 9 choices; the direct edge (0, 3) must stay a forward connecting one
     space = CellSpace(OPS, operations, backward=True, direct_edge=True)
-    assert len(space.edge_choices((0, 1))) == 5
-    assert len(space.edge_choices((1, 2))) == 9
-    assert sum(1 for _ in space.enumerate()) == 4 * 5**2 * 9**3 == 72900
+    assert len(space.edge_choices((0, 1))) == len(space.edge_choices((1, 2))) == 9
+    assert Edge(1, 0, "conv3x3") in space.edge_choices((0, 1))
+    assert sum(1 for _ in space.enumerate()) == 4 * 9**5 == 236196
 
 
 def test_enumeration_without_zero(operations):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+import torch
 import yaml
 
 from spikenas import CellGenotype, Edge, Genotype, SpikenasError
@@ -78,7 +79,7 @@ def test_valid_genotype_passes(genotype, operations):
         ([["conv3x3", 2, 2], ["skip", 0, 3]], "node 2 to itself"),           # edge to itself
         ([["conv3x3", 0, 1], ["skip", 0, 1], ["skip", 0, 3]], "(0, 1)"),     # duplicate pair
         ([["conv3x3", 1, 2], ["skip", 2, 1], ["skip", 0, 3]], "(1, 2)"),     # same pair, both ways
-        ([["conv3x3", 0, 1], ["skip", 1, 0], ["skip", 0, 3]], "node 0 is the cell input"),
+        ([["conv3x3", 0, 1], ["skip", 1, 0], ["skip", 0, 3]], "(0, 1)"),     # feedback into 0 on a used pair
     ],
 )
 def test_bad_edges_are_one_line_errors(edges, culprit, operations):
@@ -148,3 +149,48 @@ def test_malformed_structure_from_yaml(operations):
 def test_cell_needs_two_nodes():
     with pytest.raises(GenotypeError, match="at least 2 nodes, got 1"):
         CellGenotype(1, ())
+
+
+# SNASNet's README cells (CIFAR-10 and CIFAR-100): both have a backward edge into node 0
+SNASNET_CELLS = {"cifar10": "0303 0030 2002 0200", "cifar100": "0302 0030 3003 0000"}
+
+
+@pytest.mark.parametrize("name", sorted(SNASNET_CELLS))
+def test_snasnet_cnt_mat_round_trips_and_builds(name, operations, tiny_macro):
+    matrix = SNASNET_CELLS[name]
+    cell = CellGenotype.from_cnt_mat(matrix)
+    assert cell.to_cnt_mat() == matrix
+    assert CellGenotype.from_cnt_mat(matrix.split()) == cell
+    assert Edge(2, 0, "conv1x1" if name == "cifar10" else "conv3x3") in cell.edges
+    rows = ", ".join(f"'{row}'" for row in matrix.split())
+    genotype = Genotype.from_yaml(f"cells:\n  - cnt_mat: '{matrix}'\n  - {{cnt_mat: [{rows}]}}\n")
+    assert genotype.cells == (cell, cell)
+    assert Genotype.from_yaml(genotype.to_yaml()) == genotype
+    from spikenas.network import SpikingNetwork
+
+    net = SpikingNetwork(genotype, tiny_macro, seed=0)
+    assert net.cells[0].recurrent and net(torch.randn(2, 1, 8, 8)).shape == (2, 3)
+
+
+def test_cnt_mat_decodes_each_digit_and_direction():
+    cell = CellGenotype.from_cnt_mat("0124 0003 0000 0020")
+    assert set(cell.edges) == {Edge(0, 1, "skip"), Edge(0, 2, "conv1x1"), Edge(0, 3, "avgpool"), Edge(1, 2, "zero"),
+                               Edge(1, 3, "conv3x3"), Edge(3, 2, "conv1x1")}
+
+
+@pytest.mark.parametrize("matrix, culprit", [
+    ("0303 0030 2002", "expected 3 rows of as many digits"),
+    ("0353 0030 2002 0200", "digit 5"),
+    ("0303 3030 2002 0200", "pair (0, 1) has a forward and a backward edge"),
+    ("1303 0030 2002 0200", "diagonal must be 0"),
+    ([303, 30, 2002, 200], "must be strings: quote them"),
+])
+def test_bad_cnt_mat_is_a_one_line_error(matrix, culprit):
+    with pytest.raises(GenotypeError) as error:
+        Genotype.from_dict({"cells": [{"cnt_mat": matrix}]})
+    assert culprit in str(error.value) and str(error.value).startswith("cell 0") and "\n" not in str(error.value)
+
+
+def test_cnt_mat_of_a_plugin_operation_is_refused():
+    with pytest.raises(GenotypeError, match="'dwsep3x3' has no cnt_mat digit"):
+        CellGenotype.from_ops(4, [("dwsep3x3", 0, 3)]).to_cnt_mat()

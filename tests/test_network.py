@@ -67,6 +67,28 @@ def test_backward_edge_hand_computation_with_conv(operations, neuron):
     assert torch.allclose(cell(x), torch.stack(expected), atol=1e-6)
 
 
+def test_backward_edge_into_the_input_node_follows_snasnet(operations, neuron):
+    # SNASNet's Neuronal_Cell_backward: x_in' = x_in + last_xin feeds every forward edge from
+    # node 0, and last_xin collects the backward edges into node 0 (here conv1x1 from node 2).
+    # n0'[t] = x[t] + conv1x1(n2[t-1]);  n1 = conv3x3(n0');  n2 = n1;  n3 = n0' + n2
+    g = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 2, 0), ("skip", 1, 2),
+                                  ("skip", 0, 3), ("skip", 2, 3)])
+    cell = CellModule(g, 3, neuron, operations, seed=0).eval()
+    back, conv = cell.ops["2_0_conv1x1"], cell.ops["0_1_conv3x3"]
+    x = torch.randn(4, 2, 3, 5, 5) * 2
+    expected, n2, back_state, conv_state = [], torch.zeros_like(x[0]), None, None
+    for frame in x:
+        y, back_state = back.step(n2, back_state)
+        n0 = frame + y
+        n2, conv_state = conv.step(n0, conv_state)
+        expected.append(n0 + n2)
+    assert torch.allclose(cell(x), torch.stack(expected), atol=1e-5)
+    net = SpikingNetwork(Genotype((g,)), MacroConfig(input_shape=(1, 8, 8), num_classes=3, timesteps=3, channels=4,
+                                                     head_pool=2, head_hidden=8, votes=2), seed=0)
+    net(torch.randn(2, 1, 8, 8)).sum().backward()
+    assert net.cells[0].ops["2_0_conv1x1"][1].weight.grad.abs().sum() > 0  # the feedback edge learns
+
+
 @pytest.mark.parametrize("which", ["forward", "backward"])
 def test_cells_are_causal(which, snasnet_cell, backward_cell, operations, neuron):
     g = snasnet_cell if which == "forward" else backward_cell

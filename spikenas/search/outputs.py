@@ -17,6 +17,7 @@ import yaml
 from spikenas.files import atomic_write, write_figure
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
+from spikenas.space.genotype import GenotypeError
 
 SEARCH_ONLY_KEYS = (
     "budget", "strategy", "strategy_options", "space", "score", "score_options", "cost_model", "cost_options",
@@ -54,6 +55,10 @@ def write_outputs(result: SearchResult, log: RecordLog, run_dir: Path, search_co
     weight, if it says)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     header = f"# found by spikenas search ({result.strategy}); score {result.score:.6g}, {result.bytes:,} bytes\n"
+    try:
+        header += "# as SNASNet's cnt_mat: " + "; ".join(f"cell {i}: {c.to_cnt_mat()}" for i, c in enumerate(result.genotype.cells)) + "\n"
+    except GenotypeError:  # an operation SNASNet does not have
+        pass
     atomic_write(run_dir / "genotype.yaml", header + result.genotype.to_yaml())
     final = yaml.safe_dump(fit_config(result, search_config, weight_bits), sort_keys=False, default_flow_style=None)
     atomic_write(run_dir / "final.yaml", f"# spikenas fit --config {run_dir / 'final.yaml'}\n" + final)

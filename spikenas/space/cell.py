@@ -90,7 +90,7 @@ class CellSpace:
         operations: names of the operations an edge may carry (validated against the registry).
         registry: the operation registry.
         nodes: nodes per cell (SNASNet: 4).
-        backward: allow backward (temporal) edges between non-input nodes.
+        backward: allow backward (temporal) edges, into the input node too.
         direct_edge: require a connecting forward edge from the input to the output node, as
             SNASNet's sampler does (fast information propagation).
     """
@@ -121,7 +121,7 @@ class CellSpace:
         """Every edge the space allows on node pair ``pair``."""
         i, j = pair
         choices = [Edge(i, j, op) for op in self.operations]
-        if self.backward and i > 0:
+        if self.backward:  # into node 0 too: SNASNet's feedback to the cell input
             choices += [Edge(j, i, op) for op in self.operations if op in self.connecting]
         return choices
 

@@ -4,7 +4,8 @@ A genotype holds one :class:`CellGenotype` per cell (cells may differ). A cell h
 nodes (node 0 is the cell input, node ``nodes-1`` its output) and a set of edges, at most one
 per node pair. An edge ``src -> dst`` with ``src < dst`` is *forward* (same timestep); with
 ``src > dst`` it is *backward*: it delivers node ``src``'s value of the previous timestep to
-node ``dst``. YAML form::
+node ``dst``. A backward edge into node 0 adds to the cell's input before every forward edge
+that leaves it (SNASNet's ``Neuronal_Cell_backward``). YAML form::
 
     cells:
       - nodes: 4
@@ -12,6 +13,12 @@ node ``dst``. YAML form::
           - [conv3x3, 0, 1]
           - [skip, 0, 3]
           - [conv1x1, 3, 1] # backward: node 3 at t-1 feeds node 1 at t
+
+A cell may also be written as SNASNet's connection matrix, ``{cnt_mat: "0303 0030 2002 0200"}``
+(or a list of rows): ``nodes`` rows of ``nodes`` digits, row = source, column = destination,
+above the diagonal forward edges, below it backward ones; 0 zero, 1 skip, 2 conv1x1,
+3 conv3x3, 4 avgpool (:data:`SNASNET_OPERATIONS`). :meth:`CellGenotype.to_cnt_mat` converts
+back.
 
 Structural checks live here; checks that need the operation registry (unknown operation, no
 path from input to output) live in :mod:`spikenas.space.cell`.
@@ -27,6 +34,9 @@ from typing import Any, Iterable
 import yaml
 
 from spikenas.errors import SpikenasError
+
+
+SNASNET_OPERATIONS = ("zero", "skip", "conv1x1", "conv3x3", "avgpool")  # cnt_mat digit -> operation
 
 
 class GenotypeError(SpikenasError):
@@ -75,8 +85,6 @@ class CellGenotype:
                     )
             if edge.src == edge.dst:
                 raise GenotypeError(f"edge {edge}: an edge cannot connect node {edge.src} to itself")
-            if edge.dst == 0:
-                raise GenotypeError(f"edge {edge}: node 0 is the cell input and receives no edges")
             if edge.pair in seen:
                 raise GenotypeError(f"edge {edge}: node pair {edge.pair} has more than one edge")
             seen.add(edge.pair)
@@ -87,6 +95,43 @@ class CellGenotype:
 
     def to_dict(self) -> dict[str, Any]:
         return {"nodes": self.nodes, "edges": [[e.op, e.src, e.dst] for e in self.edges]}
+
+    @classmethod
+    def from_cnt_mat(cls, matrix: Any) -> "CellGenotype":
+        """A cell from SNASNet's connection matrix (``"0303 0030 2002 0200"`` or its rows)."""
+        rows = matrix.split() if isinstance(matrix, str) else matrix
+        n = len(rows) if isinstance(rows, (list, tuple)) else 0
+        if n and not all(isinstance(r, str) for r in rows):
+            raise GenotypeError(
+                f"cnt_mat rows {_short(matrix)} must be strings: quote them ('0303'), or YAML reads 0303 as a number"
+            )
+        if n < 2 or not all(len(r) == n and r.isdigit() for r in rows):
+            raise GenotypeError(f"malformed cnt_mat {_short(matrix)}: expected {n or 'N'} rows of as many digits")
+        digits = [[int(c) for c in r] for r in rows]
+        edges = []
+        for i, j in ((i, j) for j in range(1, n) for i in range(j)):
+            forward, backward = digits[i][j], digits[j][i]
+            for value in (forward, backward):
+                if value >= len(SNASNET_OPERATIONS):
+                    raise GenotypeError(f"cnt_mat digit {value} at pair ({i}, {j}): digits are 0-4 ({', '.join(SNASNET_OPERATIONS)})")
+            if forward and backward:
+                raise GenotypeError(
+                    f"cnt_mat pair ({i}, {j}) has a forward and a backward edge; spikenas allows one edge per node pair"
+                )
+            edges.append(Edge(j, i, SNASNET_OPERATIONS[backward]) if backward else Edge(i, j, SNASNET_OPERATIONS[forward]))
+        if any(digits[i][i] for i in range(n)):
+            raise GenotypeError(f"cnt_mat {_short(matrix)}: its diagonal must be 0 (no edge from a node to itself)")
+        return cls(n, tuple(edges))
+
+    def to_cnt_mat(self) -> str:
+        """SNASNet's connection matrix, rows separated by spaces; a one-line error for an
+        operation SNASNet does not have."""
+        digits = [[0] * self.nodes for _ in range(self.nodes)]
+        for e in self.edges:
+            if e.op not in SNASNET_OPERATIONS:
+                raise GenotypeError(f"edge {e}: {e.op!r} has no cnt_mat digit (only {', '.join(SNASNET_OPERATIONS)})")
+            digits[e.src][e.dst] = SNASNET_OPERATIONS.index(e.op)
+        return " ".join("".join(map(str, row)) for row in digits)
 
     def replace_edge(self, edge: Edge) -> "CellGenotype":
         """A copy with the edge on ``edge``'s node pair replaced (or added)."""
@@ -114,15 +159,22 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, data: Any) -> "Genotype":
-        """Parse ``{"cells": [{"nodes": N, "edges": [[op, src, dst], ...]}, ...]}``."""
+        """Parse ``{"cells": [{"nodes": N, "edges": [[op, src, dst], ...]}, ...]}``; a cell may be
+        ``{"cnt_mat": "0303 0030 2002 0200"}`` instead."""
         if isinstance(data, Genotype):
             return data
         if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
             raise GenotypeError(f"malformed genotype: expected a mapping with a 'cells' list, got {_short(data)}")
         cells = []
         for index, cell in enumerate(data["cells"]):
+            if isinstance(cell, dict) and "cnt_mat" in cell and "edges" not in cell:
+                try:
+                    cells.append(CellGenotype.from_cnt_mat(cell["cnt_mat"]))
+                except GenotypeError as exc:
+                    raise GenotypeError(f"cell {index}: {exc}") from None
+                continue
             if not isinstance(cell, dict) or not isinstance(cell.get("edges"), list):
-                raise GenotypeError(f"malformed genotype: cell {index} needs 'edges' as a list, got {_short(cell)}")
+                raise GenotypeError(f"malformed genotype: cell {index} needs 'edges' as a list (or a 'cnt_mat'), got {_short(cell)}")
             nodes = cell.get("nodes", 4)
             edges = []
             for raw in cell["edges"]:
