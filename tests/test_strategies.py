@@ -108,3 +108,25 @@ def test_evolution_through_the_cli_meets_the_budget(tmp_path):
     rows = list(csv.DictReader((run / "search.csv").open()))
     assert [r["stage"] for r in rows].count("evolution") == 12
     assert all(int(r["bytes"]) <= 20_000 for r in rows)
+
+
+def test_snasnet_sampler_shares_one_cell_drawn_by_snasnets_rules(tiny_macro, neuron):
+    images = torch.randn(12, *tiny_macro.input_shape, generator=torch.Generator().manual_seed(3))
+    ctx = build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2, backward=True), [images], seed=0)
+    log = RecordLog()
+    search(ctx, make_strategy("random", {"sampler": "snasnet"}, candidates=40), log)
+    cells = [r.genotype.split(" | ") for r in log.records if r.stage == "random"]
+    assert len(cells) == 40 and all(a == b for a, b in cells)  # one cell, every position
+    import random
+
+    rng = random.Random(0)
+    drawn = [ctx.cells.sample_snasnet(rng) for _ in range(3000)]
+    assert all(ctx.cells.is_valid(c) for c in drawn)
+    backward = sum(e.backward for c in drawn for e in c.edges)
+    into_input = sum(e.backward and e.dst == 0 for c in drawn for e in c.edges)
+    assert backward > 0 and into_input > 0
+    # a pair other than the direct edge is backward with probability 1/2 * 4/5 (a connecting op)
+    pair = [next(e for e in c.edges if e.pair == (1, 2)) for c in drawn]
+    assert abs(sum(e.backward for e in pair) / len(pair) - 0.4) < 0.04
+    with pytest.raises(SpikenasError, match="unknown random sampler 'nasbench'"):
+        make_strategy("random", {"sampler": "nasbench"})

@@ -2,6 +2,9 @@
 
 Genotypes are drawn with replacement, as in SNASNet; one over the budget is discarded before
 it is scored and does not count. Every kept candidate is scored on the whole network.
+``sampler``: ``uniform`` (each cell drawn uniformly among the valid cells of the space,
+independently) or ``snasnet`` (SNASNet's own: one cell drawn by its ``connection_matrix_gen``
+rules, shared by every cell position).
 """
 
 from __future__ import annotations
@@ -18,13 +21,24 @@ from spikenas.search.workers import Workers
 from spikenas.space.genotype import Genotype
 
 
-def sample_within_budget(ctx: SearchContext, rng: random.Random, max_rejections: int, who: str) -> tuple[Genotype, int]:
-    """A genotype drawn uniformly (each cell uniform among valid cells) and redrawn while over
-    the budget; returns it and the number of rejected draws. More than ``max_rejections``
-    rejections is a one-line error naming ``who``."""
+SAMPLERS = ("uniform", "snasnet")
+
+
+def draw(ctx: SearchContext, rng: random.Random, sampler: str = "uniform") -> Genotype:
+    """One genotype of the space (budget not checked); see the module docstring for ``sampler``."""
+    if sampler == "snasnet":
+        return Genotype((ctx.cells.sample_snasnet(rng),) * ctx.num_cells)
+    return Genotype(tuple(ctx.cells.sample(rng) for _ in range(ctx.num_cells)))
+
+
+def sample_within_budget(ctx: SearchContext, rng: random.Random, max_rejections: int, who: str,
+                         sampler: str = "uniform") -> tuple[Genotype, int]:
+    """A genotype drawn by ``sampler`` and redrawn while over the budget; returns it and the
+    number of rejected draws. More than ``max_rejections`` rejections is a one-line error
+    naming ``who``."""
     rejected = 0
     while True:
-        genotype = Genotype(tuple(ctx.cells.sample(rng) for _ in range(ctx.num_cells)))
+        genotype = draw(ctx, rng, sampler)
         if ctx.fits(genotype):
             return genotype, rejected
         rejected += 1
@@ -38,10 +52,13 @@ def sample_within_budget(ctx: SearchContext, rng: random.Random, max_rejections:
 class RandomSearch(SearchStrategy):
     name = "random"
 
-    def __init__(self, candidates: int = 5000, chunk: int = 32, max_rejections: int = 100_000) -> None:
+    def __init__(self, candidates: int = 5000, chunk: int = 32, max_rejections: int = 100_000, sampler: str = "uniform") -> None:
         super().__init__()
         if candidates < 1:
             raise SpikenasError(f"random search needs candidates >= 1, got {candidates}")
+        if sampler not in SAMPLERS:
+            raise SpikenasError(f"unknown random sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+        self.sampler = sampler
         self.candidates = candidates
         self.chunk = chunk
         self.max_rejections = max_rejections
@@ -49,7 +66,7 @@ class RandomSearch(SearchStrategy):
 
     def sample(self, ctx: SearchContext, rng: random.Random) -> Genotype:
         """One genotype within the budget (rejection sampling)."""
-        genotype, rejected = sample_within_budget(ctx, rng, self.max_rejections, self.name)
+        genotype, rejected = sample_within_budget(ctx, rng, self.max_rejections, self.name, self.sampler)
         self.rejected += rejected
         return genotype
 

@@ -140,6 +140,28 @@ class CellSpace:
             if self.is_valid(cell):
                 return cell
 
+    def sample_snasnet(self, rng: random.Random) -> CellGenotype:
+        """A random valid cell drawn as SNASNet's ``connection_matrix_gen`` draws one: each pair
+        is forward or (with backward edges allowed) backward with probability 1/2, and its
+        operation uniform among the space's; a backward non-connecting operation leaves the
+        pair without an edge (``zero``). Rejection until valid, as SNASNet redraws until the
+        input-to-output edge connects."""
+        silent = next((op for op in self.operations if op not in self.connecting), None)
+        while True:
+            edges = []
+            for i, j in self.pairs:
+                op = rng.choice(self.operations)
+                if self.backward and rng.random() < 0.5:
+                    if op in self.connecting:
+                        edges.append(Edge(j, i, op))
+                    elif silent is not None:
+                        edges.append(Edge(i, j, silent))
+                else:
+                    edges.append(Edge(i, j, op))
+            cell = CellGenotype(self.nodes, tuple(edges))
+            if self.is_valid(cell):
+                return cell
+
     def enumerate(self) -> Iterator[CellGenotype]:
         """Every valid cell, in a fixed order."""
         choices = [self.edge_choices(pair) for pair in self.pairs]
