@@ -13,6 +13,8 @@ import yaml
 
 from spikenas.analysis.proxy import ProxyTrainer
 from spikenas.cli import main
+from spikenas.plugin import hookimpl
+from spikenas.testing import temporary_plugin
 
 CONFIG = str(Path(__file__).parent / "configs" / "analyze_tiny.yaml")
 SEARCH_CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
@@ -155,3 +157,27 @@ def test_two_processes_train_the_same_rows_as_one(finished, tmp_path):
     one = {r["key"]: r for r in read(finished / "networks.csv")}
     assert two.keys() == one.keys()
     assert all(two[k]["study"] == one[k]["study"] and two[k]["score_sahd"] == one[k]["score_sahd"] for k in one)
+
+
+class _Broken:
+    name = "broken"
+
+    def kernel(self, spikes):
+        raise RuntimeError("no kernel today")
+
+    def reduce(self, kernel):
+        return 0.0
+
+
+class _BrokenPlugin:
+    @hookimpl
+    def spikenas_register_scores(self, registry):
+        registry.add("broken", _Broken)
+
+
+def test_a_plugin_score_that_raises_is_a_one_line_error_naming_it(tmp_path):
+    with temporary_plugin(_BrokenPlugin(), name="broken-score"):
+        with pytest.raises(SystemExit) as error:
+            analyze(tmp_path)
+    text = str(error.value.code)
+    assert "score 'broken' (plugin 'broken-score') raised" in text and "no kernel today" in text and "\n" not in text

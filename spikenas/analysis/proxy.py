@@ -117,10 +117,17 @@ class ProxyTrainer:
         """Every registered score of the untrained network (weights seeded by ``seed``, as in
         the search), ``options[name]`` passed to score ``name``'s factory."""
         network = self.build(genotype, macro, seed)
-        return {
-            entry.name: score_network(network, batches, self.registries.scores.create(entry.name, **options.get(entry.name, {})))
-            for entry in self.registries.scores
-        }
+        values = {}
+        for entry in self.registries.scores:
+            scorer = self.registries.scores.create(entry.name, **options.get(entry.name, {}))
+            try:
+                values[entry.name] = score_network(network, batches, scorer)
+            except Exception as exc:  # a plugin's bug: name it, in one line
+                raise SpikenasError(
+                    f"score {entry.name!r} (plugin {entry.plugin!r}) raised on network {genotype.hash}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        return values
 
     def train(self, genotype: Genotype, macro: MacroConfig, seed: int) -> ProxyResult:
         """Train ``genotype`` at ``macro`` from ``seed`` for the recipe's steps; evaluate it."""
