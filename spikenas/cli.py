@@ -1,6 +1,7 @@
 """The ``spikenas`` command: LightningCLI with ``search`` and ``analyze`` beside fit/validate/test/predict.
 
-``spikenas plugins`` lists what the plugins registered; everything else is LightningCLI, so
+``spikenas plugins`` lists what the plugins registered and ``spikenas profile --config X.yaml``
+prints a config's network footprint (:mod:`spikenas.footprint`); everything else is LightningCLI, so
 every subcommand takes ``--config file.yaml``, ``--print_config`` and dotted overrides.
 """
 
@@ -90,6 +91,11 @@ def main(args: ArgsType = None) -> None:
             from spikenas.plugin.listing import format_plugins
 
             print(format_plugins())
+            return
+        if argv[:1] == ["profile"]:
+            from spikenas.footprint import main as profile
+
+            print(profile(argv[1:]))
             return
         from spikenas.data import SpikenasDataModule
         from spikenas.lit import SNNClassifier
