@@ -112,3 +112,9 @@ def main(args: ArgsType = None) -> None:
         )
     except SpikenasError as exc:
         sys.exit(f"spikenas: error: {exc}")
+    except KeyboardInterrupt:
+        command = argv[0] if argv else "command"
+        resumable = command in ("search", "analyze", "fit")
+        hint = {"fit": " (from its last.ckpt: add --ckpt_path <run>/checkpoints/last.ckpt)"}.get(command, "")
+        print(f"spikenas: {command} interrupted" + (f"; the same command resumes it{hint}" if resumable else ""), file=sys.stderr)
+        sys.exit(130)

@@ -116,3 +116,32 @@ def test_damaged_resume_state_is_set_aside_and_the_search_restarts(tmp_path, cap
     out = capsys.readouterr().out
     assert "was unreadable" in out and state.with_name(state.name + ".damaged").is_file()
     assert (second / "genotype.yaml").read_text() == (first / "genotype.yaml").read_text()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget", "1e400"], "budget '1e400' is not a size"),
+    (["--budget", "NaN"], "budget 'NaN' is not a size"),
+    (["--score_batch_size", "0"], "score_batch_size must be >= 1, got 0"),
+    (["--score_batches", "0"], "score_batches must be >= 1, got 0"),
+    (["--sweeps", "-1"], "sweeps must be >= 1, got -1"),
+    (["--rerank", "0"], "rerank must be >= 1, got 0"),
+])
+def test_bad_search_settings_are_one_line_errors_before_any_output(tmp_path, extra, message):
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, *extra)
+    text = str(error.value.code)
+    assert text.startswith("spikenas: error: ") and message in text and "\n" not in text
+    assert not list((tmp_path / "lightning_logs").glob("version_*"))
+
+
+def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    import spikenas.search.driver as driver
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(driver, "search", interrupted)
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path)
+    assert error.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "spikenas: search interrupted; the same command resumes it"

@@ -118,8 +118,8 @@ def parse_bytes(value: int | float | str | None) -> int | None:
             return None
         raise SpikenasError(f"budget {value!r} is not a size; use bytes or units like 500KB, 2MiB")
     if isinstance(value, (int, float)):
-        if value <= 0:
-            raise SpikenasError(f"budget must be positive, got {value}")
+        if not math.isfinite(value) or value <= 0:
+            raise SpikenasError(f"budget must be a positive, finite number of bytes, got {value}")
         return int(value)
     text = str(value).strip().replace(" ", "").replace("_", "")
     if text.lower() in ("", "none", "null", "inf"):
@@ -130,7 +130,7 @@ def parse_bytes(value: int | float | str | None) -> int | None:
         amount = float(number)
     except ValueError:
         amount = -1.0
-    if unit not in _UNITS or amount <= 0:
+    if unit not in _UNITS or not math.isfinite(amount) or amount <= 0:
         raise SpikenasError(f"budget {value!r} is not a size; use bytes or units like 500KB, 2MiB")
     return int(amount * _UNITS[unit])
 

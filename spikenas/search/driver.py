@@ -131,6 +131,12 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
     device = trainer.strategy.root_device
     n_batches = int(settings.get("score_batches", 1))
     batch_size = int(settings.get("score_batch_size", 256))
+    for name, value in (("score_batches", n_batches), ("score_batch_size", batch_size)):
+        if value < 1:
+            raise SpikenasError(f"{name} must be >= 1, got {value}")
+    for name in ("sweeps", "last_sweeps", "rerank", "candidates"):
+        if settings.get(name) is not None and int(settings[name]) < 1:
+            raise SpikenasError(f"{name} must be >= 1, got {settings[name]}")
     batches = [datamodule.sample_batch(batch_size, seed + i).to(device) for i in range(n_batches)]
     ctx = build_context(
         macro, neuron, space, batches, settings.get("budget"), settings.get("score", "sahd"),
