@@ -76,6 +76,13 @@ class SpikenasCLI(LightningCLI):
         run_analysis(self.trainer, config=config, command=self.command, **kwargs)
 
 
+DESCRIPTION = (
+    "spikenas: fast, memory-aware architecture search for spiking networks. Besides the "
+    "subcommands below: 'spikenas plugins' lists the registered operations, cost models, scores "
+    "and strategies; 'spikenas profile --config X.yaml' prints a config's network footprint."
+)
+
+
 def _drop_lightning_tips(record: logging.LogRecord) -> bool:
     """Drops Lightning's advertisement for its cloud services, which every Trainer prints."""
     return not str(record.msg).startswith("💡 Tip")
@@ -109,6 +116,7 @@ def main(args: ArgsType = None) -> None:
             seed_everything_default=0,
             args=None if args is None else argv,
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={"description": DESCRIPTION},
         )
     except SpikenasError as exc:
         sys.exit(f"spikenas: error: {exc}")

@@ -251,3 +251,10 @@ def test_dwsep_is_cheaper_than_conv3x3(dwsep, tiny_macro, neuron):
     conv = CellGenotype.from_ops(4, [("conv3x3", 0, 3)])
     sep = CellGenotype.from_ops(4, [("dwsep3x3", 0, 3)])
     assert profiler.cell_counts(sep, 0)[0] * 6 < profiler.cell_counts(conv, 0)[0]  # 1,376 vs 9,280 at C = 32
+
+
+def test_help_names_the_commands_outside_lightning(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "'spikenas plugins'" in text and "'spikenas profile --config X.yaml'" in text
