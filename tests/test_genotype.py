@@ -134,6 +134,8 @@ def test_malformed_yaml(text, culprit, operations):
         ({"cells": [{"nodes": 4, "edges": [[3, 0, 1]]}]}, "[3, 0, 1]"),
         ({"cells": [{"nodes": 4, "edges": [["conv3x3", 0, True]]}]}, "True"),
         ({"cells": [{"nodes": 4, "edges": [["conv3x3", 0, "1"]]}]}, "'1'"),
+        ({"cells": [{"nodes": 4, "edge": [["skip", 0, 3]]}]}, "cell 0 has unknown key 'edge'"),
+        ({"cells": [{"nodes": 3.0, "edges": [["skip", 0, 2]]}]}, "nodes must be a whole number, got 3.0"),
     ],
 )
 def test_malformed_structure(data, culprit, operations):

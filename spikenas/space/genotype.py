@@ -72,7 +72,9 @@ class CellGenotype:
     edges: tuple[Edge, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.nodes, int) or self.nodes < 2:
+        if not isinstance(self.nodes, int) or isinstance(self.nodes, bool):
+            raise GenotypeError(f"a cell's nodes must be a whole number, got {self.nodes!r}")
+        if self.nodes < 2:
             raise GenotypeError(f"a cell needs at least 2 nodes, got {self.nodes!r}")
         edges = tuple(sorted(self.edges, key=lambda e: (e.pair[1], e.pair[0])))
         object.__setattr__(self, "edges", edges)
@@ -173,9 +175,14 @@ class Genotype:
                 except GenotypeError as exc:
                     raise GenotypeError(f"cell {index}: {exc}") from None
                 continue
+            unknown = sorted(set(cell) - {"nodes", "edges", "cnt_mat"}) if isinstance(cell, dict) else []
+            if unknown:
+                raise GenotypeError(f"malformed genotype: cell {index} has unknown key {unknown[0]!r} (known: nodes, edges, cnt_mat)")
             if not isinstance(cell, dict) or not isinstance(cell.get("edges"), list):
                 raise GenotypeError(f"malformed genotype: cell {index} needs 'edges' as a list (or a 'cnt_mat'), got {_short(cell)}")
             nodes = cell.get("nodes", 4)
+            if not isinstance(nodes, int) or isinstance(nodes, bool):
+                raise GenotypeError(f"malformed genotype: cell {index} nodes must be a whole number, got {nodes!r}")
             edges = []
             for raw in cell["edges"]:
                 ok = (
