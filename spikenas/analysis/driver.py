@@ -93,6 +93,9 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
     budget = parse_bytes(settings.get("budget"))
     seed = int(settings.get("search_seed", 0))
     device = trainer.strategy.root_device
+    for name in ("score_batch_size", "score_batches", "sweeps", "last_sweeps", "rerank"):
+        if settings.get(name) is not None and int(settings[name]) < 1:
+            raise SpikenasError(f"{name} must be >= 1, got {settings[name]}")
     batch_size = int(settings.get("score_batch_size", 128))
     batches = [datamodule.sample_batch(batch_size, seed + i).to(device) for i in range(int(settings.get("score_batches", 1)))]
 
