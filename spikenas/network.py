@@ -48,9 +48,11 @@ class CellModule(nn.Module):
 
     Node 0 is the input; node ``j`` is the sum of its live incoming edges. A cell without
     backward edges runs every edge over the whole sequence at once; a cell with backward edges
-    runs step by step, a backward edge ``k -> j`` applying its operation to node ``k``'s
-    previous-timestep value (zeros at ``t = 0``). Node 0's value is the input frame plus its
-    backward edges (SNASNet's feedback into the cell input). ``build_op(edge)`` overrides how an edge's
+    runs step by step, as SNASNet's ``Neuronal_Cell_backward`` does: at step ``t`` every node is
+    computed from its forward edges plus what its backward edges delivered at the end of step
+    ``t - 1`` (nothing at ``t = 0``); then every backward edge ``k -> j`` applies its operation to
+    node ``k``'s step-``t`` value and holds the result for node ``j`` at ``t + 1``. Node 0's value
+    is the input frame plus its backward edges (SNASNet's feedback into the cell input). ``build_op(edge)`` overrides how an edge's
     module is made (the search passes cached modules).
     """
 
@@ -73,6 +75,8 @@ class CellModule(nn.Module):
                 return seeded(seed, f"{name}/{edge_key(e)}", lambda: operations.get(e.op).build(channels, neuron))
         self.ops = nn.ModuleDict({edge_key(e): build_op(e) for e in self.edges})
         self._incoming = {j: [e for e in self.edges if e.dst == j] for j in range(cell.nodes)}
+        self._forward_in = {j: [e for e in self._incoming[j] if not e.backward] for j in range(cell.nodes)}
+        self._backward = [e for e in self.edges if e.backward]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.recurrent:
@@ -89,21 +93,27 @@ class CellModule(nn.Module):
 
     def _forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         states: dict[str, tuple | None] = {edge_key(e): None for e in self.edges}
-        previous = {n: torch.zeros_like(x[0]) for n in range(self.nodes)}
+        carried = {n: None for n in range(self.nodes)}  # backward edges' outputs of step t - 1
         outputs = []
         for frame in x.unbind(0):
             nodes: dict[int, torch.Tensor] = {}
             for j in range(self.nodes):
-                total = frame if j == 0 else None
-                for e in self._incoming[j]:
-                    key = edge_key(e)
-                    source = previous[e.src] if e.backward else nodes[e.src]
-                    y, states[key] = self.ops[key].step(source, states[key])
+                total = carried[j]
+                if j == 0:
+                    total = frame if total is None else frame + total
+                for e in self._forward_in[j]:
+                    y, states[edge_key(e)] = self._step(e, nodes[e.src], states)
                     total = y if total is None else total + y
                 nodes[j] = torch.zeros_like(frame) if total is None else total
             outputs.append(nodes[self.nodes - 1])
-            previous = nodes
+            carried = {n: None for n in range(self.nodes)}
+            for e in self._backward:
+                y, states[edge_key(e)] = self._step(e, nodes[e.src], states)
+                carried[e.dst] = y if carried[e.dst] is None else carried[e.dst] + y
         return torch.stack(outputs)
+
+    def _step(self, edge: Edge, source: torch.Tensor, states: dict[str, tuple | None]) -> tuple[torch.Tensor, tuple]:
+        return self.ops[edge_key(edge)].step(source, states[edge_key(edge)])
 
 
 def edge_key(edge: Edge) -> str:

@@ -54,34 +54,37 @@ def test_backward_edge_delivers_previous_timestep(operations, neuron):
 
 
 def test_backward_edge_hand_computation_with_conv(operations, neuron):
-    # n1[t] = x[t] + conv(n3[t-1]);  n2 = n1;  n3 = n2   (a spiking recurrent layer)
+    # n1[t] = x[t] + conv(n3)[t-1] (nothing at t = 0);  n2 = n1;  n3 = n2  (a spiking recurrent layer)
     g = CellGenotype.from_ops(4, [("skip", 0, 1), ("conv1x1", 3, 1), ("skip", 1, 2), ("skip", 2, 3)])
     cell = CellModule(g, 3, neuron, operations, seed=0).eval()
     op = cell.ops["3_1_conv1x1"]
+    torch.nn.init.uniform_(op[2].bias, 0.5, 1.0)  # conv of nothing is then BN's shift, not zero:
+    assert op.step(torch.zeros(2, 3, 5, 5), None)[0].abs().sum() > 0  # t = 0 must not see it
     x = torch.randn(4, 2, 3, 5, 5) * 2
-    expected, prev, state = [], torch.zeros_like(x[0]), None
+    expected, carried, state = [], 0.0, None
     for frame in x:
-        y, state = op.step(prev, state)
-        prev = frame + y
-        expected.append(prev)
+        n3 = frame + carried
+        expected.append(n3)
+        carried, state = op.step(n3, state)
     assert torch.allclose(cell(x), torch.stack(expected), atol=1e-6)
 
 
 def test_backward_edge_into_the_input_node_follows_snasnet(operations, neuron):
-    # SNASNet's Neuronal_Cell_backward: x_in' = x_in + last_xin feeds every forward edge from
-    # node 0, and last_xin collects the backward edges into node 0 (here conv1x1 from node 2).
-    # n0'[t] = x[t] + conv1x1(n2[t-1]);  n1 = conv3x3(n0');  n2 = n1;  n3 = n0' + n2
+    # SNASNet's Neuronal_Cell_backward: every forward edge from node 0 reads x_in + last_xin, and
+    # last_xin, zero at t = 0, is set after each step from that step's node values (here
+    # conv1x1 of node 2): n0'[t] = x[t] + conv1x1(n2)[t-1];  n1 = conv3x3(n0');  n2 = n1;  n3 = n0' + n2
     g = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 2, 0), ("skip", 1, 2),
                                   ("skip", 0, 3), ("skip", 2, 3)])
     cell = CellModule(g, 3, neuron, operations, seed=0).eval()
     back, conv = cell.ops["2_0_conv1x1"], cell.ops["0_1_conv3x3"]
+    torch.nn.init.uniform_(back[2].bias, 0.5, 1.0)
     x = torch.randn(4, 2, 3, 5, 5) * 2
-    expected, n2, back_state, conv_state = [], torch.zeros_like(x[0]), None, None
+    expected, last_xin, back_state, conv_state = [], 0.0, None, None
     for frame in x:
-        y, back_state = back.step(n2, back_state)
-        n0 = frame + y
+        n0 = frame + last_xin
         n2, conv_state = conv.step(n0, conv_state)
         expected.append(n0 + n2)
+        last_xin, back_state = back.step(n2, back_state)
     assert torch.allclose(cell(x), torch.stack(expected), atol=1e-5)
     net = SpikingNetwork(Genotype((g,)), MacroConfig(input_shape=(1, 8, 8), num_classes=3, timesteps=3, channels=4,
                                                      head_pool=2, head_hidden=8, votes=2), seed=0)

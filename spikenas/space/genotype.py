@@ -3,8 +3,8 @@
 A genotype holds one :class:`CellGenotype` per cell (cells may differ). A cell has ``nodes``
 nodes (node 0 is the cell input, node ``nodes-1`` its output) and a set of edges, at most one
 per node pair. An edge ``src -> dst`` with ``src < dst`` is *forward* (same timestep); with
-``src > dst`` it is *backward*: it delivers node ``src``'s value of the previous timestep to
-node ``dst``. A backward edge into node 0 adds to the cell's input before every forward edge
+``src > dst`` it is *backward*: its operation runs on node ``src``'s value at step ``t`` and
+delivers the result to node ``dst`` at step ``t + 1``. A backward edge into node 0 adds to the cell's input before every forward edge
 that leaves it (SNASNet's ``Neuronal_Cell_backward``). YAML form::
 
     cells:
@@ -12,7 +12,7 @@ that leaves it (SNASNet's ``Neuronal_Cell_backward``). YAML form::
         edges:              # [operation, src, dst]
           - [conv3x3, 0, 1]
           - [skip, 0, 3]
-          - [conv1x1, 3, 1] # backward: node 3 at t-1 feeds node 1 at t
+          - [conv1x1, 3, 1] # backward: conv1x1(node 3 at t-1) feeds node 1 at t
 
 A cell may also be written as SNASNet's connection matrix, ``{cnt_mat: "0303 0030 2002 0200"}``
 (or a list of rows): ``nodes`` rows of ``nodes`` digits, row = source, column = destination,
