@@ -1,4 +1,4 @@
-"""The ``spikenas`` command: LightningCLI with ``search`` and ``analyze`` beside fit/validate/test/predict.
+"""The ``spikenas`` command: LightningCLI with ``search``, ``analyze`` and ``export`` beside fit/validate/test/predict.
 
 ``spikenas plugins`` lists what the plugins registered and ``spikenas profile --config X.yaml``
 prints a config's network footprint (:mod:`spikenas.footprint`); everything else is LightningCLI, so
@@ -20,7 +20,7 @@ from spikenas.errors import SpikenasError
 
 
 class SpikenasCLI(LightningCLI):
-    """LightningCLI whose trainer also has ``search`` and ``analyze`` (see :class:`spikenas.trainer.Trainer`)."""
+    """LightningCLI whose trainer also has ``search``, ``analyze`` and ``export`` (see :class:`spikenas.trainer.Trainer`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cli_args = kwargs.get("args")
@@ -30,7 +30,8 @@ class SpikenasCLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {**LightningCLI.subcommands(), "search": {"model", "datamodule"}, "analyze": {"model", "datamodule"}}
+        return {**LightningCLI.subcommands(), "search": {"model", "datamodule"}, "analyze": {"model", "datamodule"},
+                "export": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser) -> None:
         # best and last checkpoints by validation accuracy (``--checkpoint.*`` to change)

@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half.
-
-    The data go to a temporary file in the same directory, which then replaces ``path``
-    (``os.replace`` is atomic on POSIX and Windows); the directory is created if needed. The
-    file gets the permissions of any new file (``0666`` less the umask), not the temporary
-    file's private ``0600``.
-    """
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that needs a file name (h5py, torch);
+    on a clean exit it replaces ``path`` atomically, on an error it is removed and ``path`` is
+    untouched. The directory is created if needed; the file gets the permissions of any new
+    file (``0666`` less the umask), not the temporary file's private ``0600``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as handle:
-            handle.write(data)
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half
+    (see :func:`atomic_output`; ``os.replace`` is atomic on POSIX and Windows)."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb" if isinstance(data, bytes) else "w") as handle:
+            handle.write(data)
 
 
 def write_figure(path: Path, figure: Any, dpi: int = 120) -> None:

@@ -1,7 +1,7 @@
-"""The Lightning ``Trainer`` of spikenas: Lightning's, plus ``search`` and ``analyze``.
+"""The Lightning ``Trainer`` of spikenas: Lightning's, plus ``search``, ``analyze`` and ``export``.
 
-They are trainer methods so that LightningCLI builds the ``spikenas search`` and ``spikenas
-analyze`` subcommands from their signatures and so that they use the trainer's strategy (DDP,
+They are trainer methods so that LightningCLI builds the ``spikenas search``, ``spikenas
+analyze`` and ``spikenas export`` subcommands from their signatures and so that they use the trainer's strategy (DDP,
 devices, accelerator) and logger directory like every other subcommand.
 """
 
@@ -139,3 +139,35 @@ class Trainer(pl.Trainer):
             sweeps=sweeps, last_sweeps=last_sweeps, rerank=rerank, score_batch_size=score_batch_size,
             score_batches=score_batches, search_seed=search_seed,
         )
+
+    def export(
+        self,
+        model: pl.LightningModule,
+        datamodule: Optional[pl.LightningDataModule] = None,
+        ckpt_path: Optional[str] = None,
+        output: str = "network.nir",
+        dt: float = 1e-3,
+        check_images: int = 16,
+    ) -> Any:
+        """Write the trained network as a NIR graph for neuromorphic hardware and simulators.
+
+        Batch norm is folded into the convolutions and neurons, quantised weights are written
+        as trained, the population vote is folded into the last layer and backward edges
+        become recurrent connections through a one-step ``Delay``; see ``docs/deploy.md``.
+        The file is then run back with nirtorch on ``check_images`` training images and
+        compared with the network.
+
+        Args:
+            model: the network of ``final.yaml``.
+            datamodule: the data (the images of the check).
+            ckpt_path: the trained checkpoint (``<run>/checkpoints/best-....ckpt``).
+            output: the ``.nir`` file to write (HDF5; replaced atomically).
+            dt: seconds of NIR time per timestep (LIF ``tau`` is written in seconds).
+            check_images: images of the round-trip check (0: random images, 1 of them).
+
+        Returns:
+            An :class:`~spikenas.export.command.ExportCheck`.
+        """
+        from spikenas.export.command import run_export
+
+        return run_export(model, datamodule, ckpt_path, output, dt, check_images)
