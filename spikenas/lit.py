@@ -25,6 +25,7 @@ from spikenas.metrics import TopKAccuracy
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.quantize import QuantizationConfig, quantize_weights
+from spikenas.synops import fan_outs
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 
@@ -124,6 +125,7 @@ class SNNClassifier(pl.LightningModule):
         self.cost_model = cost_model
         self.cost_options = dict(cost_options or {})
         self._network_compiled = False
+        self._fan_out_cache: dict[str, int] | None = None  # LIF layer -> fan-out, for SynOps
         # plain data only, so hparams.yaml and checkpoints hold no objects
         self.save_hyperparameters(
             {
@@ -248,9 +250,11 @@ class SNNClassifier(pl.LightningModule):
         return self(x).argmax(-1)
 
     def _log_spike_rate(self, images: torch.Tensor) -> None:
-        """Firing rates on one batch (one extra, uncompiled forward pass): ``val/spike_rate``
-        over every LIF neuron and timestep, and ``spikes/<layer>`` per LIF layer (``layer``
-        its module path in the network, e.g. ``cells.0.ops.0_1_conv3x3.0``)."""
+        """Firing rates and synaptic operations on one batch (one extra, uncompiled forward
+        pass): ``val/spike_rate`` over every LIF neuron and timestep, ``spikes/<layer>`` per LIF
+        layer (``layer`` its module path in the network, e.g. ``cells.0.ops.0_1_conv3x3.0``),
+        ``val/synops`` the SynOps of one inference (spikes over the ``T`` steps times fan-out,
+        :mod:`spikenas.synops`) and ``synops/<layer>`` each LIF layer's share."""
         layers: dict[str, tuple[torch.Tensor, int]] = {}
 
         def record(name: str, spikes: torch.Tensor) -> None:  # per step in cells with backward edges
@@ -265,8 +269,17 @@ class SNNClassifier(pl.LightningModule):
         total = sum(n for _, n in layers.values())
         options = dict(on_step=False, on_epoch=True, sync_dist=True)
         self.log("val/spike_rate", torch.stack([s for s, _ in layers.values()]).sum() / total, **options)
+        fan_out = self._fan_outs()
+        per_image = {name: spikes * fan_out.get(name, 0) / len(images) for name, (spikes, _) in layers.items()}
+        self.log("val/synops", torch.stack(list(per_image.values())).sum(), **options)
         for name, (spikes, n) in layers.items():
             self.log(f"spikes/{name}", spikes / n, **options)
+            self.log(f"synops/{name}", per_image[name], **options)
+
+    def _fan_outs(self) -> dict[str, int]:
+        if self._fan_out_cache is None:
+            self._fan_out_cache = fan_outs(self.network)
+        return self._fan_out_cache
 
     # -- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

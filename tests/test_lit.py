@@ -9,8 +9,9 @@ import torch
 from spikenas.data import Synthetic
 from spikenas.errors import SpikenasError
 from spikenas.lit import SNNClassifier
-from spikenas.neuron import record_spikes
+from spikenas.neuron import LIF, record_spikes
 from spikenas.space import MacroConfig
+from spikenas.synops import fan_outs
 
 GENOTYPE = {"cells": [{"nodes": 4, "edges": [["conv3x3", 0, 1], ["skip", 0, 3], ["conv1x1", 1, 3]]}]}
 
@@ -229,3 +230,27 @@ def test_layer_spike_rates_cover_every_timestep_of_cells_with_backward_edges(bac
     for name in spikes:
         assert logged[f"spikes/{name}"] == pytest.approx(spikes[name] / counts[name])
     assert logged["val/spike_rate"] == pytest.approx(sum(spikes.values()) / sum(counts.values()))
+
+
+def test_synops_are_spikes_times_the_synapses_each_neuron_drives(backward_cell):
+    model = tiny_model(genotype={"cells": [backward_cell.to_dict(), backward_cell.to_dict()]})
+    fan = fan_outs(model.network)
+    c0, c1 = model.macro.cell_shape(0)[0], model.macro.cell_shape(1)[0]
+    hidden, outputs = model.macro.head_hidden, model.macro.num_classes * model.macro.votes
+    assert fan["cells.0.ops.0_1_conv3x3.0"] == c0 * 9 and fan["cells.1.ops.3_1_conv1x1.0"] == c1
+    assert fan["reductions.0.1"] == c1 * 9  # BN -> LIF -> conv3x3 C -> 2C
+    assert fan["head.features.1"] == hidden and fan["head.classifier.1"] == outputs  # pooling passes through
+    assert set(fan) == {name for name, m in model.network.named_modules() if isinstance(m, LIF)}
+    logged = {}
+    model.log = lambda name, value, **kwargs: logged.setdefault(name, float(value))
+    images = torch.randn(4, 1, 8, 8) * 3
+    model.eval()
+    with torch.no_grad():
+        model._log_spike_rate(images)
+        spikes = {}
+        with record_spikes(model.network, lambda name, s: spikes.__setitem__(name, spikes.get(name, 0.0) + float(s.sum())), named=True):
+            model.network(images)
+    assert sum(spikes.values()) > 0
+    for name in spikes:
+        assert logged[f"synops/{name}"] == pytest.approx(spikes[name] * fan[name] / 4)
+    assert logged["val/synops"] == pytest.approx(sum(spikes[n] * fan[n] for n in spikes) / 4)
