@@ -2,7 +2,8 @@
 
 For a fit config (``final.yaml``, ``configs/snasnet_cifar10.yaml``: ``model.genotype`` set) it
 prints the per-layer table of ``memory.txt`` (parameters, neurons, bytes) under the config's
-cost model and says whether the network fits its budget. For a search config (no genotype) it
+cost model, says whether the network fits its budget, and lists every convolution, linear and
+LIF layer with its shapes, kernel, fan-in, fan-out and neurons (:mod:`spikenas.hardware`). For a search config (no genotype) it
 prints the macro the budget would fix, the footprint range of the space at that macro (its
 cheapest and its costliest network) and the cheapest network's table. Several ``--config``
 files merge as the CLI merges them (later keys win). The data are never loaded: the
@@ -15,10 +16,13 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
+from spikenas.hardware import format_hardware, hardware_layers
+from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.search.config import SearchSpaceConfig
@@ -83,6 +87,9 @@ def profile_text(config: dict[str, Any]) -> str:
         if budget is not None:
             verdict = "fits" if report.total_bytes <= budget else f"exceeds it by {report.total_bytes - budget:,} bytes"
             lines.append(f"budget: {budget:,} bytes ({format_bytes(budget)}): the network {verdict}")
+        with torch.device("meta"):
+            network = SpikingNetwork(genotype, macro, neuron, registries.operations)
+        lines += ["", "as hardware sees it (per sample and timestep):", format_hardware(hardware_layers(network, macro.input_shape))]
         return "\n".join(lines)
     return _space_text(config, macro, neuron, registries, cost, budget)
 

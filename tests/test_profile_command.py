@@ -56,3 +56,10 @@ def test_config_without_data_is_an_error(tmp_path):
     with pytest.raises(SystemExit) as error:
         main(["profile", "--config", str(config)])
     assert "names no data" in str(error.value.code)
+
+
+def test_fit_config_lists_the_layers_as_hardware_sees_them(capsys):
+    out = profile(capsys, "--config", str(ROOT / "configs" / "snasnet_cifar10.yaml"))
+    table = out.split("as hardware sees it (per sample and timestep):\n")[1]
+    assert table.splitlines()[0].split() == ["layer", "kind", "input", "output", "kernel", "fan-in", "fan-out", "neurons"]
+    assert "head.classifier.0                   linear                 4096        1024" in table

@@ -1,0 +1,44 @@
+"""The hardware view of a network: kinds, shapes, kernels, fan-in, fan-out and neurons per layer."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spikenas import CellGenotype, Genotype, get_registries
+from spikenas.hardware import hardware_layers
+from spikenas.network import SpikingNetwork
+from spikenas.space import MacroConfig
+from spikenas.space.profile import Profiler
+
+MACRO = MacroConfig(input_shape=(1, 12, 12), num_classes=3, timesteps=2, channels=4, head_pool=2, head_hidden=8, votes=2)
+
+
+def test_each_layer_has_the_shapes_kernel_fan_in_and_fan_out_hardware_maps(dwsep, backward_cell, neuron):
+    dw = CellGenotype.from_ops(4, [("dwsep3x3", 0, 1), ("skip", 1, 2), ("skip", 0, 3), ("skip", 2, 3)])
+    genotype = Genotype((backward_cell, dw))
+    network = SpikingNetwork(genotype, MACRO, neuron)
+    rows = {layer.name: layer for layer in hardware_layers(network, MACRO.input_shape)}
+    stem = rows["stem.0"]
+    assert (stem.kind, stem.input_shape, stem.output_shape, stem.kernel, stem.fan_in, stem.fan_out) == ("conv", (1, 12, 12), (4, 12, 12), (3, 3), 9, 36)
+    lif = rows["cells.0.ops.3_1_conv1x1.0"]  # a backward edge's neurons, run step by step
+    assert (lif.kind, lif.input_shape, lif.neurons, lif.fan_out) == ("lif", (4, 12, 12), 4 * 144, 4)
+    reduction = rows["reductions.0.2"]
+    assert (reduction.input_shape, reduction.output_shape, reduction.fan_in, reduction.fan_out) == ((4, 12, 12), (8, 12, 12), 36, 72)
+    depthwise = rows["cells.1.ops.0_1_dwsep3x3.1"]
+    assert (depthwise.kind, depthwise.input_shape, depthwise.fan_in, depthwise.fan_out) == ("depthwise conv", (8, 6, 6), 9, 9)
+    assert rows["head.features.1"].fan_out == 8 and rows["head.classifier.0"].input_shape == (8 * 3 * 3,)
+    assert rows["head.classifier.2"].output_shape == (6,) and rows["head.classifier.2"].fan_in == 8
+    # the totals agree with the network and with the memory profile
+    layers = list(rows.values())
+    weighted = [m for m in network.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert sum(layer.weights for layer in layers) == sum(m.weight.numel() for m in weighted)
+    assert sum(layer.neurons for layer in layers) == Profiler(MACRO, neuron, get_registries().operations).profile(genotype).neurons
+    assert all(p.device.type == "cpu" for p in network.parameters())  # the network itself is untouched
+
+
+def test_a_meta_network_is_described_without_memory(snasnet_cell, neuron):
+    with torch.device("meta"):
+        network = SpikingNetwork(Genotype((snasnet_cell,) * 2), MacroConfig.snasnet_cifar10(), neuron)
+    layers = hardware_layers(network, (3, 32, 32))
+    assert layers[0].name == "stem.0" and layers[-1].output_shape == (100,)
