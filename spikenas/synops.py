@@ -7,6 +7,9 @@ convolution and ``out_features`` for a linear layer (pooling and flattening in b
 through). One inference costs ``sum over LIF layers of spikes x fan-out`` SynOps, spikes summed
 over the ``T`` timesteps. Spikes that reach no weighted layer in their chain (an operation
 ending in neurons) have fan-out 0: they count in spike rates, not in SynOps.
+
+:func:`measure_synops` measures them per part of the network (the layers of its memory
+profile); ``spikenas search`` writes them for the found network to ``memory.txt``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
+import torch
 from torch import nn
 
-from spikenas.neuron import LIF
+from spikenas.neuron import LIF, record_spikes
 
 
 def _fan_out(layer: nn.Module) -> int | None:
@@ -60,3 +64,41 @@ def fan_outs(network: nn.Module) -> dict[str, int]:
                     break
             out[name] = fan
     return out
+
+
+def profile_layer(lif_path: str) -> str:
+    """The :class:`~spikenas.cost.LayerProfile` name (``stem``, ``cell0.0>1:conv3x3``,
+    ``reduction0``, ``head``) of the network part an LIF module path belongs to."""
+    parts = lif_path.split(".")
+    if parts[0] == "cells":  # cells.<i>.ops.<src>_<dst>_<op>...
+        src, dst, op = parts[3].split("_", 2)
+        return f"cell{parts[1]}.{src}>{dst}:{op}"
+    if parts[0] == "reductions":
+        return f"reduction{parts[1]}"
+    return parts[0]
+
+
+def measure_synops(network: nn.Module, batches: list[torch.Tensor]) -> dict[str, float]:
+    """SynOps of one inference per profile layer (:func:`profile_layer`), averaged over the
+    images of ``batches`` (each ``[B, c, H, W]``), with the network in its current mode."""
+    fan = fan_outs(network)
+    spikes: dict[str, float] = {}
+
+    def record(name: str, s: torch.Tensor) -> None:
+        layer = profile_layer(name)
+        spikes[layer] = spikes.get(layer, 0.0) + float(s.sum()) * fan.get(name, 0)
+
+    images = 0
+    with torch.no_grad(), record_spikes(network, record, named=True):
+        for batch in batches:
+            network(batch)
+            images += len(batch)
+    return {layer: total / images for layer, total in spikes.items()}
+
+
+def format_synops(synops: dict[str, float], layers: list[str], note: str) -> str:
+    """A per-layer SynOps table in the order of ``layers`` (profile names), with the total."""
+    rows = [f"{'layer':<28}{'SynOps':>16}   ({note})"]
+    rows += [f"{name:<28}{synops.get(name, 0.0):>16,.0f}" for name in layers]
+    rows.append(f"{'total':<28}{sum(synops.values()):>16,.0f}")
+    return "\n".join(rows)

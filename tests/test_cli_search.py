@@ -9,10 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from spikenas import Genotype
 from spikenas.cli import main
+from spikenas.data import Synthetic
+from spikenas.network import SpikingNetwork
+from spikenas.neuron import record_spikes
+from spikenas.score import scoring_mode
+from spikenas.space import MacroConfig
+from spikenas.synops import fan_outs, profile_layer
 
 CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
 
@@ -145,3 +152,25 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, monkeypatch, capsy
         run_search(tmp_path)
     assert error.value.code == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "spikenas: search interrupted; the same command resumes it"
+
+
+def test_memory_txt_ends_with_the_found_networks_synops_per_layer(tmp_path):
+    run = run_search(tmp_path, "--budget", "40KB")
+    memory, synops = (run / "memory.txt").read_text().split("\n\n")
+    table = {line.split()[0]: float(line.split()[1].replace(",", "")) for line in synops.strip().splitlines()[1:]}
+    layers = [line.split()[0] for line in memory.strip().splitlines()[1:-2]]
+    assert list(table)[:-1] == layers  # one row per layer of the memory table, then the total
+    # the same figures, measured by hand: spikes x fan-out on the scoring batch, as scored
+    final = yaml.safe_load((run / "final.yaml").read_text())
+    search = yaml.safe_load(open(CONFIG))
+    data = Synthetic(**search["data"]["init_args"])
+    macro = MacroConfig(**final["model"]["macro"], num_classes=3, input_shape=(1, 8, 8))
+    network = scoring_mode(SpikingNetwork(Genotype.from_dict(final["model"]["genotype"]), macro, seed=search["search_seed"]))
+    images = data.sample_batch(search["score_batch_size"], seed=search["search_seed"])
+    fan, expected = fan_outs(network), {}
+    with torch.no_grad(), record_spikes(network, lambda n, s: expected.__setitem__(profile_layer(n), expected.get(profile_layer(n), 0.0) + float(s.sum()) * fan[n] / len(images)), named=True):
+        network(images)
+    assert sum(expected.values()) > 0
+    for layer, value in expected.items():
+        assert table[layer] == pytest.approx(value, abs=0.51)  # the table rounds to whole SynOps
+    assert table["total"] == pytest.approx(sum(expected.values()), abs=0.51)

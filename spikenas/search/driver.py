@@ -24,6 +24,7 @@ from spikenas.errors import SpikenasError
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.rundir import logs_root, new_run_dir, settings_key
+from spikenas.score import scoring_mode
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.search.context import MemoryCheck, SearchContext, choose_macro
 from spikenas.search.outputs import write_outputs
@@ -33,6 +34,7 @@ from spikenas.search.strategy import SearchStrategy
 from spikenas.search.workers import Workers
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
+from spikenas.synops import format_synops, measure_synops
 
 SHARED_SETTINGS = ("candidates", "sweeps", "last_sweeps", "rerank")
 
@@ -183,7 +185,7 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
             search_config = yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
         else:
             search_config = _config_from_objects(model, datamodule, trainer)
-        write_outputs(result, log, run_dir, search_config, getattr(ctx.memory.cost, "weight_bits", None))
+        write_outputs(result, log, run_dir, search_config, getattr(ctx.memory.cost, "weight_bits", None), _synops_table(ctx, result))
         log.meta["complete"] = True
         log.save()
         m = result.macro
@@ -195,6 +197,15 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
         print(f"spikenas search: retrain with: spikenas fit --config {run_dir / 'final.yaml'}")
         print(f"spikenas search: {result.summary()}")
     return result
+
+
+def _synops_table(ctx, result) -> str:
+    """The found network's SynOps per layer, measured as it was scored: at initialisation, on
+    the scoring batches, batch norm on batch statistics."""
+    synops = measure_synops(scoring_mode(ctx.build(result.genotype)), ctx.batches)
+    images = sum(len(b) for b in ctx.batches)
+    note = f"one inference, T = {result.macro.timesteps}: spikes x fan-out at initialisation, mean over {images} scoring images"
+    return format_synops(synops, [layer.name for layer in result.report.layers], note)
 
 
 def _config_from_objects(model: pl.LightningModule, datamodule: pl.LightningDataModule, trainer: pl.Trainer) -> dict[str, Any]:

@@ -50,9 +50,9 @@ def fit_config(result: SearchResult, search_config: dict[str, Any], weight_bits:
 
 
 def write_outputs(result: SearchResult, log: RecordLog, run_dir: Path, search_config: dict[str, Any],
-                  weight_bits: int | None = None) -> None:
+                  weight_bits: int | None = None, synops: str = "") -> None:
     """Every output of a finished search (``weight_bits``: what its cost model counts per
-    weight, if it says)."""
+    weight, if it says; ``synops``: the found network's SynOps table, appended to ``memory.txt``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     header = f"# found by spikenas search ({result.strategy}); score {result.score:.6g}, {result.bytes:,} bytes\n"
     try:
@@ -62,7 +62,7 @@ def write_outputs(result: SearchResult, log: RecordLog, run_dir: Path, search_co
     atomic_write(run_dir / "genotype.yaml", header + result.genotype.to_yaml())
     final = yaml.safe_dump(fit_config(result, search_config, weight_bits), sort_keys=False, default_flow_style=None)
     atomic_write(run_dir / "final.yaml", f"# spikenas fit --config {run_dir / 'final.yaml'}\n" + final)
-    atomic_write(run_dir / "memory.txt", result.report.format() + "\n")
+    atomic_write(run_dir / "memory.txt", result.report.format() + "\n" + (f"\n{synops}\n" if synops else ""))
     log.write_csv(run_dir / "search.csv")
     write_pareto(result, log, run_dir / "pareto.png")
 
