@@ -1,5 +1,5 @@
 """Cell operations: the building block every operation (built-in or plugin) is made of."""
 
-from spikenas.ops.sequential import SpikingSequential, TimeDistributed
+from spikenas.ops.sequential import SpikingSequential
 
-__all__ = ["SpikingSequential", "TimeDistributed"]
+__all__ = ["SpikingSequential"]

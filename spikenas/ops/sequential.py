@@ -13,19 +13,6 @@ from torch import nn
 from spikenas.neuron import LIF
 
 
-class TimeDistributed(nn.Module):
-    """Apply a frame-wise module to every timestep: ``[T, B, ...] -> [T, B, ...']``."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, b = x.shape[:2]
-        y = self.module(x.reshape(t * b, *x.shape[2:]))
-        return y.reshape(t, b, *y.shape[1:])
-
-
 class SpikingSequential(nn.Sequential):
     """A chain of LIF layers and frame-wise modules with a sequence and a step interface.
 
