@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
+from spikenas.configfile import check_config_args
 from spikenas.errors import SpikenasError
 
 
@@ -105,6 +106,7 @@ def main(args: ArgsType = None) -> None:
 
             print(profile(argv[1:]))
             return
+        check_config_args(argv)
         from spikenas.data import SpikenasDataModule
         from spikenas.lit import SNNClassifier
         from spikenas.trainer import Trainer

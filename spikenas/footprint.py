@@ -13,12 +13,11 @@ datamodule's class gives the image shape and the classes.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
+from spikenas.configfile import read_config
 from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.hardware import format_hardware, hardware_layers
@@ -46,14 +45,9 @@ def load(paths: list[str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for path in paths:
         try:
-            data = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise SpikenasError(f"profile: cannot read {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise SpikenasError(f"profile: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(data, dict):
-            raise SpikenasError(f"profile: {path} is not a config (a YAML mapping)")
-        config = merge(config, data)
+            config = merge(config, read_config(path))
+        except SpikenasError as exc:
+            raise SpikenasError(f"profile: {exc}") from None
     return config
 
 

@@ -174,3 +174,19 @@ def test_memory_txt_ends_with_the_found_networks_synops_per_layer(tmp_path):
     for layer, value in expected.items():
         assert table[layer] == pytest.approx(value, abs=0.51)  # the table rounds to whole SynOps
     assert table["total"] == pytest.approx(sum(expected.values()), abs=0.51)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- a\n- b\n", "is a YAML list, not a mapping of settings"),
+    ("model: [unclosed\n", "is not valid YAML: expected ',' or ']'"),
+    (None, "cannot read config"),
+])
+def test_a_bad_config_file_is_one_line_error(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    if text is not None:
+        path.write_text(text)
+    for command in ("search", "fit", "profile"):
+        with pytest.raises(SystemExit) as error:
+            main([command, "--config", str(path)])
+        line = str(error.value.code)
+        assert line.startswith("spikenas: error: ") and message in line and str(path) in line and "\n" not in line

@@ -41,7 +41,7 @@ def test_search_config_prints_the_macro_and_the_footprint_range(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--config", "missing.yaml"], "cannot read missing.yaml"),
+    (["--config", "missing.yaml"], "cannot read config missing.yaml"),
     ([], "profile needs a config"),
     (["--budget", "1"], "unexpected argument '--budget'"),
 ])
