@@ -26,7 +26,7 @@ from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.space.cell import CellSpace
-from spikenas.space.genotype import CellGenotype, Edge, Genotype
+from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.space.profile import Profiler
 
@@ -96,9 +96,7 @@ def _space_text(config, macro, neuron, registries, cost, budget) -> str:
     macro = choose_macro(macro, space, neuron, registries, cells, cost, budget)
     memory = MemoryCheck(macro, neuron, registries, cost, budget)
     cheapest = memory.cheapest(cells, space.cells)
-    uniform = [Genotype((CellGenotype(space.nodes, tuple(Edge(i, j, op) for i, j in cells.pairs)),) * space.cells)
-               for op in cells.operations if op in cells.connecting]
-    costliest = max(memory.bytes_of(g) for g in uniform)
+    costliest = max(memory.bytes_of(g) for g in memory.largest(cells, space.cells))
     low = memory.bytes_of(cheapest)
     return "\n".join([
         "no genotype: a search config. The budget fixes the macro "

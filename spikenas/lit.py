@@ -24,10 +24,12 @@ from spikenas.errors import SpikenasError
 from spikenas.metrics import TopKAccuracy
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig, record_spikes
+from spikenas.plugin import get_registries
 from spikenas.quantize import QuantizationConfig, quantize_weights
-from spikenas.synops import fan_outs
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
+from spikenas.space.profile import Profiler, check_fits_in_memory
+from spikenas.synops import fan_outs
 
 
 def sgd(params) -> torch.optim.Optimizer:
@@ -139,6 +141,9 @@ class SNNClassifier(pl.LightningModule):
                 "cost_options": self.cost_options,
             }
         )
+        if self.genotype is not None:
+            params = Profiler(macro, neuron, get_registries().operations).profile(self.genotype).params
+            check_fits_in_memory(params, f"the network (model.macro channels={macro.channels}, head_hidden={macro.head_hidden})")
         self.network = None if self.genotype is None else SpikingNetwork(self.genotype, macro, neuron, seed=seed)
         if self.network is not None:
             quantize_weights(self.network, self.quantization)
@@ -168,15 +173,10 @@ class SNNClassifier(pl.LightningModule):
 
     def cost(self):
         """The model's cost model (``cost_model`` with ``cost_options``)."""
-        from spikenas.plugin import get_registries
-
         return get_registries().cost_models.create(self.cost_model, **self.cost_options)
 
     def memory_report(self):
         """The cost model's report of the network: parameter and state bytes."""
-        from spikenas.plugin import get_registries
-        from spikenas.space.profile import Profiler
-
         profile = Profiler(self.macro, self.neuron, get_registries().operations).profile(self.genotype)
         return self.cost()(profile)
 

@@ -190,3 +190,24 @@ def test_a_bad_config_file_is_one_line_error(tmp_path, text, message):
             main([command, "--config", str(path)])
         line = str(error.value.code)
         assert line.startswith("spikenas: error: ") and message in line and str(path) in line and "\n" not in line
+
+
+@pytest.mark.parametrize("channels, message", [
+    ("[100000]", "the largest network of the space (macro channels=100000"),
+    ("[1000000000]", "a layer is too large to exist (its size overflows)"),
+])
+def test_a_space_too_large_for_this_machine_is_refused_before_anything_is_allocated(tmp_path, channels, message):
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, "--space.channels", channels)
+    line = str(error.value.code)
+    assert line.startswith("spikenas: error: ") and message in line and "\n" not in line
+    assert not (tmp_path / "lightning_logs").exists()  # nothing written
+
+
+def test_fit_refuses_a_network_larger_than_this_machines_memory(tmp_path):
+    run = run_search(tmp_path)
+    with pytest.raises(SystemExit) as error:
+        main(["fit", "--config", str(run / "final.yaml"), "--model.macro.channels", "100000",
+              "--trainer.default_root_dir", str(tmp_path / "fit")])
+    line = str(error.value.code)
+    assert "the network (model.macro channels=100000" in line and "more than this machine's" in line and "\n" not in line

@@ -22,7 +22,7 @@ from spikenas.plugin.manager import Registries
 from spikenas.score import KernelScore, score_network
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.space.cell import CellSpace
-from spikenas.space.genotype import CellGenotype, Genotype
+from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.space.profile import Profiler
 
@@ -50,6 +50,12 @@ class MemoryCheck:
     def cheapest(self, cells: CellSpace, num_cells: int, prefix: tuple[CellGenotype, ...] = ()) -> Genotype:
         """``prefix`` completed with the cheapest valid cells (cell costs are independent)."""
         return Genotype(tuple(prefix) + tuple(self._cheapest_cell(cells, i, num_cells) for i in range(len(prefix), num_cells)))
+
+    def largest(self, cells: CellSpace, num_cells: int) -> list[Genotype]:
+        """The networks whose every edge carries one connecting operation of the space, one
+        per operation: the space's costliest networks are among them."""
+        return [Genotype((CellGenotype(cells.nodes, tuple(Edge(i, j, op) for i, j in cells.pairs)),) * num_cells)
+                for op in cells.operations if op in cells.connecting]
 
     def _cheapest_cell(self, cells: CellSpace, index: int, num_cells: int) -> CellGenotype:
         key = (id(cells), index, num_cells)

@@ -34,6 +34,7 @@ from spikenas.search.strategy import SearchStrategy
 from spikenas.search.workers import Workers
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
+from spikenas.space.profile import check_fits_in_memory
 from spikenas.synops import format_synops, measure_synops
 
 SHARED_SETTINGS = ("candidates", "sweeps", "last_sweeps", "rerank")
@@ -79,6 +80,9 @@ def build_context(
     budget_bytes = parse_bytes(budget)
     macro = choose_macro(macro, space, neuron, registries, cells, cost, budget_bytes)
     memory = MemoryCheck(macro, neuron, registries, cost, budget_bytes)
+    largest = max(memory.profiler.profile(g).params for g in memory.largest(cells, space.cells))
+    check_fits_in_memory(largest, f"the largest network of the space (macro channels={macro.channels}, head_hidden={macro.head_hidden}; "
+                                  "lower space.channels or space.head_hidden)")
     return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed)
 
 

@@ -10,12 +10,14 @@ network builds, they equal the built network's parameters exactly, for plugin op
 from __future__ import annotations
 
 import functools
+import os
 from typing import Callable
 
 import torch
 from torch import nn
 
-from spikenas.cost import LayerProfile, NetworkProfile
+from spikenas.cost import LayerProfile, NetworkProfile, format_bytes
+from spikenas.errors import SpikenasError
 from spikenas.neuron import LIF, NeuronConfig
 from spikenas.plugin.registry import OperationRegistry
 from spikenas.space.cell import live_edges
@@ -29,8 +31,13 @@ def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | 
     The module is built on the meta device; neurons are counted by running it once on a meta
     input of ``input_shape`` (``[T=1, B=1, ...]``), skipped when ``input_shape`` is None.
     """
-    with torch.device("meta"):
-        module = build()
+    try:
+        with torch.device("meta"):
+            module = build()
+    except RuntimeError as exc:
+        if "overflow" not in str(exc):
+            raise
+        raise SpikenasError(f"a layer is too large to exist (its size overflows): {str(exc).splitlines()[0]}") from None
     params = sum(p.numel() for p in module.parameters())
     neurons = 0
     if input_shape is not None:
@@ -54,6 +61,22 @@ def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | 
 def _count_operation(build: Callable[..., nn.Module], shape: tuple[int, int, int], neuron: NeuronConfig) -> tuple[int, int]:
     """Counts of an operation (keyed by its build function) at ``shape = (C, H, W)``."""
     return count_module(lambda: build(shape[0], neuron), (1, 1, *shape))
+
+
+def machine_memory_bytes() -> int:
+    """Physical memory of this machine, in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits_in_memory(params: int, what: str) -> None:
+    """Refuse, before anything is allocated, a network whose float32 parameters alone exceed
+    this machine's memory (``what`` names the network and the setting to change)."""
+    need, have = 4 * params, machine_memory_bytes()
+    if need > have:
+        raise SpikenasError(
+            f"{what} has {params:,} parameters ({format_bytes(need)} as float32), more than this machine's "
+            f"{format_bytes(have)} of memory"
+        )
 
 
 class Profiler:
