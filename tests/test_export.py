@@ -145,11 +145,15 @@ def test_what_nir_cannot_express_is_a_one_line_error_naming_the_part(what, messa
     assert "\n" not in str(error.value)
 
 
-def test_the_vote_is_folded_into_the_last_layer():
-    graph = network_to_nir(trained_like(Genotype((FORWARD,)), votes=5))
-    last = graph.nodes["classifier_2"]
-    # 3 classes x 5 votes = 15 outputs, averaged per class: one [3, hidden] layer
-    assert isinstance(last, nir.Affine) and last.weight.shape == (3, 8) and ("classifier_2", "output") in graph.edges
+def test_the_vote_is_a_layer_of_its_own_so_trained_weights_stay_as_they_are(tmp_path):
+    net = trained_like(Genotype((FORWARD,)), votes=5)
+    graph = network_to_nir(net)
+    last, vote = graph.nodes["classifier_2"], graph.nodes["vote"]
+    assert np.array_equal(last.weight, net.head.classifier[2].weight.detach().numpy())  # 3 classes x 5 votes = 15
+    assert isinstance(vote, nir.Linear) and vote.weight.shape == (3, 15) and np.allclose(vote.weight.sum(1), 1.0)
+    assert ("classifier_2", "vote") in graph.edges and ("vote", "output") in graph.edges
+    got, expected = round_trip(net, tmp_path)
+    assert torch.allclose(got, expected, atol=1e-5)
 
 
 def _final_and_checkpoint(tmp_path: Path, *search_args: str) -> tuple[Path, Path]:

@@ -19,7 +19,8 @@ keeps its meaning exactly:
 - a backward edge ``k -> j`` is its operation on node ``k`` followed by a one-step ``Delay``
   into node ``j``: a recurrent connection;
 - the head's classifier is ``Linear``/``Affine``; the population vote (mean over each class's
-  outputs) is folded into the last ``Affine``.
+  outputs) is a ``Linear`` of ``1 / votes`` weights after it, so the trained (quantised)
+  weights are written unchanged.
 
 What NIR cannot express (soft reset, a plugin layer of another kind) is an
 :class:`ExportError` naming the part, never a silently different graph.
@@ -245,12 +246,9 @@ def _cell(g: NIRGraphBuilder, cell, index: int, source: str, shape: Shape) -> st
 def _head(g: NIRGraphBuilder, network: SpikingNetwork, source: str, shape: Shape) -> str:
     head = network.head
     source, shape = g.chain(head.features, source, shape, "head")
-    layers = list(head.classifier)
-    last = layers[-1]
-    classes, votes = network.macro.num_classes, head.votes
-    vote = torch.kron(torch.eye(classes), torch.full((1, votes), 1.0 / votes))  # [classes, classes * votes]
-    folded = nn.Linear(last.in_features, classes)
-    folded.weight.data = vote @ last.weight.detach()
-    folded.bias.data = vote @ (last.bias.detach() if last.bias is not None else torch.zeros(last.out_features))
-    source, _ = g.chain(layers[:-1] + [folded], source, shape, "classifier")
+    source, shape = g.chain(head.classifier, source, shape, "classifier")
+    if head.votes > 1:  # its own layer, so the trained (quantised) weights stay as they are
+        classes = network.macro.num_classes
+        vote = torch.kron(torch.eye(classes), torch.full((1, head.votes), 1.0 / head.votes))  # [classes, classes * votes]
+        source = g.add("vote", nir.Linear(weight=_array(vote)), source)
     return source
