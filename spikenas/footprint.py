@@ -18,13 +18,14 @@ from typing import Any
 import torch
 
 from spikenas.configfile import read_config
-from spikenas.cost import format_bytes, parse_bytes
+from spikenas.cost import format_bytes
 from spikenas.errors import SpikenasError
 from spikenas.hardware import format_hardware, hardware_layers
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.limits import parse_count, parse_limits
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
@@ -73,7 +74,9 @@ def profile_text(config: dict[str, Any]) -> str:
     registries = get_registries()
     cost_name = model.get("cost_model") or config.get("cost_model") or "memory"
     cost = registries.cost_models.create(cost_name, **(model.get("cost_options") or config.get("cost_options") or {}))
-    budget = parse_bytes(model.get("budget") if model.get("budget") is not None else config.get("budget"))
+    limits = parse_limits(model.get("budget") if model.get("budget") is not None else config.get("budget"), cost_name)
+    budget = limits.bytes
+    synops_limit = model.get("synops_limit") if model.get("synops_limit") is not None else limits.synops
     if model.get("genotype"):
         genotype = Genotype.from_dict(model["genotype"])
         report = cost(Profiler(macro, neuron, registries.operations).profile(genotype))
@@ -81,11 +84,18 @@ def profile_text(config: dict[str, Any]) -> str:
         if budget is not None:
             verdict = "fits" if report.total_bytes <= budget else f"exceeds it by {report.total_bytes - budget:,} bytes"
             lines.append(f"budget: {budget:,} bytes ({format_bytes(budget)}): the network {verdict}")
+        if synops_limit is not None:
+            lines.append(f"synops limit: {parse_count(synops_limit, 'synops_limit'):,.0f} SynOps per inference "
+                         "(measured on spikes: the search's memory.txt, fit's val/synops)")
         with torch.device("meta"):
             network = SpikingNetwork(genotype, macro, neuron, registries.operations)
         lines += ["", "as hardware sees it (per sample and timestep):", format_hardware(hardware_layers(network, macro.input_shape))]
         return "\n".join(lines)
-    return _space_text(config, macro, neuron, registries, cost, budget)
+    text = _space_text(config, macro, neuron, registries, cost, budget)
+    if synops_limit is not None:
+        text += (f"\nsynops limit {parse_count(synops_limit, 'synops_limit'):,.0f} SynOps per inference: measured on the "
+                 "scoring batch, it may narrow the macro further when the search runs")
+    return text
 
 
 def _space_text(config, macro, neuron, registries, cost, budget) -> str:

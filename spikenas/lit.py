@@ -20,6 +20,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MetricCollection
 
 from spikenas.cost import format_bytes, parse_bytes
+from spikenas.search.limits import parse_count
 from spikenas.errors import SpikenasError
 from spikenas.metrics import TopKAccuracy
 from spikenas.network import SpikingNetwork
@@ -82,6 +83,10 @@ class SNNClassifier(pl.LightningModule):
         cost_model, cost_options: the cost model (and its options) the budget is measured
             with, also used for the ``memory/*`` metrics. ``final.yaml`` carries all three
             from the search.
+        synops_limit: the SynOps per inference the network was searched for (counted at
+            initialisation on the scoring batch; None = none). Training changes how often
+            neurons fire, so ``fit`` does not refuse on it: it logs ``val/synops_of_limit``,
+            the trained network's ``val/synops`` over this limit (above 1: over).
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class SNNClassifier(pl.LightningModule):
         budget: Union[int, str, None] = None,
         cost_model: str = "memory",
         cost_options: Optional[dict[str, Any]] = None,
+        synops_limit: Union[float, str, None] = None,
     ) -> None:
         super().__init__()
         if isinstance(macro, dict):
@@ -126,6 +132,7 @@ class SNNClassifier(pl.LightningModule):
         self.budget = parse_bytes(budget)
         self.cost_model = cost_model
         self.cost_options = dict(cost_options or {})
+        self.synops_limit = None if synops_limit is None else parse_count(synops_limit, "model.synops_limit")
         self._network_compiled = False
         self._fan_out_cache: dict[str, int] | None = None  # LIF layer -> fan-out, for SynOps
         # plain data only, so hparams.yaml and checkpoints hold no objects
@@ -139,6 +146,7 @@ class SNNClassifier(pl.LightningModule):
                 "budget": self.budget,
                 "cost_model": cost_model,
                 "cost_options": self.cost_options,
+                "synops_limit": self.synops_limit,
             }
         )
         if self.genotype is not None:
@@ -271,7 +279,10 @@ class SNNClassifier(pl.LightningModule):
         self.log("val/spike_rate", torch.stack([s for s, _ in layers.values()]).sum() / total, **options)
         fan_out = self._fan_outs()
         per_image = {name: spikes * fan_out.get(name, 0) / len(images) for name, (spikes, _) in layers.items()}
-        self.log("val/synops", torch.stack(list(per_image.values())).sum(), **options)
+        synops = torch.stack(list(per_image.values())).sum()
+        self.log("val/synops", synops, **options)
+        if self.synops_limit is not None:
+            self.log("val/synops_of_limit", synops / self.synops_limit, **options)
         for name, (spikes, n) in layers.items():
             self.log(f"spikes/{name}", spikes / n, **options)
             self.log(f"synops/{name}", per_image[name], **options)

@@ -9,13 +9,16 @@ over the ``T`` timesteps. Spikes that reach no weighted layer in their chain (an
 ending in neurons) have fan-out 0: they count in spike rates, not in SynOps.
 
 :func:`measure_synops` measures them per part of the network (the layers of its memory
-profile); ``spikenas search`` writes them for the found network to ``memory.txt``.
+profile); ``spikenas search`` writes them for the found network to ``memory.txt``, and a search
+with a SynOps limit counts them with a :class:`SynOpsTally` in the same pass that scores a
+candidate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -39,7 +42,7 @@ def _chains(network: nn.Module) -> Iterator[list[tuple[str, nn.Module]]]:
     joined = {id(head.features), id(head.classifier)} if head is not None and hasattr(head, "classifier") else set()
     for name, module in network.named_modules():
         if isinstance(module, nn.Sequential) and id(module) not in joined and any(isinstance(m, LIF) for m in module):
-            yield [(f"{name}.{child}", layer) for child, layer in module.named_children()]
+            yield [(f"{name}.{child}" if name else child, layer) for child, layer in module.named_children()]
     if joined:
         yield [(f"head.features.{c}", m) for c, m in head.features.named_children()] + [
             (f"head.classifier.{c}", m) for c, m in head.classifier.named_children()
@@ -64,6 +67,54 @@ def fan_outs(network: nn.Module) -> dict[str, int]:
                     break
             out[name] = fan
     return out
+
+
+def fan_outs_by_module(network: nn.Module) -> dict[int, int]:
+    """``{id(LIF module): fan-out}`` for every LIF layer of ``network``: the fan-outs of the
+    whole network stay valid when its parts run on their own (the search runs them so)."""
+    fan = fan_outs(network)
+    return {id(module): fan[name] for name, module in network.named_modules() if name in fan}
+
+
+class SynOpsTally:
+    """Running SynOps (spikes x fan-out) of the LIF layers it records.
+
+    ``fan_out`` maps ``id(LIF module)`` to its fan-out (:func:`fan_outs_by_module`); a layer
+    missing from it counts 0. ``total`` is a float64 tensor on the spikes' device, so recording
+    costs no host sync.
+    """
+
+    def __init__(self, fan_out: dict[int, int], total: torch.Tensor | None = None) -> None:
+        self.fan_out = fan_out
+        self.total = total
+
+    def copy(self) -> "SynOpsTally":
+        return SynOpsTally(self.fan_out, self.total)
+
+    def add(self, other: torch.Tensor | None) -> None:
+        """Add a SynOps count (a tensor from another tally; None adds nothing)."""
+        if other is not None:
+            self.total = other if self.total is None else self.total + other
+
+    @contextlib.contextmanager
+    def recording(self, module: nn.Module, also: Callable[[torch.Tensor], None] | None = None) -> Iterator[None]:
+        """Record the spikes of every LIF inside ``module`` while in the block; ``also(spikes
+        [T, B, ...])`` receives them too (e.g. a score's accumulator)."""
+        ids = {name: id(m) for name, m in module.named_modules() if isinstance(m, LIF)}
+
+        def record(name: str, spikes: torch.Tensor) -> None:
+            if also is not None:
+                also(spikes)
+            fan = self.fan_out.get(ids[name], 0)
+            if fan:
+                self.add(spikes.sum(dtype=torch.float64) * fan)
+
+        with record_spikes(module, record, named=True):
+            yield
+
+    def value(self) -> float:
+        """The total as a number (0 when nothing fired into a weighted layer)."""
+        return 0.0 if self.total is None else float(self.total)
 
 
 def profile_layer(lif_path: str) -> str:

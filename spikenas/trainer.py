@@ -20,7 +20,7 @@ class Trainer(pl.Trainer):
         self,
         model: pl.LightningModule,
         datamodule: Optional[pl.LightningDataModule] = None,
-        budget: Union[int, str, None] = None,
+        budget: Union[int, dict[str, Union[int, float, str, None]], str, None] = None,
         strategy: str = "spikenas",
         strategy_options: Optional[dict[str, Any]] = None,
         space: Optional[SearchSpaceConfig] = None,
@@ -42,7 +42,11 @@ class Trainer(pl.Trainer):
             model: the :class:`~spikenas.lit.SNNClassifier` whose macro, neuron and optimiser
                 settings are the template of the result (its genotype is ignored).
             datamodule: supplies the scoring batch and ends up in ``final.yaml``.
-            budget: memory budget in bytes or with units (``500KB``, ``2MiB``); None = no limit.
+            budget: memory budget in bytes or with units (``500KB``, ``2MiB``) under
+                ``cost_model``, or several named limits at once, e.g. ``{memory: 256KiB,
+                synops: 2e6}`` (``synops``: synaptic operations per inference, spikes x
+                fan-out measured on the scoring batch); None = no limit. The result meets
+                every limit.
             strategy: a registered strategy (``spikenas plugins``): ``spikenas`` (consecutive
                 per-cell, memory-aware), ``random`` (SNASNet's baseline) or ``evolution``
                 (regularised evolution, as AutoSNN); ``strategy_options`` its own options (e.g.

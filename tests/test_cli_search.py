@@ -38,7 +38,7 @@ def test_search_writes_every_output_and_budget_holds(tmp_path, capsys):
         assert (run / name).stat().st_size > 0, name
     genotype = Genotype.from_yaml((run / "genotype.yaml").read_text())
     rows = list(csv.DictReader((run / "search.csv").open()))
-    assert rows and set(rows[0]) == {"stage", "hash", "genotype", "score", "bytes", "seconds"}
+    assert rows and set(rows[0]) == {"stage", "hash", "genotype", "score", "bytes", "synops", "seconds"}
     final = [r for r in rows if r["stage"] == "final"]
     assert final[0]["hash"] == genotype.hash
     assert all(int(r["bytes"]) <= 40_000 for r in rows)

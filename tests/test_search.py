@@ -132,7 +132,7 @@ def test_resumed_search_ends_with_the_uninterrupted_genotype(tiny_macro, neuron,
     state = tmp_path / "state.json"
     ctx = make_ctx(tiny_macro, neuron, images)
     calls = {"n": 0}
-    real_full_score, real_score = ctx.full_score, CellEvaluator.score
+    real_assess, real_score = ctx.assess, CellEvaluator.score
 
     def interrupting(fn):
         def wrapped(*args):
@@ -142,7 +142,7 @@ def test_resumed_search_ends_with_the_uninterrupted_genotype(tiny_macro, neuron,
             return fn(*args)
         return wrapped
 
-    ctx.full_score = interrupting(real_full_score)
+    ctx.assess = interrupting(real_assess)
     CellEvaluator.score = interrupting(real_score)
     try:
         with pytest.raises(_Interrupt):

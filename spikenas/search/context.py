@@ -2,15 +2,17 @@
 
 A strategy asks the context three questions and nothing else: what does a genotype cost
 (:meth:`SearchContext.bytes_of`, no weights allocated), what does it score
-(:meth:`SearchContext.full_score`, or the per-cell evaluator), and which cells may it try
-(``context.cells``). The macro-architecture is fixed before the search starts by
-:func:`choose_macro`, which turns the macro knobs down until the budget can be met.
+(:meth:`SearchContext.assess`: the score and, under a SynOps limit, the SynOps measured in the
+same pass; or the per-cell evaluator), and which cells may it try (``context.cells``). The
+macro-architecture is fixed before the search starts by :func:`choose_macro`, which turns the
+macro knobs down until the limits can be met.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -19,16 +21,57 @@ from spikenas.errors import SpikenasError
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
-from spikenas.score import KernelScore, score_network
+from spikenas.score import KernelAccumulator, KernelScore, finite_mean, score_network, scoring_mode
 from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.limits import Limits
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.space.profile import Profiler
+from spikenas.synops import SynOpsTally, fan_outs_by_module
 
 
 class BudgetError(SpikenasError):
     """No architecture of the space fits the budget."""
+
+
+class Assessment(NamedTuple):
+    """A candidate scored on the whole network: its ``score`` and, when measured, its SynOps
+    per inference (``synops``; None when not measured)."""
+
+    score: float
+    synops: float | None = None
+
+
+def synops_unreachable(ctx: "SearchContext", log, who: str) -> BudgetError:
+    """The error for a search in which no whole network met the SynOps limit: the fewest
+    SynOps it measured (``log``: the :class:`~spikenas.search.records.RecordLog`)."""
+    measured = [r for r in log.records if r.synops is not None]
+    fewest = min(measured, key=lambda r: r.synops) if measured else None
+    reached = "no network was measured" if fewest is None else (
+        f"{fewest.synops:,.0f} SynOps per inference (network {fewest.hash}; {len(measured)} networks measured)")
+    return BudgetError(
+        f"synops limit {ctx.synops_limit:,.0f} is below the smallest value the {who} reached: {reached}; "
+        f"raise the limit or narrow the space"
+    )
+
+
+def assess_network(network: torch.nn.Module, batches: list[torch.Tensor], score: KernelScore, synops: bool) -> Assessment:
+    """The mean score of ``network`` over ``batches`` (each ``[B, c, H, W]``) and, with
+    ``synops``, its SynOps per image counted in the same pass (at initialisation: batch norm on
+    batch statistics). Without ``synops`` this is :func:`~spikenas.score.score_network`."""
+    if not synops:
+        return Assessment(score_network(network, batches, score))
+    scoring_mode(network)
+    tally = SynOpsTally(fan_outs_by_module(network))
+    values = []
+    with torch.inference_mode():
+        for images in batches:
+            acc = KernelAccumulator(score)
+            with tally.recording(network, acc.add):
+                network.timestep_logits(images)
+            values.append(acc.value())
+    return Assessment(finite_mean(values), tally.value() / sum(len(b) for b in batches))
 
 
 class MemoryCheck:
@@ -80,6 +123,8 @@ class SearchContext:
         memory: bytes of a genotype and the budget (bytes; None = no limit).
         score: the training-free score; ``batches`` the scoring images, each ``[B, c, H, W]``.
         seed: weight-initialisation and sampling seed.
+        synops_limit: SynOps per inference the network may use (None = no limit); whole
+            networks are then assessed with their SynOps.
     """
 
     macro: MacroConfig
@@ -91,6 +136,7 @@ class SearchContext:
     score: KernelScore
     batches: list[torch.Tensor]
     seed: int
+    synops_limit: float | None = None
 
     @property
     def device(self) -> torch.device:
@@ -110,9 +156,22 @@ class SearchContext:
         """The network of ``genotype``, seeded per part, on the scoring device."""
         return SpikingNetwork(genotype, self.macro, self.neuron, self.registries.operations, seed=self.seed).to(self.device)
 
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.budget, self.synops_limit)
+
     def full_score(self, genotype: Genotype) -> float:
         """The score of the whole network (mean over the scoring batches)."""
         return score_network(self.build(genotype), self.batches, self.score)
+
+    def assess(self, genotype: Genotype) -> Assessment:
+        """The whole network's score and, under a SynOps limit, its SynOps (one pass)."""
+        return assess_network(self.build(genotype), self.batches, self.score, self.synops_limit is not None)
+
+    def within_synops(self, synops: float | None) -> bool:
+        """Whether a candidate may be chosen under the SynOps limit: True without a limit,
+        False when its SynOps were not measured or exceed the limit."""
+        return self.synops_limit is None or (synops is not None and synops <= self.synops_limit)
 
 
 def macro_options(base: MacroConfig, space: SearchSpaceConfig) -> list[MacroConfig]:
@@ -132,35 +191,51 @@ def choose_macro(
     cost: CostModel,
     budget: int | None,
     headroom: float = 0.5,
+    synops_limit: float | None = None,
+    synops_of: Callable[[MacroConfig, Genotype], float] | None = None,
 ) -> MacroConfig:
-    """The largest macro whose cheapest network leaves ``headroom`` of the budget to the cells.
+    """The largest macro whose cheapest network leaves ``headroom`` of every limit to the cells.
 
-    Falls back to the largest macro that fits at all; raises :class:`BudgetError` stating the
-    smallest reachable footprint when none does.
+    The limits are ``budget`` (bytes) and, with ``synops_of(macro, genotype)`` (SynOps
+    measured on the scoring batches), ``synops_limit``. Falls back to the largest macro that
+    meets them at all. No macro within the budget: :class:`BudgetError` stating the smallest
+    reachable footprint. No cheapest network within the SynOps limit: the macro whose cheapest
+    network has the fewest SynOps (the cheapest network in bytes is not the one with the
+    fewest SynOps, so the search itself finds out whether the limit can be met).
     """
     options = macro_options(base, space)
-    if budget is None:
+    if budget is None and synops_limit is None:
         return options[0]
-    feasible: list[tuple[MacroConfig, int]] = []
+    shaped, fitting, by_synops = [], [], []
     for macro in options:
         try:
             macro.head_features(space.cells)
         except SpikenasError:
             continue
         memory = MemoryCheck(macro, neuron, registries, cost, budget)
-        minimum = memory.bytes_of(memory.cheapest(cells, space.cells))
-        feasible.append((macro, minimum))
-        if minimum <= budget * (1 - headroom):
+        cheapest = memory.cheapest(cells, space.cells)
+        minimum = memory.bytes_of(cheapest)
+        shaped.append((macro, minimum))
+        if budget is not None and minimum > budget:
+            continue
+        floor = None
+        if synops_limit is not None and synops_of is not None:
+            floor = synops_of(macro, cheapest)
+            by_synops.append((floor, macro))
+            if floor > synops_limit:
+                continue
+        fitting.append(macro)
+        if (budget is None or minimum <= budget * (1 - headroom)) and (floor is None or floor <= synops_limit * (1 - headroom)):
             return macro
-    fitting = [macro for macro, minimum in feasible if minimum <= budget]
     if fitting:
         return fitting[0]
-    if not feasible:
+    if by_synops:
+        return min(by_synops, key=lambda item: item[0])[1]
+    if not shaped:
         raise BudgetError(f"no macro option fits the input with {space.cells} cells")
-    smallest, minimum = min(feasible, key=lambda item: item[1])
+    smallest, minimum = min(shaped, key=lambda item: item[1])
     raise BudgetError(
         f"budget {budget:,} bytes ({format_bytes(budget)}) is below the smallest reachable footprint "
         f"{minimum:,} bytes ({format_bytes(minimum)}: channels={smallest.channels}, "
         f"head_hidden={smallest.head_hidden}, head_pool={smallest.head_pool}, cheapest cells)"
     )
-

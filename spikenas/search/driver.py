@@ -19,14 +19,15 @@ import lightning.pytorch as pl
 import torch
 import yaml
 
-from spikenas.cost import parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.rundir import logs_root, new_run_dir, settings_key
 from spikenas.score import scoring_mode
 from spikenas.search.config import SearchSpaceConfig
-from spikenas.search.context import MemoryCheck, SearchContext, choose_macro
+from spikenas.network import SpikingNetwork
+from spikenas.search.context import MemoryCheck, SearchContext, assess_network, choose_macro, synops_unreachable
+from spikenas.search.limits import parse_limits
 from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
@@ -34,7 +35,8 @@ from spikenas.search.strategy import SearchStrategy
 from spikenas.search.workers import Workers
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
-from spikenas.space.profile import check_fits_in_memory
+from spikenas.space.genotype import Genotype
+from spikenas.space.profile import Profiler, check_fits_in_memory
 from spikenas.synops import format_synops, measure_synops
 
 SHARED_SETTINGS = ("candidates", "sweeps", "last_sweeps", "rerank")
@@ -64,26 +66,35 @@ def build_context(
     neuron: NeuronConfig,
     space: SearchSpaceConfig,
     batches: list[torch.Tensor],
-    budget: int | str | None = None,
+    budget: int | str | dict | None = None,
     score: str = "sahd",
     score_options: Optional[dict[str, Any]] = None,
     cost_model: str = "memory",
     cost_options: Optional[dict[str, Any]] = None,
     seed: int = 0,
 ) -> SearchContext:
-    """A :class:`SearchContext` from plain settings; the macro is fitted to the budget."""
+    """A :class:`SearchContext` from plain settings; the macro is fitted to the limits
+    (``budget``: a size, or named limits such as ``{memory: 256KiB, synops: 2e6}``; see
+    :mod:`spikenas.search.limits`)."""
     registries = get_registries()
     space.check()
     cells = CellSpace(space.operations, registries.operations, space.nodes, space.backward, space.direct_edge)
     cost = registries.cost_models.create(cost_model, **(cost_options or {}))
     scorer = registries.scores.create(score, **(score_options or {}))
-    budget_bytes = parse_bytes(budget)
-    macro = choose_macro(macro, space, neuron, registries, cells, cost, budget_bytes)
-    memory = MemoryCheck(macro, neuron, registries, cost, budget_bytes)
+    limits = parse_limits(budget, cost_model)
+
+    def synops_of(candidate: MacroConfig, genotype: Genotype) -> float:  # the macro's cheapest network, measured
+        params = Profiler(candidate, neuron, registries.operations).profile(genotype).params
+        check_fits_in_memory(params, f"the cheapest network at macro channels={candidate.channels} (lower space.channels)")
+        network = SpikingNetwork(genotype, candidate, neuron, registries.operations, seed=seed).to(batches[0].device)
+        return assess_network(network, batches, scorer, synops=True).synops or 0.0
+
+    macro = choose_macro(macro, space, neuron, registries, cells, cost, limits.bytes, synops_limit=limits.synops, synops_of=synops_of)
+    memory = MemoryCheck(macro, neuron, registries, cost, limits.bytes)
     largest = max(memory.profiler.profile(g).params for g in memory.largest(cells, space.cells))
     check_fits_in_memory(largest, f"the largest network of the space (macro channels={macro.channels}, head_hidden={macro.head_hidden}; "
                                   "lower space.channels or space.head_hidden)")
-    return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed)
+    return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed, limits.synops)
 
 
 def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None = None, workers: Workers | None = None) -> SearchResult:
@@ -102,9 +113,11 @@ def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None =
     report = ctx.memory.cost(ctx.memory.profiler.profile(genotype))
     if ctx.budget is not None and report.total_bytes > ctx.budget:  # a bug, never a user error
         raise AssertionError(f"search returned {report.total_bytes} bytes over the budget {ctx.budget}")
+    if not ctx.within_synops(final.synops):
+        raise synops_unreachable(ctx, log, f"{strategy.name} search")
     return SearchResult(
         genotype, ctx.macro, strategy.name, ctx.score.name, final.score, report.total_bytes,
-        ctx.budget, strategy.evaluated, seconds, report,
+        ctx.budget, strategy.evaluated, seconds, report, synops=final.synops, synops_limit=ctx.synops_limit,
     )
 
 
@@ -181,8 +194,13 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
     log = RecordLog(state_path, meta)
     if log.resumed and workers.is_writer:
         print(f"spikenas search: resuming from {state_path} ({log.resumed} candidates already scored)")
-    result = search(ctx, strategy, log, workers)
     run_dir = Path(meta["run_dir"])
+    try:
+        result = search(ctx, strategy, log, workers)
+    except BaseException:
+        if workers.is_writer and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # nothing written yet: leave no empty run behind (a rerun makes it again)
+        raise
     result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
     if workers.is_writer:
         if config is not None and parser is not None:

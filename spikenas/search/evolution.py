@@ -6,7 +6,8 @@ drawn at random, the best of them is the parent, its child differs in one edge (
 of one cell gets another edge the space allows: another operation or the other direction), the
 child replaces the *oldest* member (ageing: a lucky early score does not rule for ever). A
 child that is not a valid cell or is over the budget is redrawn before it is scored, so every
-scored genotype fits. The best genotype ever scored is the result. Deterministic given the
+scored genotype fits. Under a SynOps limit, measured as a candidate is scored, a member over
+the limit ranks last (it is never a parent nor the result). The best genotype ever scored is the result. Deterministic given the
 search seed; children are scored one at a time (each depends on the population before it), so
 several processes do not speed it up.
 """
@@ -14,7 +15,6 @@ several processes do not speed it up.
 from __future__ import annotations
 
 import collections
-import math
 import random
 
 from spikenas.errors import SpikenasError
@@ -68,18 +68,18 @@ class EvolutionSearch(SearchStrategy):
         self.progress(self.candidates, workers, "evolution")
 
         def value(record) -> float:
-            return record.score if math.isfinite(record.score) else -math.inf
+            return self.rank_value(ctx, record)
 
         size = min(self.population, self.candidates)
         founders = [sample_within_budget(ctx, rng, self.max_rejections, self.name)[0] for _ in range(size)]
-        records = self.evaluate(ctx, log, workers, self.name, [(f"evolution/{i}", g) for i, g in enumerate(founders)], ctx.full_score)
+        records = self.evaluate(ctx, log, workers, self.name, [(f"evolution/{i}", g) for i, g in enumerate(founders)], ctx.assess)
         population = collections.deque((value(r), g) for r, g in zip(records, founders))
         best = max(population, key=lambda member: member[0])
         for i in range(size, self.candidates):
             contenders = rng.sample(list(population), min(self.sample_size, len(population)))
             parent = max(contenders, key=lambda member: member[0])[1]
             child = self.mutate(ctx, parent, rng)
-            record = self.evaluate(ctx, log, workers, self.name, [(f"evolution/{i}", child)], ctx.full_score)[0]
+            record = self.evaluate(ctx, log, workers, self.name, [(f"evolution/{i}", child)], ctx.assess)[0]
             population.append((value(record), child))
             population.popleft()
             if population[-1][0] > best[0]:

@@ -8,7 +8,9 @@ network with the later cells at their cheapest (a *whole* score). For the last c
 exactly the whole network's score. Inside a feed-forward
 cell the output of each edge is memoised by the edge and the sub-graph feeding it, so a move
 recomputes only the edges downstream of the changed one. Cells with backward edges run step
-by step through :class:`~spikenas.network.CellModule` with cached edge modules.
+by step through :class:`~spikenas.network.CellModule` with cached edge modules. Under a SynOps
+limit, :meth:`CellEvaluator.assess` also counts the whole network's SynOps in the same pass
+(the prefix's and each memoised edge's counts are kept with them).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from torch import nn
 from spikenas.network import CellModule, edge_key, seeded
 from spikenas.neuron import LIF, record_spikes
 from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
-from spikenas.search.context import SearchContext
+from spikenas.search.context import Assessment, SearchContext
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge
+from spikenas.synops import SynOpsTally, fan_outs_by_module
 
 
 class _TensorLRU:
@@ -93,16 +96,27 @@ class CellEvaluator:
         self._edges = _TensorLRU(cache_bytes)
         self._inputs: list[torch.Tensor] = []
         self._prefix: list[KernelAccumulator] = []
+        self._measure = ctx.synops_limit is not None  # count SynOps of whole networks
+        self._fan = fan_outs_by_module(self.net) if self._measure else {}
+        self._prefix_synops: list[torch.Tensor | None] = []
         with torch.inference_mode():
             for images in ctx.batches:
-                acc = KernelAccumulator(ctx.score)
-                with record_spikes(self.net, acc.add):
+                acc, tally = KernelAccumulator(ctx.score), SynOpsTally(self._fan)
+                with self._recording(self.net, acc, tally):
                     x = self.net.encode(images)
                     for i in range(self.index):
                         x = self.net.cells[i](x)
                         x = self.net.reductions[i](x)
                 self._inputs.append(x)
                 self._prefix.append(acc)
+                self._prefix_synops.append(tally.total)
+
+    def _recording(self, module: nn.Module, acc: KernelAccumulator, tally: SynOpsTally | None):
+        """Spikes of ``module`` into the score's accumulator and, when SynOps are counted,
+        into ``tally``."""
+        if tally is None or not self._measure:
+            return record_spikes(module, acc.add)
+        return tally.recording(module, acc.add)
 
     def module(self, edge: Edge) -> nn.Module:
         """The edge's operation, built once with the seed the full network would use."""
@@ -112,33 +126,48 @@ class CellEvaluator:
             name = f"cell{self.index}/{key}"
             built = seeded(self.ctx.seed, name, lambda: spec.build(self.channels, self.ctx.neuron))
             self._modules[key] = scoring_mode(built.to(self.ctx.device))
+            if self._measure:
+                self._fan.update(fan_outs_by_module(built))
         return self._modules[key]
 
     def score(self, cell: CellGenotype, whole: bool = True) -> float:
         """The candidate's score. ``whole``: on the whole network (later cells at their
         cheapest); otherwise on the network up to the first LIF layer after the cell (the same
         thing for the last cell), about as cheap as running the cell alone."""
+        return self._evaluate(cell, whole, synops=False).score
+
+    def assess(self, cell: CellGenotype) -> Assessment:
+        """The candidate's whole-network score and, under the search's SynOps limit, the whole
+        network's SynOps per inference, counted in the same pass."""
+        return self._evaluate(cell, True, synops=self._measure)
+
+    def _evaluate(self, cell: CellGenotype, whole: bool, synops: bool) -> Assessment:
         after = self.rest if whole else self.next_lif
         edges = live_edges(cell, self.ctx.registries.operations)
         with torch.inference_mode():
-            values = []
+            values, total = [], SynOpsTally(self._fan)
             for b in range(len(self._inputs)):
                 acc = self._prefix[b].copy()
+                tally = SynOpsTally(self._fan, self._prefix_synops[b]) if synops else None
                 if any(e.backward for e in edges):
-                    out = self._run_recurrent(cell, b, acc)
+                    out = self._run_recurrent(cell, b, acc, tally)
                 else:
-                    out = self._run_memoised(cell.nodes, edges, b, acc)
-                with record_spikes(after, acc.add):
+                    out = self._run_memoised(cell.nodes, edges, b, acc, tally)
+                with self._recording(after, acc, tally):
                     after(out)
                 values.append(acc.value())
-        return finite_mean(values)
+                if tally is not None:
+                    total.add(tally.total)
+        images = sum(len(x) for x in self.ctx.batches)
+        return Assessment(finite_mean(values), total.value() / images if synops else None)
 
-    def _run_recurrent(self, cell: CellGenotype, b: int, acc: KernelAccumulator) -> torch.Tensor:
+    def _run_recurrent(self, cell: CellGenotype, b: int, acc: KernelAccumulator, tally: SynOpsTally | None) -> torch.Tensor:
         module = CellModule(cell, self.channels, self.ctx.neuron, self.ctx.registries.operations, build_op=self.module)
-        with record_spikes(module, acc.add):
+        with self._recording(module, acc, tally):
             return module(self._inputs[b])
 
-    def _run_memoised(self, nodes: int, edges: tuple[Edge, ...], b: int, acc: KernelAccumulator) -> torch.Tensor:
+    def _run_memoised(self, nodes: int, edges: tuple[Edge, ...], b: int, acc: KernelAccumulator,
+                      tally: SynOpsTally | None) -> torch.Tensor:
         x = self._inputs[b]
         values: dict[int, tuple[torch.Tensor, Hashable]] = {0: (x, ())}
         for j in range(1, nodes):
@@ -146,10 +175,12 @@ class CellEvaluator:
             total, parts = None, []
             for e in incoming:
                 source, source_key = values[e.src]
-                out, kernel, count = self._edge_output(e, source, (b, str(e), source_key))
+                out, kernel, count, synops = self._edge_output(e, source, (b, str(e), source_key))
                 if kernel is not None:
                     acc.kernel = kernel if acc.kernel is None else acc.kernel + kernel
                 acc.count += count
+                if tally is not None:
+                    tally.add(synops)
                 total = out if total is None else total + out
                 parts.append((str(e), source_key))
             if total is not None:
@@ -157,14 +188,17 @@ class CellEvaluator:
         return values[nodes - 1][0] if nodes - 1 in values else torch.zeros_like(x)
 
     def _edge_output(self, edge: Edge, source: torch.Tensor, key: Hashable) -> tuple:
+        """``(output, kernel, count, synops)`` of the edge on ``source``, memoised by ``key``
+        (``synops``: a tensor when SynOps are counted, else None)."""
         cached = self._edges.get(key)
         if cached is not None:
-            return cached[:3]
+            return cached[:4]
         local = KernelAccumulator(self.ctx.score)
+        tally = SynOpsTally(self._fan) if self._measure else None
         module = self.module(edge)
-        with record_spikes(module, local.add):
+        with self._recording(module, local, tally):
             out = module(source)
-        item = (out, local.kernel, local.count)
+        item = (out, local.kernel, local.count, None if tally is None else tally.total)
         size = out.numel() * out.element_size() if out.data_ptr() != source.data_ptr() else 0
         self._edges.put(key, item, size)
         return item

@@ -28,7 +28,8 @@ SEARCH_ONLY_KEYS = (
 def fit_config(result: SearchResult, search_config: dict[str, Any], weight_bits: int | None = None) -> dict[str, Any]:
     """The ``spikenas fit`` config: the search's config with the found genotype and macro
     (less ``num_classes`` and ``input_shape``, which the CLI takes from the data), and the
-    budget, cost model and weight quantisation the network was searched for: a cost model
+    budget (bytes under the cost model, and the SynOps limit if any), cost model and weight
+    quantisation the network was searched for: a cost model
     counting ``weight_bits < 32`` (``memory`` with ``weight_bits: 8``) makes the network train
     at that precision (``model.quantization``), so the trained network is the budgeted one."""
     config = {k: v for k, v in search_config.items() if k not in SEARCH_ONLY_KEYS}
@@ -36,6 +37,7 @@ def fit_config(result: SearchResult, search_config: dict[str, Any], weight_bits:
     model["budget"] = result.budget
     model["cost_model"] = search_config.get("cost_model") or "memory"
     model["cost_options"] = dict(search_config.get("cost_options") or {})
+    model["synops_limit"] = result.synops_limit
     quantization = dict(model.get("quantization") or {})
     if weight_bits is not None and not quantization.get("weight_bits"):
         quantization["weight_bits"] = weight_bits if weight_bits < 32 else None

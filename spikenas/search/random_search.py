@@ -1,7 +1,8 @@
 """``random``: SNASNet's baseline, N random genotypes within the budget, best score wins.
 
 Genotypes are drawn with replacement, as in SNASNet; one over the budget is discarded before
-it is scored and does not count. Every kept candidate is scored on the whole network.
+it is scored and does not count. Every kept candidate is scored on the whole network; under a
+SynOps limit its SynOps are measured in the same pass, and one over the limit cannot win.
 ``sampler``: ``uniform`` (each cell drawn uniformly among the valid cells of the space,
 independently) or ``snasnet`` (SNASNet's own: one cell drawn by its ``connection_matrix_gen``
 rules, shared by every cell position).
@@ -9,7 +10,6 @@ rules, shared by every cell position).
 
 from __future__ import annotations
 
-import math
 import random
 
 from spikenas.errors import SpikenasError
@@ -78,9 +78,9 @@ class RandomSearch(SearchStrategy):
         while done < self.candidates:
             batch = [self.sample(ctx, rng) for _ in range(min(self.chunk, self.candidates - done))]
             items = [(f"random/{done + i}", g) for i, g in enumerate(batch)]
-            records = self.evaluate(ctx, log, workers, "random", items, ctx.full_score)
+            records = self.evaluate(ctx, log, workers, "random", items, ctx.assess)
             for genotype, record in zip(batch, records):
-                value = record.score if math.isfinite(record.score) else -math.inf
+                value = self.rank_value(ctx, record)
                 if best is None or value > best[0]:
                     best = (value, genotype)
             done += len(batch)

@@ -21,7 +21,9 @@ from spikenas.files import atomic_write
 
 @dataclass(frozen=True)
 class Record:
-    """One scored candidate. ``key`` identifies it within the search (stage + genotype)."""
+    """One scored candidate. ``key`` identifies it within the search (stage + genotype);
+    ``synops`` its SynOps per inference when they were measured (a search with a SynOps limit
+    measures them for whole networks), else None."""
 
     key: str
     stage: str
@@ -30,6 +32,7 @@ class Record:
     score: float
     bytes: int
     seconds: float
+    synops: float | None = None
 
 
 class RecordLog:
@@ -73,9 +76,11 @@ class RecordLog:
         self._last_save = time.monotonic()
 
     def write_csv(self, path: Path) -> None:
-        """``search.csv``: stage, hash, genotype, score, bytes, seconds per candidate."""
-        rows = [["stage", "hash", "genotype", "score", "bytes", "seconds"]]
-        rows += [[r.stage, r.hash, r.genotype, repr(r.score), r.bytes, f"{r.seconds:.6f}"] for r in self.records]
+        """``search.csv``: stage, hash, genotype, score, bytes, SynOps (empty when not
+        measured), seconds per candidate."""
+        rows = [["stage", "hash", "genotype", "score", "bytes", "synops", "seconds"]]
+        rows += [[r.stage, r.hash, r.genotype, repr(r.score), r.bytes, "" if r.synops is None else f"{r.synops:.1f}",
+                  f"{r.seconds:.6f}"] for r in self.records]
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         atomic_write(path, buffer.getvalue())

@@ -12,7 +12,13 @@ but the last, the ``rerank`` best distinct cells it met are then scored on the *
 score is the whole network's score. Every candidate's
 whole-network footprint (the cells chosen so far, the candidate, the cheapest completion of
 the cells still to search) is checked against the budget before it is scored, so the final
-genotype always fits. Candidates are scored by
+genotype always fits. A SynOps limit can only be checked once a whole network has run. The
+last cell's candidates are whole networks: while the current cell is over the limit the ascent
+moves towards fewer SynOps, then towards a better score among the cells within it
+(:func:`rank_key`). For the other cells the finalists are always re-scored on the whole network
+with their SynOps (the later cells at their cheapest) and the best one within the limit is
+kept, further cells in local-score order being re-scored while none is. A search that meets
+no network within the limit stops with an error giving the fewest SynOps it measured. Candidates are scored by
 :class:`~spikenas.search.incremental.CellEvaluator`, which reuses everything the candidate
 does not change.
 """
@@ -22,13 +28,28 @@ from __future__ import annotations
 import math
 
 from spikenas.plugin import hookimpl
-from spikenas.search.context import SearchContext
+from spikenas.search.context import SearchContext, synops_unreachable
 from spikenas.search.incremental import CellEvaluator
-from spikenas.search.records import RecordLog
+from spikenas.search.records import Record, RecordLog
 from spikenas.search.strategy import SearchStrategy
 from spikenas.search.workers import Workers
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
+
+
+ELIGIBLE, OVER_SYNOPS, NOT_FINITE = 1, 0, -1
+
+
+def rank_key(ctx: SearchContext, record: Record, measured: bool) -> tuple[int, float]:
+    """What the ascent maximises: ``(ELIGIBLE, score)`` for a finite score within the limits;
+    ``(OVER_SYNOPS, -synops)`` for a whole network over the SynOps limit, so that the ascent
+    first walks towards fewer SynOps and then towards a better score; ``(NOT_FINITE, 0)``
+    last."""
+    if not math.isfinite(record.score):
+        return NOT_FINITE, 0.0
+    if measured and not ctx.within_synops(record.synops):
+        return OVER_SYNOPS, -(record.synops if record.synops is not None else math.inf)
+    return ELIGIBLE, record.score
 
 
 class SpikeNASSearch(SearchStrategy):
@@ -68,17 +89,18 @@ class SpikeNASSearch(SearchStrategy):
         def completed(cell: CellGenotype) -> Genotype:
             return ctx.memory.cheapest(space, ctx.num_cells, prefix + (cell,))
 
-        def run_cells(cells: list[CellGenotype], whole: bool = False, tag: str = stage) -> list[float]:
+        def run_cells(cells: list[CellGenotype], whole: bool = False, tag: str = stage) -> list[tuple[int, float]]:
+            measure = ctx.synops_limit is not None and (whole or evaluator.is_last)  # SynOps of whole networks
             items = [(f"{tag}/{Genotype(prefix + (c,)).hash}", completed(c)) for c in cells]
-            scores = self.evaluate(ctx, log, workers, tag, items, lambda g: evaluator.score(g.cells[index], whole))
-            return [r.score if math.isfinite(r.score) else -math.inf for r in scores]
+            score = (lambda g: evaluator.assess(g.cells[index])) if measure else (lambda g: evaluator.score(g.cells[index], whole))
+            return [rank_key(ctx, r, measure) for r in self.evaluate(ctx, log, workers, tag, items, score)]
 
         current = self.start_cell(ctx, prefix)
         if not ctx.fits(completed(current)):  # e.g. no zero-cost op: fall back to the cheapest cell
             current = ctx.memory.cheapest(space, ctx.num_cells, prefix).cells[index]
         self.progress(None, workers, f"spikenas cell {index + 1}/{ctx.num_cells}")
         best = run_cells([current])[0]
-        met: list[tuple[float, CellGenotype]] = [(best, current)]
+        met: list[tuple[tuple[int, float], CellGenotype]] = [(best, current)]
 
         def network_of(cell: CellGenotype) -> frozenset:
             # cells with the same live edges build the same network: score one of them
@@ -105,13 +127,18 @@ class SpikeNASSearch(SearchStrategy):
             if not moved:
                 break
         if evaluator.is_last:
-            self.best_score = best  # the last stage scores the whole network
+            self.best_score = best[1] if best[0] == ELIGIBLE else -math.inf  # the last stage scores the whole network
             return current
-        if self.rerank == 1:
+        if self.rerank == 1 and ctx.synops_limit is None:
             return current
-        finalists = [cell for _, cell in sorted(met, key=lambda item: -item[0])[: self.rerank]]
-        whole = run_cells(finalists, whole=True, tag=f"{stage}/whole")
-        return finalists[max(range(len(finalists)), key=lambda i: whole[i])]
+        ranked = [cell for _, cell in sorted(met, key=lambda item: item[0], reverse=True)]
+        for start in range(0, len(ranked), self.rerank):  # past the first rerank only if over the SynOps limit
+            finalists = ranked[start:start + self.rerank]
+            whole = run_cells(finalists, whole=True, tag=f"{stage}/whole")
+            chosen = max(range(len(finalists)), key=lambda i: whole[i])
+            if ctx.synops_limit is None or whole[chosen][0] == ELIGIBLE:
+                return finalists[chosen]
+        raise synops_unreachable(ctx, log, f"{self.name} search (cell {index})")
 
 
 @hookimpl

@@ -7,12 +7,13 @@ makes resume (replay against the record log) and multi-process runs give the sam
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from spikenas.search.context import SearchContext
+from spikenas.search.context import Assessment, SearchContext
 from spikenas.search.records import Record, RecordLog
 from spikenas.search.workers import Workers
 from spikenas.space.genotype import Genotype
@@ -49,24 +50,27 @@ class SearchStrategy:
         workers: Workers,
         stage: str,
         items: Sequence[tuple[str, Genotype]],
-        score_fn: Callable[[Genotype], float],
+        score_fn: Callable[[Genotype], float | Assessment],
         count: bool = True,
     ) -> list[Record]:
         """Records for ``items`` (``(key, genotype)``), scoring only those not in the log;
         with ``count``, each item counts as an evaluated candidate.
 
-        ``genotype`` is what the record shows and costs; ``score_fn`` scores it.
+        ``genotype`` is what the record shows and costs; ``score_fn`` scores it (a score, or an
+        :class:`~spikenas.search.context.Assessment` with its SynOps: ``ctx.assess``).
         """
         todo = [(key, g) for key, g in items if log.get(key) is None]
 
-        def work(item: tuple[str, Genotype]) -> tuple[float, float]:
+        def work(item: tuple[str, Genotype]) -> tuple[Assessment, float]:
             start = time.perf_counter()
             value = score_fn(item[1])
-            return value, time.perf_counter() - start
+            assessed = value if isinstance(value, Assessment) else Assessment(float(value))
+            return assessed, time.perf_counter() - start
 
         results = workers.map(todo, work)
         log.add(
-            (Record(key, stage, g.hash, str(g), value, ctx.bytes_of(g), seconds) for (key, g), (value, seconds) in zip(todo, results)),
+            (Record(key, stage, g.hash, str(g), a.score, ctx.bytes_of(g), seconds, a.synops)
+             for (key, g), (a, seconds) in zip(todo, results)),
             writer=workers.is_writer,
         )
         if count:
@@ -77,6 +81,14 @@ class SearchStrategy:
                 self._bar.set_postfix(best=f"{best:.4g}", refresh=False)
         return [log.get(key) for key, _ in items]  # type: ignore[misc]
 
+    @staticmethod
+    def rank_value(ctx: SearchContext, record: Record) -> float:
+        """What a record ranks by: its score, or ``-inf`` when the score is not finite or the
+        network is over the SynOps limit (or its SynOps were not measured under one)."""
+        if not math.isfinite(record.score) or not ctx.within_synops(record.synops):
+            return -math.inf
+        return record.score
+
     def record_final(self, ctx: SearchContext, log: RecordLog, workers: Workers, genotype: Genotype) -> Record:
         """The ``final`` record: ``genotype`` scored on the whole network. A strategy that
         already knows that score (``best_score``) reuses it, and the record is then no new
@@ -84,5 +96,7 @@ class SearchStrategy:
         items = [("final", genotype)]
         known = self.best_score
         if known is None:
-            return self.evaluate(ctx, log, workers, "final", items, ctx.full_score)[0]
-        return self.evaluate(ctx, log, workers, "final", items, lambda _: known, count=False)[0]
+            return self.evaluate(ctx, log, workers, "final", items, ctx.assess)[0]
+        if ctx.synops_limit is None:
+            return self.evaluate(ctx, log, workers, "final", items, lambda _: known, count=False)[0]
+        return self.evaluate(ctx, log, workers, "final", items, lambda g: Assessment(known, ctx.assess(g).synops), count=False)[0]

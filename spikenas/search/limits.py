@@ -1,0 +1,82 @@
+"""The limits a search must meet: bytes under its cost model and, optionally, SynOps.
+
+``budget`` is one size (``256KiB``: bytes under the run's ``cost_model``) or a mapping of named
+limits, ``{memory: 256KiB, synops: 2e6}``:
+
+- the cost model's name (``memory`` for the built-in one, a plugin's name otherwise): bytes,
+  counted from the genotype before a candidate is scored;
+- ``synops``: synaptic operations of one inference (spikes x fan-out, summed over the ``T``
+  timesteps, mean over the scoring images; :mod:`spikenas.synops`), measured at
+  initialisation in the same pass that scores a candidate.
+
+A network meets the limits when its bytes and its SynOps are at most their limits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from spikenas.cost import format_bytes, parse_bytes
+from spikenas.errors import SpikenasError
+
+SYNOPS = "synops"
+_SI = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """``bytes``: the cost model's ``total_bytes`` limit; ``synops``: SynOps per inference
+    (None = no limit)."""
+
+    bytes: int | None = None
+    synops: float | None = None
+
+    def describe(self, cost_model: str = "memory") -> str:
+        """``'262,144 bytes (256.00 KiB, memory) and 2,000,000 SynOps'``."""
+        parts = []
+        if self.bytes is not None:
+            parts.append(f"{self.bytes:,} bytes ({format_bytes(self.bytes)}, {cost_model})")
+        if self.synops is not None:
+            parts.append(f"{self.synops:,.0f} SynOps")
+        return " and ".join(parts) or "no limit"
+
+
+def parse_count(value: Any, what: str) -> float:
+    """A positive, finite count: ``2000000``, ``2e6``, ``"2M"``, ``"1.5G"`` (SI suffixes)."""
+    if isinstance(value, bool):
+        raise SpikenasError(f"{what} must be a positive number (e.g. 2e6 or 2M), got {value!r}")
+    if isinstance(value, (int, float)):
+        amount = float(value)
+    else:
+        text = str(value).strip().replace("_", "").replace(" ", "").upper()
+        suffix = text[-1:] if text[-1:] in _SI and text[-1:] else ""
+        try:
+            amount = float(text[: len(text) - len(suffix)]) * _SI[suffix]
+        except ValueError:
+            amount = -1.0
+    if not math.isfinite(amount) or amount <= 0:
+        raise SpikenasError(f"{what} must be a positive, finite number (e.g. 2e6 or 2M), got {value!r}")
+    return amount
+
+
+def parse_limits(budget: Any, cost_model: str = "memory") -> Limits:
+    """:class:`Limits` from a ``budget`` setting; an unknown limit name or a bad value is a
+    one-line error naming it."""
+    if not isinstance(budget, Mapping):
+        return Limits(bytes=parse_bytes(budget))
+    if not budget:
+        raise SpikenasError(f"budget is an empty mapping; give limits like {{{cost_model}: 256KiB, synops: 2e6}}")
+    bytes_limit, synops_limit = None, None
+    for name, value in budget.items():
+        if name == cost_model:
+            bytes_limit = parse_bytes(value)
+        elif name == SYNOPS:
+            synops_limit = None if value is None else parse_count(value, "budget limit 'synops'")
+        else:
+            raise SpikenasError(
+                f"budget limit {name!r} is unknown: give {cost_model!r} (bytes under the cost model {cost_model!r}) "
+                f"and/or 'synops' (synaptic operations per inference)"
+            )
+    return Limits(bytes_limit, synops_limit)
