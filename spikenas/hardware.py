@@ -11,32 +11,13 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from spikenas.cost import HardwareLayer
 from spikenas.neuron import record_spikes
 from spikenas.synops import fan_outs
-
-
-@dataclass(frozen=True)
-class HardwareLayer:
-    """One layer. ``fan_in``: synapses into one output neuron (weights one output sees; 1 for
-    LIF neurons, which each integrate one input current);
-    ``fan_out``: synapses one input element drives (for LIF layers: one neuron's spike, see
-    :mod:`spikenas.synops`); ``neurons``: LIF neurons (0 for weighted layers); ``weights``: its
-    weight count; ``kernel``: ``(kh, kw)``, or None."""
-
-    name: str
-    kind: str
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    kernel: tuple[int, int] | None
-    fan_in: int
-    fan_out: int
-    neurons: int
-    weights: int
 
 
 def hardware_layers(network: nn.Module, input_shape: tuple[int, int, int]) -> list[HardwareLayer]:
@@ -44,13 +25,21 @@ def hardware_layers(network: nn.Module, input_shape: tuple[int, int, int]) -> li
     one image of ``input_shape``. A network not on the meta device is copied there first."""
     if any(p.device.type != "meta" for p in network.parameters()):
         network = copy.deepcopy(network).to("meta")
-    spikes_fan_out = fan_outs(network)
+    return trace_layers(network, torch.empty(1, *input_shape, device="meta"))
+
+
+def trace_layers(module: nn.Module, meta_input: torch.Tensor) -> list[HardwareLayer]:
+    """Every ``Conv2d``, ``Linear`` and ``LIF`` of ``module`` (on the meta device) in the order
+    they first run on ``meta_input`` (one sample: ``[1, c, H, W]`` for a network or a stem,
+    ``[T=1, B=1, C, H, W]`` for a cell operation, a reduction or a head); names are module
+    paths inside ``module``."""
+    spikes_fan_out = fan_outs(module)
     seen: dict[str, HardwareLayer] = {}
 
     def weighted(name: str):
-        def record(module: nn.Module, inputs, output) -> None:  # frames: [N, ...]
+        def record(layer: nn.Module, inputs, output) -> None:  # frames: [N, ...]
             if name not in seen:  # cells with backward edges run their layers once per step
-                seen[name] = _weighted_layer(name, module, tuple(inputs[0].shape[1:]), tuple(output.shape[1:]))
+                seen[name] = _weighted_layer(name, layer, tuple(inputs[0].shape[1:]), tuple(output.shape[1:]))
         return record
 
     def neurons(name: str, spikes: torch.Tensor) -> None:  # [T, B, ...] (T = 1 when stepping)
@@ -58,10 +47,10 @@ def hardware_layers(network: nn.Module, input_shape: tuple[int, int, int]) -> li
             shape = tuple(spikes.shape[2:])
             seen[name] = HardwareLayer(name, "lif", shape, shape, None, 1, spikes_fan_out.get(name, 0), math.prod(shape), 0)
 
-    handles = [m.register_forward_hook(weighted(n)) for n, m in network.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [m.register_forward_hook(weighted(n)) for n, m in module.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
-        with torch.no_grad(), record_spikes(network, neurons, named=True):
-            network.eval()(torch.empty(1, *input_shape, device="meta"))
+        with torch.no_grad(), record_spikes(module, neurons, named=True):
+            module.eval()(meta_input)
     finally:
         for h in handles:
             h.remove()

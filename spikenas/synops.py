@@ -38,14 +38,15 @@ def _fan_out(layer: nn.Module) -> int | None:
 def _chains(network: nn.Module) -> Iterator[list[tuple[str, nn.Module]]]:
     """The network's chains of layers, each as ``(module path, layer)`` in order: every
     ``nn.Sequential`` that holds an LIF, with the head's feature and classifier chains joined."""
-    head = getattr(network, "head", None)
-    joined = {id(head.features), id(head.classifier)} if head is not None and hasattr(head, "classifier") else set()
+    head = getattr(network, "head", network)  # a network's head, or a head on its own
+    prefix = "head." if head is not network else ""
+    joined = {id(head.features), id(head.classifier)} if isinstance(getattr(head, "classifier", None), nn.Module) else set()
     for name, module in network.named_modules():
         if isinstance(module, nn.Sequential) and id(module) not in joined and any(isinstance(m, LIF) for m in module):
             yield [(f"{name}.{child}" if name else child, layer) for child, layer in module.named_children()]
     if joined:
-        yield [(f"head.features.{c}", m) for c, m in head.features.named_children()] + [
-            (f"head.classifier.{c}", m) for c, m in head.classifier.named_children()
+        yield [(f"{prefix}features.{c}", m) for c, m in head.features.named_children()] + [
+            (f"{prefix}classifier.{c}", m) for c, m in head.classifier.named_children()
         ]
 
 

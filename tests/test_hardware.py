@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import torch
 from torch import nn
 
-from spikenas import CellGenotype, Genotype, get_registries
+from spikenas import CellGenotype, Genotype, get_registries, hookimpl
+from spikenas.cost import MemoryReport, NetworkProfile
 from spikenas.hardware import hardware_layers
 from spikenas.network import SpikingNetwork
+from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.driver import build_context, search
+from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.space import MacroConfig
 from spikenas.space.profile import Profiler
+from spikenas.synops import profile_layer
+from spikenas.testing import temporary_plugin
 
 MACRO = MacroConfig(input_shape=(1, 12, 12), num_classes=3, timesteps=2, channels=4, head_pool=2, head_hidden=8, votes=2)
 
@@ -42,3 +51,46 @@ def test_a_meta_network_is_described_without_memory(snasnet_cell, neuron):
         network = SpikingNetwork(Genotype((snasnet_cell,) * 2), MacroConfig.snasnet_cifar10(), neuron)
     layers = hardware_layers(network, (3, 32, 32))
     assert layers[0].name == "stem.0" and layers[-1].output_shape == (100,)
+
+
+def test_the_profile_gives_cost_models_each_parts_hardware_layers(dwsep, backward_cell, neuron):
+    """What a cost model plugin receives per part equals the built network's hardware view."""
+    dw = CellGenotype.from_ops(4, [("dwsep3x3", 0, 1), ("skip", 1, 2), ("skip", 0, 3), ("skip", 2, 3)])
+    genotype = Genotype((backward_cell, dw))
+    network = SpikingNetwork(genotype, MACRO, neuron)
+    by_part: dict[str, list] = {}
+    for layer in hardware_layers(network, MACRO.input_shape):
+        by_part.setdefault(profile_layer(layer.name), []).append(replace(layer, name=""))
+    profile = Profiler(MACRO, neuron, get_registries().operations).profile(genotype)
+    given = {part.name: [replace(layer, name="") for layer in part.hardware] for part in profile.layers if part.hardware}
+    assert given == by_part
+    assert [layer.name for layer in profile.layers[0].hardware] == ["0"]  # names are paths inside the part
+    for part in profile.layers:
+        assert part.neurons == sum(layer.neurons for layer in part.hardware)
+
+
+class _CoreCount:
+    """A neuromorphic-core cost model: 1 KiB per core of at most 256 neurons, per LIF layer."""
+
+    name = "cores"
+
+    def __call__(self, profile: NetworkProfile) -> MemoryReport:
+        cores = sum(math.ceil(layer.neurons / 256) for part in profile.layers for layer in part.hardware if layer.kind == "lif")
+        report = MemoryReport.at_precision(self.name, profile, 32, 32, False)
+        return replace(report, total_bytes=1024 * cores)
+
+
+class _CorePlugin:
+    @hookimpl
+    def spikenas_register_cost_models(self, registry):
+        registry.add("cores", _CoreCount)
+
+
+def test_a_plugin_cost_model_budgets_on_the_hardware_layers(snasnet_cell, neuron):
+    images = torch.randn(8, *MACRO.input_shape, generator=torch.Generator().manual_seed(0))
+    with temporary_plugin(_CorePlugin(), name="cores"):
+        ctx = build_context(MACRO, neuron, SearchSpaceConfig(cells=2), [images], budget={"cores": 12 * 1024}, cost_model="cores")
+        result = search(ctx, SpikeNASSearch())
+    network = SpikingNetwork(result.genotype, ctx.macro, neuron)
+    lifs = [layer for layer in hardware_layers(network, MACRO.input_shape) if layer.kind == "lif"]
+    assert result.bytes == 1024 * sum(math.ceil(layer.neurons / 256) for layer in lifs) <= 12 * 1024

@@ -22,6 +22,7 @@ from spikenas.search.incremental import CellEvaluator
 from spikenas.search.limits import Limits, parse_limits
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.strategy import SearchStrategy
 from spikenas.synops import measure_synops
 from test_cli_search import run_search
 
@@ -151,3 +152,24 @@ def test_two_limits_through_the_cli_reach_search_csv_and_final_yaml(tmp_path, ca
     assert "synops_limit: 1000000000.0" in text and "budget: 40000" in text
     main(["fit", "--config", str(run / "final.yaml"), "--trainer.fast_dev_run", "1",
           "--trainer.default_root_dir", str(tmp_path / "fit")])
+
+
+class _Largest(SearchStrategy):
+    """A careless plugin strategy: the space's costliest network, whatever the limits."""
+
+    name = "largest"
+
+    def run(self, ctx, log, workers):
+        return max(ctx.memory.largest(ctx.cells, ctx.num_cells), key=ctx.bytes_of)
+
+
+def test_a_strategy_returning_a_network_over_a_limit_is_refused_by_name(tiny_macro, neuron, images):
+    plain = make_ctx(tiny_macro, neuron, images)
+    largest = max(plain.memory.largest(plain.cells, 2), key=plain.bytes_of)
+    over_bytes = build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2), [images], budget=plain.bytes_of(largest) - 1)
+    with pytest.raises(SpikenasError, match="strategy 'largest' returned a network of [0-9,]+ bytes, over the budget"):
+        search(over_bytes, _Largest())
+    over_synops = build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2), [images],
+                                budget={"synops": measured(plain, largest, images) / 2})
+    with pytest.raises(SpikenasError, match="synops limit [0-9,]+ is below the smallest value the largest search reached"):
+        search(over_synops, _Largest())

@@ -111,8 +111,9 @@ def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None =
             log.save()
     seconds = time.perf_counter() - start
     report = ctx.memory.cost(ctx.memory.profiler.profile(genotype))
-    if ctx.budget is not None and report.total_bytes > ctx.budget:  # a bug, never a user error
-        raise AssertionError(f"search returned {report.total_bytes} bytes over the budget {ctx.budget}")
+    if ctx.budget is not None and report.total_bytes > ctx.budget:  # built-in strategies never do this; a plugin may
+        raise SpikenasError(f"strategy {strategy.name!r} returned a network of {report.total_bytes:,} bytes, over the "
+                            f"budget of {ctx.budget:,} bytes")
     if not ctx.within_synops(final.synops):
         raise synops_unreachable(ctx, log, f"{strategy.name} search")
     return SearchResult(

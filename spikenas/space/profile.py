@@ -16,20 +16,23 @@ from typing import Callable
 import torch
 from torch import nn
 
-from spikenas.cost import LayerProfile, NetworkProfile, format_bytes
+from spikenas.cost import HardwareLayer, LayerProfile, NetworkProfile, format_bytes
 from spikenas.errors import SpikenasError
-from spikenas.neuron import LIF, NeuronConfig
+from spikenas.hardware import trace_layers
+from spikenas.neuron import NeuronConfig
 from spikenas.plugin.registry import OperationRegistry
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Genotype
 from spikenas.space.macro import Head, MacroConfig, Stem, build_reduction
 
 
-def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | None) -> tuple[int, int]:
-    """``(parameters, LIF neurons per sample)`` of the module ``build()`` makes.
+def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | None) -> tuple[int, int, tuple[HardwareLayer, ...]]:
+    """``(parameters, LIF neurons per sample, hardware layers)`` of the module ``build()`` makes.
 
-    The module is built on the meta device; neurons are counted by running it once on a meta
-    input of ``input_shape`` (``[T=1, B=1, ...]``), skipped when ``input_shape`` is None.
+    The module is built on the meta device and run once on a meta input of ``input_shape``
+    (``[1, c, H, W]`` for a stem, ``[T=1, B=1, C, H, W]`` for the other parts) to find its
+    ``Conv2d``, ``Linear`` and LIF layers (:func:`~spikenas.hardware.trace_layers`); with
+    ``input_shape`` None it is not run (no neurons, no hardware layers).
     """
     try:
         with torch.device("meta"):
@@ -39,26 +42,14 @@ def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | 
             raise
         raise SpikenasError(f"a layer is too large to exist (its size overflows): {str(exc).splitlines()[0]}") from None
     params = sum(p.numel() for p in module.parameters())
-    neurons = 0
-    if input_shape is not None:
-        seen: list[int] = []
-        hooks = [
-            m.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0][0, 0].numel()))
-            for m in module.modules()
-            if isinstance(m, LIF)
-        ]
-        if hooks:
-            module.eval()
-            with torch.no_grad():
-                module(torch.empty(input_shape, device="meta"))
-        for hook in hooks:
-            hook.remove()
-        neurons = sum(seen)
-    return params, neurons
+    if input_shape is None:
+        return params, 0, ()
+    hardware = tuple(trace_layers(module, torch.empty(input_shape, device="meta")))
+    return params, sum(layer.neurons for layer in hardware), hardware
 
 
 @functools.lru_cache(maxsize=4096)
-def _count_operation(build: Callable[..., nn.Module], shape: tuple[int, int, int], neuron: NeuronConfig) -> tuple[int, int]:
+def _count_operation(build: Callable[..., nn.Module], shape: tuple[int, int, int], neuron: NeuronConfig) -> tuple[int, int, tuple[HardwareLayer, ...]]:
     """Counts of an operation (keyed by its build function) at ``shape = (C, H, W)``."""
     return count_module(lambda: build(shape[0], neuron), (1, 1, *shape))
 
@@ -93,15 +84,14 @@ class Profiler:
         self._op = functools.lru_cache(maxsize=None)(self._count_op)
         self._fixed = functools.lru_cache(maxsize=None)(self._fixed_layers)
 
-    def _count_op(self, op: str, shape: tuple[int, int, int]) -> tuple[int, int]:
+    def _count_op(self, op: str, shape: tuple[int, int, int]) -> tuple[int, int, tuple[HardwareLayer, ...]]:
         return _count_operation(self.operations.get(op).build, shape, self.neuron)
 
     def cell_layers(self, cell: CellGenotype, index: int) -> list[LayerProfile]:
         shape = self.macro.cell_shape(index)
         layers = []
         for edge in live_edges(cell, self.operations):
-            params, neurons = self._op(edge.op, shape)
-            layers.append(LayerProfile(f"cell{index}.{edge}", params, neurons))
+            layers.append(LayerProfile(f"cell{index}.{edge}", *self._op(edge.op, shape)))
         return layers
 
     def cell_counts(self, cell: CellGenotype, index: int) -> tuple[int, int]:
@@ -109,14 +99,14 @@ class Profiler:
         shape = self.macro.cell_shape(index)
         params = neurons = 0
         for edge in live_edges(cell, self.operations):
-            p, n = self._op(edge.op, shape)
+            p, n, _ = self._op(edge.op, shape)
             params += p
             neurons += n
         return params, neurons
 
     def _fixed_layers(self, cells: int) -> tuple[tuple[int, LayerProfile], ...]:
         m, neuron = self.macro, self.neuron
-        layers = [(0, LayerProfile("stem", *count_module(lambda: Stem(m), None)))]
+        layers = [(0, LayerProfile("stem", *count_module(lambda: Stem(m), (1, *m.input_shape))))]
         for i in range(cells - 1):
             shape = (1, 1, *m.cell_shape(i))
             counts = count_module(lambda i=i: build_reduction(m, i, neuron), shape)
