@@ -38,8 +38,8 @@ def spikenas_register_cost_models(registry: CostModelRegistry) -> None:
     """Add memory cost models to ``registry``.
 
     Call ``registry.add(name, factory)``: ``factory(**options)`` returns a callable that takes
-    a :class:`spikenas.cost.NetworkProfile` (parameters and neurons per layer, no weights
-    allocated) and returns a :class:`spikenas.cost.MemoryReport` (bytes). Results are
+    a :class:`spikenas.cost.NetworkProfile` (parameters, neurons and hardware layers per part,
+    no weights allocated) and returns a :class:`spikenas.cost.MemoryReport` (bytes). Results are
     collected from every plugin (not ``firstresult``). Since 0.1.
     """
 
