@@ -39,3 +39,25 @@ def write_cifar(root: Path, classes: int = 10, per_batch: int = 20, test: int = 
         dump(folder / "test", batch(test))
         dump(folder / "meta", {"fine_label_names": [f"c{i}" for i in range(100)]})
     return root
+
+
+def idx_bytes(items: np.ndarray) -> bytes:
+    """``items`` (unsigned bytes, ``[N, ...]``) in the IDX format."""
+    header = bytes([0, 0, 0x08, items.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in items.shape)
+    return header + items.astype(np.uint8).tobytes()
+
+
+def write_fashion_mnist_gz(folder: Path, train: int = 30, test: int = 10) -> dict[str, bytes]:
+    """A small Fashion-MNIST in Debian's layout (the four ``.gz`` files); returns the
+    uncompressed contents by file name, for tests that damage them."""
+    import gzip
+
+    rng = np.random.default_rng(0)
+    contents = {}
+    for split, n in (("train", train), ("t10k", test)):
+        contents[f"{split}-images-idx3-ubyte"] = idx_bytes(rng.integers(0, 256, size=(n, 28, 28)))
+        contents[f"{split}-labels-idx1-ubyte"] = idx_bytes(rng.integers(0, 10, size=(n,)))
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in contents.items():
+        (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+    return contents

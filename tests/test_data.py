@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 import torch
 
@@ -9,7 +11,7 @@ from spikenas.data import CIFAR10, CIFAR100, FashionMNIST, SpikenasDataModule, S
 from spikenas.data.base import TensorImages
 from spikenas.errors import SpikenasError
 
-from datasets import FMNIST_SYSTEM_DIR, write_cifar
+from datasets import FMNIST_SYSTEM_DIR, write_cifar, write_fashion_mnist_gz
 
 needs_fmnist = pytest.mark.skipif(
     not (FMNIST_SYSTEM_DIR / "train-images-idx3-ubyte.gz").is_file(),
@@ -154,3 +156,54 @@ def test_fashion_mnist_augment_changes_training_images_only(tmp_path):
     plain = FashionMNIST(root=str(tmp_path), augment=False)
     plain.setup("fit")
     assert torch.equal(plain.train_set[0][0], plain.train_set[0][0])
+
+
+# -- damaged Fashion-MNIST files: one line naming the file, never a bad copy kept ---------------
+@pytest.mark.parametrize("name, damage, problem", [
+    ("train-images-idx3-ubyte", lambda d: gzip.compress(d)[:200], "not a readable gzip file"),
+    ("t10k-labels-idx1-ubyte", lambda d: b"garbage, not gzip", "not a readable gzip file"),
+    ("train-images-idx3-ubyte", lambda d: gzip.compress(d[:-28]), "truncated or padded"),
+    ("train-labels-idx1-ubyte", lambda d: gzip.compress(d[:8] + bytes([200]) + d[9:]), "a label 200 outside 0..9"),
+    ("t10k-images-idx3-ubyte", lambda d: gzip.compress(b"\x00\x00\x0d\x03" + d[4:]), "not an IDX file"),
+    ("t10k-images-idx3-ubyte", lambda d: gzip.compress(d[:6]), "shorter than an IDX header"),
+])
+def test_a_damaged_system_file_is_one_line_error_leaving_nothing_behind(tmp_path, name, damage, problem):
+    system = tmp_path / "system"
+    contents = write_fashion_mnist_gz(system)
+    (system / f"{name}.gz").write_bytes(damage(contents[name]))
+    dm = FashionMNIST(root=str(tmp_path / "root"), system_dir=str(system))
+    with pytest.raises(SpikenasError) as info:
+        dm.ensure_files()
+    message = str(info.value)
+    assert message.startswith(f"Fashion-MNIST file {system / name}.gz is damaged") and problem in message
+    assert "\n" not in message and "--reinstall" in message
+    raw = tmp_path / "root" / "FashionMNIST" / "raw"
+    assert not (raw / name).exists() and not list(raw.glob(".*"))  # no bad copy, no temporary file
+    # once the source is repaired, the same datamodule loads
+    write_fashion_mnist_gz(system)
+    dm.ensure_files()
+    assert dm.sample_batch(4, 0).shape == (4, 1, 28, 28)
+
+
+def test_a_damaged_copy_is_replaced_from_the_source_or_named(tmp_path):
+    system = tmp_path / "system"
+    contents = write_fashion_mnist_gz(system)
+    dm = FashionMNIST(root=str(tmp_path / "root"), system_dir=str(system))
+    dm.ensure_files()
+    copy = dm.raw_dir / "train-images-idx3-ubyte"
+    copy.write_bytes(contents["train-images-idx3-ubyte"][:1000])  # e.g. a disk filled while writing
+    dm.ensure_files()
+    assert copy.read_bytes() == contents["train-images-idx3-ubyte"]
+    copy.write_bytes(b"junk")
+    alone = FashionMNIST(root=str(tmp_path / "root"), system_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(SpikenasError, match=f"Fashion-MNIST file {copy} is damaged .*; delete it so that it is fetched again"):
+        alone.ensure_files()
+
+
+def test_images_and_labels_that_disagree_are_named(tmp_path):
+    system = tmp_path / "system"
+    write_fashion_mnist_gz(system)
+    short = write_fashion_mnist_gz(tmp_path / "short", train=20)
+    (system / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(short["train-labels-idx1-ubyte"]))
+    with pytest.raises(SpikenasError, match="30 images but 20 labels"):
+        FashionMNIST(root=str(tmp_path / "root"), system_dir=str(system)).ensure_files()

@@ -4,21 +4,18 @@ Looked for, in order: the decompressed files in ``<root>/FashionMNIST/raw/`` (to
 layout); Debian's copy (``apt-get install dataset-fashion-mnist``, in
 ``/usr/share/datasets/fashion-mnist/``), decompressed into that layout on first use (torchvision
 rejects Debian's recompressed ``.gz`` files: their checksums differ); torchvision's download when
-``download`` is true.
+``download`` is true. Every file is checked before use (:mod:`spikenas.data.idx`).
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 from torch.utils.data import Dataset
 
 from spikenas.data.base import SpikenasDataModule, TensorImages
+from spikenas.data.idx import decompress_checked, idx_problem, item_count
 from spikenas.errors import SpikenasError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
@@ -68,38 +65,68 @@ class FashionMNIST(SpikenasDataModule):
         self.ensure_files()
 
     def ensure_files(self) -> None:
-        """Make ``raw_dir`` hold the four decompressed files, or fail saying where we looked."""
-        if all((self.raw_dir / f).is_file() for f in FILES):
-            return
+        """Make ``raw_dir`` hold the four decompressed files, checked (IDX headers, sizes,
+        labels), or fail in one line naming the file that is missing or damaged. A damaged copy
+        in ``raw_dir`` is replaced from the system package or the download when one is
+        available, and never used."""
+        bad = {f: p for f in FILES if (self.raw_dir / f).is_file() and (p := self._problem(self.raw_dir / f))}
+        if not bad and all((self.raw_dir / f).is_file() for f in FILES):
+            return self._check_counts()
         system = self.system_dir
         if system is not None and all((system / f"{f}.gz").is_file() for f in FILES):
             self.raw_dir.mkdir(parents=True, exist_ok=True)
             for f in FILES:
-                if (self.raw_dir / f).is_file():
+                if (self.raw_dir / f).is_file() and f not in bad:
                     continue
-                # write then rename, so concurrent processes never read a partial file
-                fd, tmp = tempfile.mkstemp(dir=self.raw_dir, prefix=f".{f}.")
-                with os.fdopen(fd, "wb") as out, gzip.open(system / f"{f}.gz", "rb") as src:
-                    shutil.copyfileobj(src, out)
-                os.replace(tmp, self.raw_dir / f)
-            return
+                problem = decompress_checked(system / f"{f}.gz", self.raw_dir / f, *self._expected(f))
+                if problem:
+                    raise SpikenasError(f"Fashion-MNIST file {system / f}.gz is damaged ({problem}); reinstall it with "
+                                        "`apt-get install --reinstall -y dataset-fashion-mnist`")
+            return self._check_counts()
         if self.download:
-            from torchvision.datasets import FashionMNIST as TV
-
-            try:
-                TV(str(self.root), train=True, download=True)
-                TV(str(self.root), train=False, download=True)
-            except Exception as exc:  # network errors come in many types
-                raise SpikenasError(
-                    f"Fashion-MNIST download to {self.raw_dir} failed ({type(exc).__name__}: "
-                    f"{' '.join(str(exc).split())}); install it with `apt-get install -y dataset-fashion-mnist`"
-                ) from None
-            return
+            for f in bad:  # fetched again below
+                (self.raw_dir / f).unlink()
+            self._download()
+            bad = {f: p for f in FILES if (p := self._problem(self.raw_dir / f))}
+        if bad:
+            name, problem = next(iter(bad.items()))
+            raise SpikenasError(f"Fashion-MNIST file {self.raw_dir / name} is damaged ({problem}); delete it so that "
+                                "it is fetched again")
+        if all((self.raw_dir / f).is_file() for f in FILES):
+            return self._check_counts()
         looked = f"{self.raw_dir}" + (f" or {system}" if system is not None else "")
         raise SpikenasError(
             f"Fashion-MNIST not found in {looked}; install it with `apt-get install -y "
             "dataset-fashion-mnist` or set data.init_args.download: true"
         )
+
+    @staticmethod
+    def _expected(name: str) -> tuple[tuple[int, ...], int | None]:
+        """``(item shape, classes)`` of one of the four files (labels are checked against the
+        class count)."""
+        return ((), FashionMNIST.num_classes) if "labels" in name else ((28, 28), None)
+
+    def _problem(self, path: Path) -> str | None:
+        return idx_problem(path, *self._expected(path.name))
+
+    def _check_counts(self) -> None:
+        for split in ("train", "t10k"):
+            images, labels = (self.raw_dir / f"{split}-{kind}" for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))
+            if item_count(images) != item_count(labels):
+                raise SpikenasError(f"Fashion-MNIST files {images} and {labels} disagree: {item_count(images):,} images "
+                                    f"but {item_count(labels):,} labels; delete them so that they are fetched again")
+
+    def _download(self) -> None:
+        from torchvision.datasets import FashionMNIST as TV
+
+        try:
+            TV(str(self.root), train=True, download=True)
+            TV(str(self.root), train=False, download=True)
+        except Exception as exc:  # network errors come in many types
+            raise SpikenasError(
+                f"Fashion-MNIST download to {self.raw_dir} failed ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())}); install it with `apt-get install -y dataset-fashion-mnist`"
+            ) from None
 
     def build_dataset(self, train: bool, augment: bool) -> Dataset:
         from torchvision.datasets import FashionMNIST as TV
