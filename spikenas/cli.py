@@ -90,10 +90,25 @@ def _drop_lightning_tips(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("💡 Tip")
 
 
+def _one_line_plugin_warnings(show):
+    """``warnings.showwarning`` that prints a disabled plugin's warning as its one line."""
+    from spikenas.plugin.manager import PluginDisabledWarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PluginDisabledWarning):
+            print(message, file=file or sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    showwarning.spikenas = True
+    return show if getattr(show, "spikenas", False) else showwarning
+
+
 def main(args: ArgsType = None) -> None:
     """Entry point of the ``spikenas`` console script (``args`` as on the command line)."""
     argv = list(sys.argv[1:] if args is None else args)
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="norse")
+    warnings.showwarning = _one_line_plugin_warnings(warnings.showwarning)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_lightning_tips)
     try:
         if argv[:1] == ["plugins"]:

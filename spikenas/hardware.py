@@ -25,14 +25,14 @@ def hardware_layers(network: nn.Module, input_shape: tuple[int, int, int]) -> li
     one image of ``input_shape``. A network not on the meta device is copied there first."""
     if any(p.device.type != "meta" for p in network.parameters()):
         network = copy.deepcopy(network).to("meta")
-    return trace_layers(network, torch.empty(1, *input_shape, device="meta"))
+    return trace_layers(network, torch.empty(1, *input_shape, device="meta"))[0]
 
 
-def trace_layers(module: nn.Module, meta_input: torch.Tensor) -> list[HardwareLayer]:
+def trace_layers(module: nn.Module, meta_input: torch.Tensor) -> tuple[list[HardwareLayer], torch.Tensor]:
     """Every ``Conv2d``, ``Linear`` and ``LIF`` of ``module`` (on the meta device) in the order
     they first run on ``meta_input`` (one sample: ``[1, c, H, W]`` for a network or a stem,
-    ``[T=1, B=1, C, H, W]`` for a cell operation, a reduction or a head); names are module
-    paths inside ``module``."""
+    ``[T=1, B=1, C, H, W]`` for a cell operation, a reduction or a head), and the output (a
+    meta tensor); names are module paths inside ``module``."""
     spikes_fan_out = fan_outs(module)
     seen: dict[str, HardwareLayer] = {}
 
@@ -50,11 +50,11 @@ def trace_layers(module: nn.Module, meta_input: torch.Tensor) -> list[HardwareLa
     handles = [m.register_forward_hook(weighted(n)) for n, m in module.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
         with torch.no_grad(), record_spikes(module, neurons, named=True):
-            module.eval()(meta_input)
+            output = module.eval()(meta_input)
     finally:
         for h in handles:
             h.remove()
-    return list(seen.values())
+    return list(seen.values()), output
 
 
 def _weighted_layer(name: str, module: nn.Module, shape_in: tuple[int, ...], shape_out: tuple[int, ...]) -> HardwareLayer:

@@ -1,15 +1,22 @@
 """The plugin manager: built-ins first, then packages of the ``spikenas`` entry-point group.
 
-``get_registries()`` asks every plugin to fill the operation, cost-model, score and strategy registries
-once per process. A plugin that raises while registering, or that registers a name twice, is
-a one-line :class:`~spikenas.errors.SpikenasError` naming the plugin. Setting
-``SPIKENAS_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points (tests use it to stay hermetic).
+``get_registries()`` asks every plugin to fill the operation, cost-model, score and strategy
+registries once per process. A broken third-party plugin is contained: one whose module fails
+to import, whose hooks do not match their specifications, that raises while registering or that
+registers a name already taken is *disabled* (none of its items are registered) with a
+one-line :class:`PluginDisabledWarning` naming it, and every command that does not need it
+works; asking for one of its items is a one-line error saying why it is missing. A broken
+built-in is an error. ``SPIKENAS_DISABLE_PLUGIN_AUTOLOAD=1`` (or ``true``/``yes``) skips every
+entry point (tests use it to stay hermetic); ``SPIKENAS_BLOCK_PLUGINS=name,other`` skips those.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.metadata
 import os
+import warnings
 from dataclasses import dataclass
 
 import pluggy
@@ -20,6 +27,7 @@ from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, Regis
 
 ENTRY_POINT_GROUP = "spikenas"
 AUTOLOAD_ENV = "SPIKENAS_DISABLE_PLUGIN_AUTOLOAD"
+BLOCK_ENV = "SPIKENAS_BLOCK_PLUGINS"
 BUILTIN_PLUGINS = (
     "spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming",
     "spikenas.search.spikenas_search", "spikenas.search.random_search", "spikenas.search.evolution",
@@ -39,21 +47,53 @@ class Registries:
         return (self.operations, self.cost_models, self.scores, self.strategies)
 
 
+class PluginDisabledWarning(UserWarning):
+    """A third-party plugin was broken and is left out."""
+
+
+_disabled: dict[str, str] = {}  # plugin name -> why it is left out (this process)
+
+
+def disable(pm: pluggy.PluginManager, name: str, why: str) -> None:
+    """Leave the plugin ``name`` out (unregistered, its items forgotten), saying why once."""
+    if name in BUILTIN_PLUGINS:
+        raise SpikenasError(f"built-in plugin {name!r} is broken: {why}")
+    plugin = pm.get_plugin(name)
+    if plugin is not None:
+        pm.unregister(plugin)
+    if name not in _disabled:
+        _disabled[name] = why
+        warnings.warn(f"spikenas: plugin {name!r} is disabled: {why}", PluginDisabledWarning, stacklevel=2)
+
+
+def autoload_disabled() -> bool:
+    """Whether ``SPIKENAS_DISABLE_PLUGIN_AUTOLOAD`` asks to skip entry points (``1``, ``true``,
+    ``yes``; ``0``, ``false``, ``no`` and empty do not)."""
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 @functools.lru_cache(maxsize=1)
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide manager with built-ins and (unless disabled) entry-point plugins."""
-    import importlib
-
     pm = pluggy.PluginManager("spikenas")
     pm.add_hookspecs(hookspecs)
     for name in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(name), name=name)
-    if not os.environ.get(AUTOLOAD_ENV):
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as exc:  # an entry point that fails to import
-            raise SpikenasError(f"could not load a {ENTRY_POINT_GROUP!r} entry-point plugin: {one_line(exc)}") from exc
-    check_pending(pm)
+    if not autoload_disabled():
+        blocked = {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if entry_point.name in blocked or pm.has_plugin(entry_point.name):
+                continue
+            try:
+                plugin = entry_point.load()
+            except Exception as exc:  # whatever its import raises
+                disable(pm, entry_point.name, f"importing {entry_point.value} raised {type(exc).__name__}: {one_line(exc)}")
+                continue
+            try:
+                register(pm, plugin, entry_point.name)
+            except SpikenasError as exc:
+                disable(pm, entry_point.name, str(exc))
+    check_pending(pm, contain=True)
     return pm
 
 
@@ -71,37 +111,45 @@ def register(pm: pluggy.PluginManager, plugin: object, name: str | None = None) 
         raise SpikenasError(one_line(exc)) from None
 
 
-def check_pending(pm: pluggy.PluginManager) -> None:
-    """pluggy's ``check_pending`` as a one-line :class:`SpikenasError` naming the plugin and
-    the misspelled hook (a hook implementation without a specification)."""
-    hooks = {name: getattr(pm.hook, name) for name in vars(pm.hook) if not name.startswith("_")}
-    known = ", ".join(sorted(name for name, hook in hooks.items() if hook.has_spec()))
-    for name, hook in hooks.items():
-        if hook.has_spec():
-            continue
-        for impl in hook.get_hookimpls():
-            if not impl.optionalhook:
-                raise SpikenasError(
-                    f"plugin {impl.plugin_name!r} implements unknown hook {name!r}; known hooks: {known}"
-                )
+def check_pending(pm: pluggy.PluginManager, contain: bool = False) -> None:
+    """``pm.check_pending()``: a hook implementation without a specification (a misspelled
+    hook) is a one-line :class:`SpikenasError` naming the plugin, the hook and the known hooks;
+    with ``contain``, that plugin is disabled instead (built-ins still raise)."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            hooks = [h for h in vars(pm.hook) if not h.startswith("_")]
+            unknown = [h for h in hooks if not getattr(pm.hook, h).has_spec()
+                       and any(i.plugin is exc.plugin and not i.optionalhook for i in getattr(pm.hook, h).get_hookimpls())]
+            known = ", ".join(sorted(h for h in hooks if getattr(pm.hook, h).has_spec()))
+            message = f"plugin {name!r} implements unknown hook {(unknown or ['?'])[0]!r}; known hooks: {known}"
+            if not contain or name in BUILTIN_PLUGINS:
+                raise SpikenasError(message) from None
+            disable(pm, name, message)
 
 
-def _fill(pm: pluggy.PluginManager, hook_name: str, registry: Registry) -> None:
-    # Call each implementation separately, built-ins first, so errors name their plugin.
+def _fill(pm: pluggy.PluginManager, hook_name: str, registry: Registry, registries: "Registries") -> None:
+    # Each implementation is called on its own, built-ins first, so that what it adds (and any
+    # error) is attributed to its plugin; a third-party plugin that fails is disabled.
     impls = getattr(pm.hook, hook_name).get_hookimpls()
     order = {name: i for i, name in enumerate(BUILTIN_PLUGINS)}
-    impls = sorted(impls, key=lambda impl: order.get(impl.plugin_name, len(order)))
-    for impl in impls:
+    for impl in sorted(impls, key=lambda impl: order.get(impl.plugin_name, len(order))):
+        if impl.plugin_name in _disabled:
+            continue
         registry.bind(impl.plugin_name)
         try:
             impl.function(registry=registry)
-        except SpikenasError:
-            raise
         except Exception as exc:
-            raise SpikenasError(
-                f"plugin {impl.plugin_name!r} raised while registering {registry.kind}s: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            why = str(exc) if isinstance(exc, SpikenasError) else (
+                f"raised while registering {registry.kind}s: {type(exc).__name__}: {one_line(exc)}")
+            if impl.plugin_name in BUILTIN_PLUGINS:
+                raise SpikenasError(why if isinstance(exc, SpikenasError) else f"plugin {impl.plugin_name!r} {why}") from exc
+            for each in registries.all():
+                each.remove_plugin(impl.plugin_name)
+            disable(pm, impl.plugin_name, why)
 
 
 _cache: dict[int, Registries] = {}
@@ -113,10 +161,12 @@ def get_registries() -> Registries:
     cached = _cache.get(id(pm))
     if cached is None:
         cached = Registries(OperationRegistry(), CostModelRegistry(), ScoreRegistry(), StrategyRegistry())
-        _fill(pm, "spikenas_register_operations", cached.operations)
-        _fill(pm, "spikenas_register_cost_models", cached.cost_models)
-        _fill(pm, "spikenas_register_scores", cached.scores)
-        _fill(pm, "spikenas_register_strategies", cached.strategies)
+        _fill(pm, "spikenas_register_operations", cached.operations, cached)
+        _fill(pm, "spikenas_register_cost_models", cached.cost_models, cached)
+        _fill(pm, "spikenas_register_scores", cached.scores, cached)
+        _fill(pm, "spikenas_register_strategies", cached.strategies, cached)
+        for registry in cached.all():
+            registry.disabled = dict(_disabled)
         _cache.clear()
         _cache[id(pm)] = cached
     return cached
@@ -125,3 +175,13 @@ def get_registries() -> Registries:
 def invalidate_registries() -> None:
     """Forget the filled registries (after registering or unregistering a plugin)."""
     _cache.clear()
+
+
+def disabled_plugins() -> dict[str, str]:
+    """``{plugin name: why}`` of the plugins left out in this process."""
+    return dict(_disabled)
+
+
+def forget_disabled(name: str) -> None:
+    """Let a plugin called ``name`` be tried again (after a test's temporary plugin left)."""
+    _disabled.pop(name, None)

@@ -6,9 +6,11 @@ or an unknown name is a one-line error naming the culprit.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
+from spikenas.cost import MemoryReport
 from spikenas.errors import SpikenasError
 
 T = TypeVar("T")
@@ -41,6 +43,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
         self._plugin = "<unknown>"
+        self.disabled: dict[str, str] = {}  # plugin -> why the manager disabled it
 
     def bind(self, plugin: str) -> "Registry[T]":
         """Attribute the following ``add`` calls to ``plugin`` (used by the manager)."""
@@ -70,7 +73,12 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "none"
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            disabled = "".join(f"; plugin {plugin!r} is disabled ({why})" for plugin, why in self.disabled.items())
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}{disabled}") from None
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every item ``plugin`` added (the manager disables a broken plugin so)."""
+        self._entries = {name: e for name, e in self._entries.items() if e.plugin != plugin}
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -128,6 +136,40 @@ class FactoryRegistry(Registry[Callable[..., Any]]):
 class CostModelRegistry(FactoryRegistry):
     def __init__(self) -> None:
         super().__init__("cost_model")
+
+    def create(self, name: str, **options: Any) -> Any:
+        """The cost model ``name``, whose every report is checked (see :class:`CheckedCostModel`)."""
+        return CheckedCostModel(super().create(name, **options), name, self.entry(name).plugin)
+
+
+class CheckedCostModel:
+    """A plugin's cost model whose reports are checked: a ``MemoryReport`` with non-negative
+    integer bytes. A report that is not, or a model that raises, is a one-line error naming
+    the model and its plugin. Other attributes (``weight_bits``, ...) are the model's."""
+
+    def __init__(self, model: Any, name: str, plugin: str) -> None:
+        self.model = model
+        self.name = name
+        self.plugin = plugin
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.__dict__["model"], attribute)
+
+    def __call__(self, profile: Any) -> Any:
+        culprit = f"cost model {self.name!r} (plugin {self.plugin!r})"
+        try:
+            report = self.model(profile)
+        except SpikenasError:
+            raise
+        except Exception as exc:
+            raise SpikenasError(f"{culprit} raised {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        if not isinstance(report, MemoryReport):
+            raise SpikenasError(f"{culprit} returned a {type(report).__name__}, not a spikenas.cost.MemoryReport")
+        for field in ("total_bytes", "param_bytes", "state_bytes"):
+            value = getattr(report, field)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise SpikenasError(f"{culprit} returned {field}={value!r}; bytes must be integers >= 0")
+        return report
 
 
 class ScoreRegistry(FactoryRegistry):

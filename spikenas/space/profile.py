@@ -26,13 +26,19 @@ from spikenas.space.genotype import CellGenotype, Genotype
 from spikenas.space.macro import Head, MacroConfig, Stem, build_reduction
 
 
-def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | None) -> tuple[int, int, tuple[HardwareLayer, ...]]:
+class ShapeContractError(SpikenasError):
+    """A cell operation whose output shape is not its input's."""
+
+
+def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | None,
+                 keep_shape: bool = False) -> tuple[int, int, tuple[HardwareLayer, ...]]:
     """``(parameters, LIF neurons per sample, hardware layers)`` of the module ``build()`` makes.
 
     The module is built on the meta device and run once on a meta input of ``input_shape``
     (``[1, c, H, W]`` for a stem, ``[T=1, B=1, C, H, W]`` for the other parts) to find its
     ``Conv2d``, ``Linear`` and LIF layers (:func:`~spikenas.hardware.trace_layers`); with
-    ``input_shape`` None it is not run (no neurons, no hardware layers).
+    ``input_shape`` None it is not run (no neurons, no hardware layers). With ``keep_shape``
+    an output of another shape than the input is a :class:`ShapeContractError`.
     """
     try:
         with torch.device("meta"):
@@ -44,14 +50,17 @@ def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | 
     params = sum(p.numel() for p in module.parameters())
     if input_shape is None:
         return params, 0, ()
-    hardware = tuple(trace_layers(module, torch.empty(input_shape, device="meta")))
-    return params, sum(layer.neurons for layer in hardware), hardware
+    hardware, output = trace_layers(module, torch.empty(input_shape, device="meta"))
+    if keep_shape and tuple(getattr(output, "shape", ())) != tuple(input_shape):
+        found = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ShapeContractError(f"turns a [T, B, C, H, W] = {list(input_shape)} input into {found}; an operation must keep the shape")
+    return params, sum(layer.neurons for layer in hardware), tuple(hardware)
 
 
 @functools.lru_cache(maxsize=4096)
 def _count_operation(build: Callable[..., nn.Module], shape: tuple[int, int, int], neuron: NeuronConfig) -> tuple[int, int, tuple[HardwareLayer, ...]]:
     """Counts of an operation (keyed by its build function) at ``shape = (C, H, W)``."""
-    return count_module(lambda: build(shape[0], neuron), (1, 1, *shape))
+    return count_module(lambda: build(shape[0], neuron), (1, 1, *shape), keep_shape=True)
 
 
 def machine_memory_bytes() -> int:
@@ -85,7 +94,18 @@ class Profiler:
         self._fixed = functools.lru_cache(maxsize=None)(self._fixed_layers)
 
     def _count_op(self, op: str, shape: tuple[int, int, int]) -> tuple[int, int, tuple[HardwareLayer, ...]]:
-        return _count_operation(self.operations.get(op).build, shape, self.neuron)
+        """An operation's counts; the first time it is met at a shape it is checked to keep the
+        shape, and an operation that fails is a one-line error naming it and its plugin."""
+        entry = self.operations.entry(op)
+        try:
+            return _count_operation(entry.item.build, shape, self.neuron)
+        except ShapeContractError as exc:
+            raise SpikenasError(f"operation {op!r} (plugin {entry.plugin!r}) {exc}") from None
+        except SpikenasError:
+            raise
+        except Exception as exc:  # a plugin's build or forward that raises
+            raise SpikenasError(f"operation {op!r} (plugin {entry.plugin!r}) failed on a [T, B, C, H, W] = "
+                                f"{[1, 1, *shape]} input: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
 
     def cell_layers(self, cell: CellGenotype, index: int) -> list[LayerProfile]:
         shape = self.macro.cell_shape(index)
