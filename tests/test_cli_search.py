@@ -211,3 +211,41 @@ def test_fit_refuses_a_network_larger_than_this_machines_memory(tmp_path):
               "--trainer.default_root_dir", str(tmp_path / "fit")])
     line = str(error.value.code)
     assert "the network (model.macro channels=100000" in line and "more than this machine's" in line and "\n" not in line
+
+
+def test_the_same_search_started_while_one_runs_stops_with_one_line(tmp_path):
+    import filelock
+
+    run_search(tmp_path)
+    state = next((tmp_path / "lightning_logs" / ".search_state").glob("*.json"))
+    with filelock.FileLock(str(state) + ".lock"):  # as a search still running would
+        with pytest.raises(SystemExit) as error:
+            run_search(tmp_path)
+    message = str(error.value.code)
+    assert message.startswith("spikenas: error: another search with the same settings is running") and "\n" not in message
+    assert len(list((tmp_path / "lightning_logs").glob("version_*"))) == 1  # nothing claimed meanwhile
+
+
+def test_a_fixed_version_never_overwrites_an_earlier_run(tmp_path, capsys):
+    fixed = ("--trainer.logger.init_args.version", "0")
+    first = run_search(tmp_path, *fixed)
+    before = (first / "final.yaml").read_text()
+    run_search(tmp_path, "--budget", "40KB", *fixed)  # other settings: a new run, same version asked
+    assert (first / "final.yaml").read_text() == before
+    assert (tmp_path / "lightning_logs" / "version_1" / "final.yaml").is_file()
+    assert f"{first} holds another run's files; this run writes to" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["file", "long"])
+def test_an_unwritable_save_dir_is_one_line_error(tmp_path, where):
+    target = tmp_path / "taken"
+    if where == "file":
+        target.write_text("not a directory")
+    else:
+        target = tmp_path / ("x" * 300)
+    with pytest.raises(SystemExit) as error:
+        main(["search", "--config", CONFIG, "--trainer.default_root_dir", str(target),
+              "--trainer.logger.init_args.save_dir", str(target)])
+    message = str(error.value.code)
+    assert message.startswith("spikenas: error: cannot write the search state in") and "\n" not in message
+    assert ("Not a directory" if where == "file" else "File name too long") in message

@@ -32,7 +32,7 @@ from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.files import atomic_write
 from spikenas.plugin import get_registries
-from spikenas.rundir import logs_root, new_run_dir, read_state, settings_key, state_path
+from spikenas.rundir import claim_run_dir, logs_root, read_state, run_lock, settings_key, state_path
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.search.workers import Workers
 
@@ -116,70 +116,71 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
         "scores": score_names, "operations": registries.operations.names(),
     })
     state_file = state_path(trainer, "analyze", key)
-    run_dir = None
-    if workers.is_writer:
-        state = read_state(state_file)
-        if state is not None and not state.get("complete"):
-            run_dir = state["run_dir"]
-        else:
-            run_dir = str(new_run_dir(trainer, logs_root(trainer)))
-            atomic_write(state_file, json.dumps({"run_dir": run_dir, "complete": False}))
-    run_dir = Path(workers.broadcast(run_dir))
-    table = NetworkTable(run_dir / "networks.csv", score_names)
-    done = table.load() if workers.is_writer else 0
-    if workers.is_writer and done:
-        print(f"spikenas analyze: resuming {run_dir} ({done} training runs already in networks.csv)")
-    todo = workers.broadcast([(n, s) for n in plan.networks for s in recipe.seeds if not table.has(n.key, s)])
+    with run_lock(state_file, "analysis", workers.is_writer):  # the same analysis started twice: one line
+        run_dir = None
+        if workers.is_writer:
+            state = read_state(state_file)
+            if state is not None and not state.get("complete"):
+                run_dir = state["run_dir"]
+            else:
+                run_dir = str(claim_run_dir(trainer, logs_root(trainer)))
+                atomic_write(state_file, json.dumps({"run_dir": run_dir, "complete": False}))
+        run_dir = Path(workers.broadcast(run_dir))
+        table = NetworkTable(run_dir / "networks.csv", score_names)
+        done = table.load() if workers.is_writer else 0
+        if workers.is_writer and done:
+            print(f"spikenas analyze: resuming {run_dir} ({done} training runs already in networks.csv)")
+        todo = workers.broadcast([(n, s) for n in plan.networks for s in recipe.seeds if not table.has(n.key, s)])
 
-    runs = len(plan.networks) * len(recipe.seeds)
-    quiet = not workers.is_writer or trainer.progress_bar_callback is None  # --trainer.enable_progress_bar false
-    bar = tqdm(total=runs, initial=runs - len(todo), desc="spikenas analyze", disable=quiet, dynamic_ncols=True)
-    scored: dict[str, dict[str, float]] = {}
+        runs = len(plan.networks) * len(recipe.seeds)
+        quiet = not workers.is_writer or trainer.progress_bar_callback is None  # --trainer.enable_progress_bar false
+        bar = tqdm(total=runs, initial=runs - len(todo), desc="spikenas analyze", disable=quiet, dynamic_ncols=True)
+        scored: dict[str, dict[str, float]] = {}
 
-    def train(job: tuple[PlannedNetwork, int]) -> TrainedNetwork:
-        network, net_seed = job
-        if network.key not in scored:
-            scored[network.key] = proxy.scores(network.genotype, network.macro, batches, seed, score_options)
-        result = proxy.train(network.genotype, network.macro, net_seed)
-        m = network.macro
-        return TrainedNetwork(
-            tuple(network.roles), network.key, network.genotype.hash, str(network.genotype), len(network.genotype.cells),
-            f"channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} timesteps={m.timesteps}",
-            network.bytes, scored[network.key], result.val_acc, result.test_acc, net_seed, result.steps,
-            result.final_loss, result.seconds,
-        )
+        def train(job: tuple[PlannedNetwork, int]) -> TrainedNetwork:
+            network, net_seed = job
+            if network.key not in scored:
+                scored[network.key] = proxy.scores(network.genotype, network.macro, batches, seed, score_options)
+            result = proxy.train(network.genotype, network.macro, net_seed)
+            m = network.macro
+            return TrainedNetwork(
+                tuple(network.roles), network.key, network.genotype.hash, str(network.genotype), len(network.genotype.cells),
+                f"channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} timesteps={m.timesteps}",
+                network.bytes, scored[network.key], result.val_acc, result.test_acc, net_seed, result.steps,
+                result.final_loss, result.seconds,
+            )
 
-    try:
-        for i in range(0, len(todo), workers.world):
-            rows = workers.map(todo[i:i + workers.world], train)
-            if workers.is_writer:
-                for row in rows:
-                    table.add(row)
-                table.save()
-                bar.update(len(rows))
-                bar.set_postfix(last=f"{rows[-1].test_acc:.3f}", refresh=False)
-    finally:
-        bar.close()
+        try:
+            for i in range(0, len(todo), workers.world):
+                rows = workers.map(todo[i:i + workers.world], train)
+                if workers.is_writer:
+                    for row in rows:
+                        table.add(row)
+                    table.save()
+                    bar.update(len(rows))
+                    bar.set_postfix(last=f"{rows[-1].test_acc:.3f}", refresh=False)
+        finally:
+            bar.close()
 
-    tables = compute_tables(table.all(), plan, studies, list(space.operations), set(planner.full.connecting), score_names, space.cells)
-    seconds = time.perf_counter() - start
-    summary = summary_line(tables, len(plan.networks), seconds, score_name)
-    if workers.is_writer:
-        write_tables(run_dir, tables, table.all(), score_names)
-        write_report(run_dir / "report.md", tables, {
-            "command": command or "Trainer.analyze (Python API)",
-            "date": datetime.date.today().isoformat(), "device": _device_name(device),
-            "networks": len(plan.networks), "runs": runs, "seconds": seconds, "macro": _macro_text(plan),
-            "budget": "none" if budget is None else f"{budget:,} bytes ({format_bytes(budget)})",
-            "cost_model": cost_name, "recipe": recipe, "steps": proxy.steps, "batch_size": proxy.batch_size,
-            "score": score_name,
-        })
-        atomic_write(state_file, json.dumps({"run_dir": str(run_dir), "complete": True}))
-        print(f"spikenas analyze: wrote {run_dir}/{{networks.csv,report.md,enhanced_space.yaml,...}}")
-        print(f"spikenas analyze: search the enhanced space with: spikenas search --config configs/search.yaml "
-              f"--config {run_dir / 'enhanced_space.yaml'}")
-        print(f"spikenas analyze: {summary}")
-    return AnalysisResult(run_dir, tables, table.all(), summary)
+        tables = compute_tables(table.all(), plan, studies, list(space.operations), set(planner.full.connecting), score_names, space.cells)
+        seconds = time.perf_counter() - start
+        summary = summary_line(tables, len(plan.networks), seconds, score_name)
+        if workers.is_writer:
+            write_tables(run_dir, tables, table.all(), score_names)
+            write_report(run_dir / "report.md", tables, {
+                "command": command or "Trainer.analyze (Python API)",
+                "date": datetime.date.today().isoformat(), "device": _device_name(device),
+                "networks": len(plan.networks), "runs": runs, "seconds": seconds, "macro": _macro_text(plan),
+                "budget": "none" if budget is None else f"{budget:,} bytes ({format_bytes(budget)})",
+                "cost_model": cost_name, "recipe": recipe, "steps": proxy.steps, "batch_size": proxy.batch_size,
+                "score": score_name,
+            })
+            atomic_write(state_file, json.dumps({"run_dir": str(run_dir), "complete": True}))
+            print(f"spikenas analyze: wrote {run_dir}/{{networks.csv,report.md,enhanced_space.yaml,...}}")
+            print(f"spikenas analyze: search the enhanced space with: spikenas search --config configs/search.yaml "
+                  f"--config {run_dir / 'enhanced_space.yaml'}")
+            print(f"spikenas analyze: {summary}")
+        return AnalysisResult(run_dir, tables, table.all(), summary)
 
 
 def _macro_text(plan: Plan) -> str:

@@ -22,7 +22,7 @@ import yaml
 from spikenas.errors import SpikenasError
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
-from spikenas.rundir import logs_root, new_run_dir, settings_key
+from spikenas.rundir import claim_run_dir, logs_root, run_lock, settings_key
 from spikenas.score import scoring_mode
 from spikenas.search.config import SearchSpaceConfig
 from spikenas.network import SpikingNetwork
@@ -138,8 +138,31 @@ def run_search(
 
 
 def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
+    """The search on this process: check and assemble everything, then (holding the lock of
+    this configuration's state) open the record log, search, and write the results."""
     trainer.strategy.setup_environment()
     workers = Workers.current()
+    ctx, strategy, key = _prepare(trainer, model, datamodule, settings)
+    state_path = logs_root(trainer) / ".search_state" / f"{key}.json"
+    with run_lock(state_path, "search", workers.is_writer):
+        log, run_dir = _open_log(trainer, state_path, workers)
+        try:
+            result = search(ctx, strategy, log, workers)
+        except BaseException:
+            if workers.is_writer and run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()  # nothing written yet: leave no empty run behind (a rerun makes it again)
+            raise
+        result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
+        if workers.is_writer:
+            search_config = (yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
+                             if config is not None and parser is not None else _config_from_objects(model, datamodule, trainer))
+            _finish(result, log, ctx, search_config)
+    return result
+
+
+def _prepare(trainer, model, datamodule, settings) -> tuple[SearchContext, SearchStrategy, str]:
+    """Every setting checked, the scoring batches drawn, the context and the strategy built, and
+    the key of the settings; nothing is written."""
     if datamodule is None:
         raise SpikenasError("search needs data: set 'data' in the config (e.g. class_path: spikenas.data.FashionMNIST)")
     space = settings.get("space") or SearchSpaceConfig()
@@ -148,7 +171,6 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
     seed = int(settings.get("search_seed", 0))
     macro: MacroConfig = model.macro
     neuron: NeuronConfig = model.neuron
-    device = trainer.strategy.root_device
     n_batches = int(settings.get("score_batches", 1))
     batch_size = int(settings.get("score_batch_size", 256))
     for name, value in (("score_batches", n_batches), ("score_batch_size", batch_size)):
@@ -157,6 +179,7 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
     for name in ("sweeps", "last_sweeps", "rerank", "candidates"):
         if settings.get(name) is not None and int(settings[name]) < 1:
             raise SpikenasError(f"{name} must be >= 1, got {settings[name]}")
+    device = trainer.strategy.root_device
     batches = [datamodule.sample_batch(batch_size, seed + i).to(device) for i in range(n_batches)]
     ctx = build_context(
         macro, neuron, space, batches, settings.get("budget"), settings.get("score", "sahd"),
@@ -166,14 +189,17 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
         settings.get("strategy", "spikenas"), settings.get("strategy_options"),
         **{k: int(settings[k]) for k in SHARED_SETTINGS if settings.get(k) is not None},
     )
-
     key = settings_key({
         **{k: v for k, v in settings.items() if k != "space"}, "space": asdict(space),
         "macro": macro.to_dict(), "neuron": asdict(neuron), "data": dict(getattr(datamodule, "hparams", {})),
         "datamodule": type(datamodule).__qualname__,
     })
-    root = logs_root(trainer)
-    state_path = root / ".search_state" / f"{key}.json"
+    return ctx, strategy, key
+
+
+def _open_log(trainer, state_path: Path, workers: Workers) -> tuple[RecordLog, Path]:
+    """The record log and run directory: an unfinished run's (resume), else a new run
+    directory claimed for this one. A damaged state is moved aside, saying so."""
     meta = None
     if workers.is_writer:
         try:
@@ -188,38 +214,28 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
             meta = previous.meta
         else:
             state_path.unlink(missing_ok=True)
-            run_dir = new_run_dir(trainer, root)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            meta = {"run_dir": str(run_dir)}
+            meta = {"run_dir": str(claim_run_dir(trainer, logs_root(trainer)))}
     meta = workers.broadcast(meta)
     log = RecordLog(state_path, meta)
     if log.resumed and workers.is_writer:
         print(f"spikenas search: resuming from {state_path} ({log.resumed} candidates already scored)")
-    run_dir = Path(meta["run_dir"])
-    try:
-        result = search(ctx, strategy, log, workers)
-    except BaseException:
-        if workers.is_writer and run_dir.is_dir() and not any(run_dir.iterdir()):
-            run_dir.rmdir()  # nothing written yet: leave no empty run behind (a rerun makes it again)
-        raise
-    result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
-    if workers.is_writer:
-        if config is not None and parser is not None:
-            search_config = yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
-        else:
-            search_config = _config_from_objects(model, datamodule, trainer)
-        write_outputs(result, log, run_dir, search_config, getattr(ctx.memory.cost, "weight_bits", None), _synops_table(ctx, result))
-        log.meta["complete"] = True
-        log.save()
-        m = result.macro
-        print(f"spikenas search: macro channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} (fitted to the budget)")
-        nonfinite = sum(1 for r in log.records if not math.isfinite(r.score))
-        if nonfinite:
-            print(f"spikenas search: {nonfinite} candidates had a non-finite score (ranked last; see search.csv)")
-        print(f"spikenas search: wrote {run_dir}/{{genotype.yaml,final.yaml,search.csv,pareto.png,memory.txt}}")
-        print(f"spikenas search: retrain with: spikenas fit --config {run_dir / 'final.yaml'}")
-        print(f"spikenas search: {result.summary()}")
-    return result
+    return log, Path(meta["run_dir"])
+
+
+def _finish(result: SearchResult, log: RecordLog, ctx: SearchContext, search_config: dict[str, Any]) -> None:
+    """Write the results, mark the state complete, and say what was found (rank 0)."""
+    run_dir = result.run_dir
+    write_outputs(result, log, run_dir, search_config, getattr(ctx.memory.cost, "weight_bits", None), _synops_table(ctx, result))
+    log.meta["complete"] = True
+    log.save()
+    m = result.macro
+    print(f"spikenas search: macro channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} (fitted to the budget)")
+    nonfinite = sum(1 for r in log.records if not math.isfinite(r.score))
+    if nonfinite:
+        print(f"spikenas search: {nonfinite} candidates had a non-finite score (ranked last; see search.csv)")
+    print(f"spikenas search: wrote {run_dir}/{{genotype.yaml,final.yaml,search.csv,pareto.png,memory.txt}}")
+    print(f"spikenas search: retrain with: spikenas fit --config {run_dir / 'final.yaml'}")
+    print(f"spikenas search: {result.summary()}")
 
 
 def _synops_table(ctx, result) -> str:
