@@ -1,10 +1,11 @@
-"""Writing outputs so that a crash never leaves half a file: text, bytes and figures."""
+"""Writing outputs so that a crash never leaves half a file, nor half a set of files."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -43,6 +44,23 @@ def write_figure(path: Path, figure: Any, dpi: int = 120) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     atomic_write(path, buffer.getvalue())
+
+
+@contextlib.contextmanager
+def output_set(directory: Path) -> Iterator[Path]:
+    """A staging directory inside ``directory`` for a set of results: write every file into
+    it; on a clean exit each is moved into ``directory`` (renames within one file system), on an
+    error (a full disk, an exception) the staging directory and all it holds are removed and
+    ``directory`` gains nothing."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory, prefix=".outputs-"))
+    try:
+        yield staging
+        for item in sorted(staging.iterdir()):
+            os.replace(item, directory / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -249,3 +249,33 @@ def test_an_unwritable_save_dir_is_one_line_error(tmp_path, where):
     message = str(error.value.code)
     assert message.startswith("spikenas: error: cannot write the search state in") and "\n" not in message
     assert ("Not a directory" if where == "file" else "File name too long") in message
+
+
+def test_a_spawning_strategy_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2")
+    assert str(error.value.code) == ("spikenas: error: search does not run under a spawning strategy "
+                                     "(ddp_spawn, ddp_fork, ...); use --trainer.strategy ddp")
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_full_disk_while_writing_leaves_no_partial_results_and_the_rerun_writes_them(tmp_path, monkeypatch):
+    import errno
+
+    import spikenas.search.outputs as outputs
+
+    real = outputs.write_pareto
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs, "write_pareto", full_disk)
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path)
+    message = str(error.value.code)
+    assert message.startswith("spikenas: error: cannot write the results to") and "No space left on device" in message
+    run = tmp_path / "lightning_logs" / "version_0"
+    assert list(run.iterdir()) == []  # not 3 of 5 files, no staging directory
+    monkeypatch.setattr(outputs, "write_pareto", real)
+    assert run_search(tmp_path) == run  # resumed: the same run directory, now complete
+    assert sorted(p.name for p in run.iterdir()) == ["final.yaml", "genotype.yaml", "memory.txt", "pareto.png", "search.csv"]

@@ -32,7 +32,7 @@ from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 from spikenas.search.strategy import SearchStrategy
-from spikenas.search.workers import Workers
+from spikenas.search.workers import Workers, check_launcher, end_process_group
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
 from spikenas.space.genotype import Genotype
@@ -131,10 +131,14 @@ def run_search(
     **settings: Any,
 ) -> SearchResult:
     """The ``search`` subcommand (see :meth:`spikenas.trainer.Trainer.search` for settings)."""
+    check_launcher(trainer, "search")
     launcher = trainer.strategy.launcher
-    if launcher is not None:
-        return launcher.launch(_run, trainer, model, datamodule, config, parser, settings, trainer=trainer)
-    return _run(trainer, model, datamodule, config, parser, settings)
+    try:
+        if launcher is not None:
+            return launcher.launch(_run, trainer, model, datamodule, config, parser, settings, trainer=trainer)
+        return _run(trainer, model, datamodule, config, parser, settings)
+    finally:
+        end_process_group()
 
 
 def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
@@ -225,7 +229,11 @@ def _open_log(trainer, state_path: Path, workers: Workers) -> tuple[RecordLog, P
 def _finish(result: SearchResult, log: RecordLog, ctx: SearchContext, search_config: dict[str, Any]) -> None:
     """Write the results, mark the state complete, and say what was found (rank 0)."""
     run_dir = result.run_dir
-    write_outputs(result, log, run_dir, search_config, getattr(ctx.memory.cost, "weight_bits", None), _synops_table(ctx, result))
+    try:
+        write_outputs(result, log, run_dir, search_config, getattr(ctx.memory.cost, "weight_bits", None), _synops_table(ctx, result))
+    except OSError as exc:  # a full disk, a read-only file system: the state keeps every score
+        raise SpikenasError(f"cannot write the results to {run_dir}: {exc.strerror or exc}; no result file was written and "
+                            "the scored candidates are kept, so the same command writes them once this is fixed") from None
     log.meta["complete"] = True
     log.save()
     m = result.macro

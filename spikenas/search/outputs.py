@@ -3,7 +3,7 @@
 ``genotype.yaml`` (the found cells), ``final.yaml`` (a complete ``spikenas fit`` config),
 ``search.csv`` (every scored candidate), ``memory.txt`` (the per-layer memory report) and
 ``pareto.png`` (score against memory of every candidate, the chosen one marked, the budget
-drawn). Every file is written atomically.
+drawn). They are written as a set (:func:`~spikenas.files.output_set`): all or none.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from spikenas.files import atomic_write, write_figure
+from spikenas.files import atomic_write, output_set, write_figure
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 from spikenas.space.genotype import GenotypeError
@@ -53,20 +53,21 @@ def fit_config(result: SearchResult, search_config: dict[str, Any], weight_bits:
 
 def write_outputs(result: SearchResult, log: RecordLog, run_dir: Path, search_config: dict[str, Any],
                   weight_bits: int | None = None, synops: str = "") -> None:
-    """Every output of a finished search (``weight_bits``: what its cost model counts per
-    weight, if it says; ``synops``: the found network's SynOps table, appended to ``memory.txt``)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Every output of a finished search, as a set: all five files appear in ``run_dir`` or
+    none does (``weight_bits``: what its cost model counts per weight, if it says; ``synops``:
+    the found network's SynOps table, appended to ``memory.txt``)."""
     header = f"# found by spikenas search ({result.strategy}); score {result.score:.6g}, {result.bytes:,} bytes\n"
     try:
         header += "# as SNASNet's cnt_mat: " + "; ".join(f"cell {i}: {c.to_cnt_mat()}" for i, c in enumerate(result.genotype.cells)) + "\n"
     except GenotypeError:  # an operation SNASNet does not have
         pass
-    atomic_write(run_dir / "genotype.yaml", header + result.genotype.to_yaml())
     final = yaml.safe_dump(fit_config(result, search_config, weight_bits), sort_keys=False, default_flow_style=None)
-    atomic_write(run_dir / "final.yaml", f"# spikenas fit --config {run_dir / 'final.yaml'}\n" + final)
-    atomic_write(run_dir / "memory.txt", result.report.format() + "\n" + (f"\n{synops}\n" if synops else ""))
-    log.write_csv(run_dir / "search.csv")
-    write_pareto(result, log, run_dir / "pareto.png")
+    with output_set(run_dir) as staging:
+        atomic_write(staging / "genotype.yaml", header + result.genotype.to_yaml())
+        atomic_write(staging / "final.yaml", f"# spikenas fit --config {run_dir / 'final.yaml'}\n" + final)
+        atomic_write(staging / "memory.txt", result.report.format() + "\n" + (f"\n{synops}\n" if synops else ""))
+        log.write_csv(staging / "search.csv")
+        write_pareto(result, log, staging / "pareto.png")
 
 
 def write_pareto(result: SearchResult, log: RecordLog, path: Path) -> None:

@@ -8,9 +8,11 @@ so every rank takes the same decisions and ends with the same genotype.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch.distributed as dist
+
+from spikenas.errors import SpikenasError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,3 +54,20 @@ class Workers:
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+
+def check_launcher(trainer: Any, command: str) -> None:
+    """Refuse, before anything runs, a strategy that spawns its processes (``ddp_spawn``,
+    ``ddp_fork``, ...): their launcher hands back only what ``fit`` returns. ``ddp`` starts
+    every process on the whole command, which is what ``search`` and ``analyze`` need."""
+    launcher = trainer.strategy.launcher
+    if launcher is not None and type(launcher).__module__.endswith("launchers.multiprocessing"):
+        raise SpikenasError(f"{command} does not run under a spawning strategy (ddp_spawn, ddp_fork, ...); "
+                            "use --trainer.strategy ddp")
+
+
+def end_process_group() -> None:
+    """Tear down the process group a multi-process command started (a later ``fit`` with the
+    same trainer starts its own)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
