@@ -9,7 +9,7 @@ For every LIF layer and timestep, with ``x_i`` the binary spike vector of sample
 and the score is ``log|det K|`` of the kernel averaged over layers and timesteps. Samples with
 identical constant rates (both silent, or both saturated) have distance 0. All Hamming
 distances of a batch come from one matrix product; no loop over sample pairs.
-``neuron_normalised=False`` drops the ``N`` in the denominator, as SNASNet's released code does.
+``neuron_normalised=False`` drops the ``N`` in the denominator (an ablation; the paper's formula keeps it).
 """
 
 from __future__ import annotations
