@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up everything spikenas needs, idempotently (a second run takes a second):
-#   - .venv (python3.11, else python3 >= 3.11) with `pip install -e .[dev]` (torch 2.14.1 +
-#     torchvision 0.29.1, see docs/install.md) and the example plugin plugins/spikenas-dwsep;
+#   - .venv (python3.11, else python3 >= 3.11) with `pip install -e .[dev]` at the versions of
+#     scripts/constraints.txt (torch 2.14.1 + torchvision 0.29.1, see docs/install.md) and the
+#     example plugin plugins/spikenas-dwsep;
 #   - Fashion-MNIST from Debian (`dataset-fashion-mnist`) when running as root and it is missing.
-# Installs are redone only when setup.cfg/pyproject.toml change or an import fails.
+# Installs are redone only when setup.cfg/pyproject.toml/constraints change or an import fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,14 +28,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.spikenas-setup
-want=$(cat setup.cfg pyproject.toml plugins/spikenas-dwsep/setup.cfg plugins/spikenas-dwsep/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat setup.cfg pyproject.toml scripts/constraints.txt plugins/spikenas-dwsep/setup.cfg plugins/spikenas-dwsep/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] &&
     .venv/bin/python -c 'import spikenas, spikenas_dwsep, lightning, norse, torchvision' 2>/dev/null; then
     log "python packages up to date"
 else
     log "installing spikenas[dev] and plugins/spikenas-dwsep into .venv (about a minute)"
-    .venv/bin/python -m pip install -q -e '.[dev]'
-    .venv/bin/python -m pip install -q -e plugins/spikenas-dwsep
+    .venv/bin/python -m pip install -q -c scripts/constraints.txt -e '.[dev]'
+    .venv/bin/python -m pip install -q -c scripts/constraints.txt -e plugins/spikenas-dwsep
     echo "$want" >"$stamp"
 fi
 
