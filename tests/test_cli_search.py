@@ -279,3 +279,10 @@ def test_a_full_disk_while_writing_leaves_no_partial_results_and_the_rerun_write
     monkeypatch.setattr(outputs, "write_pareto", real)
     assert run_search(tmp_path) == run  # resumed: the same run directory, now complete
     assert sorted(p.name for p in run.iterdir()) == ["final.yaml", "genotype.yaml", "memory.txt", "pareto.png", "search.csv"]
+
+
+@pytest.mark.parametrize("enabled", ["true", "false"])
+def test_search_progress_follows_the_trainers_progress_bar_setting(tmp_path, capsys, enabled):
+    run_search(tmp_path, "--trainer.enable_progress_bar", enabled)
+    drawn = "spikenas cell 1/2" in capsys.readouterr().err
+    assert drawn == (enabled == "true")

@@ -193,6 +193,7 @@ def _prepare(trainer, model, datamodule, settings) -> tuple[SearchContext, Searc
         settings.get("strategy", "spikenas"), settings.get("strategy_options"),
         **{k: int(settings[k]) for k in SHARED_SETTINGS if settings.get(k) is not None},
     )
+    strategy.show_progress = trainer.progress_bar_callback is not None  # --trainer.enable_progress_bar false
     key = settings_key({
         **{k: v for k, v in settings.items() if k != "space"}, "space": asdict(space),
         "macro": macro.to_dict(), "neuron": asdict(neuron), "data": dict(getattr(datamodule, "hparams", {})),

@@ -27,6 +27,7 @@ class SearchStrategy:
     def __init__(self) -> None:
         self.evaluated = 0  # candidates scored in this search, replayed ones included
         self.best_score: float | None = None  # the whole-network score of the result, if known
+        self.show_progress = True  # the driver follows --trainer.enable_progress_bar
         self._bar: tqdm | None = None
 
     def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
@@ -34,9 +35,10 @@ class SearchStrategy:
         raise NotImplementedError
 
     def progress(self, total: int | None, workers: Workers, description: str) -> None:
-        """(Re)start the progress bar (rank 0 only)."""
+        """(Re)start the progress bar (rank 0 only, and only when ``show_progress``)."""
         self.close()
-        self._bar = tqdm(total=total, desc=description, disable=not workers.is_writer, leave=False, dynamic_ncols=True)
+        self._bar = tqdm(total=total, desc=description, disable=not (workers.is_writer and self.show_progress),
+                         leave=False, dynamic_ncols=True)
 
     def close(self) -> None:
         if self._bar is not None:
