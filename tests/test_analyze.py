@@ -146,6 +146,7 @@ def test_bad_input_is_a_one_line_error_before_training(tmp_path, monkeypatch, ex
     assert not list(tmp_path.glob("lightning_logs/version_*/networks.csv"))
 
 
+@pytest.mark.slow  # two processes: run by .ci/run's slow step
 def test_two_processes_train_the_same_rows_as_one(finished, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "spikenas", "analyze", "--config", CONFIG,

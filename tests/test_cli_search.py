@@ -94,6 +94,7 @@ def test_rerun_after_a_finished_search_starts_a_new_run(tmp_path):
     assert (first / "genotype.yaml").read_text() == (second / "genotype.yaml").read_text()
 
 
+@pytest.mark.slow  # two processes: run by .ci/run's slow step
 def test_two_processes_find_the_same_genotype_as_one(tmp_path):
     one = run_search(tmp_path / "one")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
