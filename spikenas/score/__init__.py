@@ -47,6 +47,12 @@ class KernelAccumulator:
     def copy(self) -> "KernelAccumulator":
         return KernelAccumulator(self.score, self.kernel, self.count)
 
+    def merge(self, kernel: torch.Tensor | None, count: int) -> None:
+        """Add contributions recorded elsewhere (another accumulator's ``kernel`` and ``count``)."""
+        if kernel is not None:
+            self.kernel = kernel if self.kernel is None else self.kernel + kernel
+        self.count += count
+
     def value(self) -> float:
         """The score; ``-inf`` when no LIF layer fired a contribution."""
         if self.kernel is None or self.count == 0:
@@ -64,14 +70,16 @@ def scoring_mode(network: nn.Module) -> nn.Module:
 
 
 def score_network(network: nn.Module, batches: list[torch.Tensor], score: KernelScore) -> float:
-    """Mean score over ``batches`` (each ``[B, c, H, W]``); neuron state starts at rest for each."""
+    """Mean score over ``batches`` (each ``[B, c, H, W]``) of the spikes ``network(images)``
+    fires (any module whose neurons are :class:`~spikenas.neuron.LIF`); neuron state starts at
+    rest for each batch."""
     scoring_mode(network)
     values = []
     with torch.inference_mode():
         for images in batches:
             acc = KernelAccumulator(score)
             with record_spikes(network, acc.add):
-                network.timestep_logits(images)
+                network(images)
             values.append(acc.value())
     return finite_mean(values)
 

@@ -69,7 +69,7 @@ def assess_network(network: torch.nn.Module, batches: list[torch.Tensor], score:
         for images in batches:
             acc = KernelAccumulator(score)
             with tally.recording(network, acc.add):
-                network.timestep_logits(images)
+                network(images)
             values.append(acc.value())
     return Assessment(finite_mean(values), tally.value() / sum(len(b) for b in batches))
 

@@ -176,9 +176,7 @@ class CellEvaluator:
             for e in incoming:
                 source, source_key = values[e.src]
                 out, kernel, count, synops = self._edge_output(e, source, (b, str(e), source_key))
-                if kernel is not None:
-                    acc.kernel = kernel if acc.kernel is None else acc.kernel + kernel
-                acc.count += count
+                acc.merge(kernel, count)
                 if tally is not None:
                     tally.add(synops)
                 total = out if total is None else total + out
