@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 
 from spikenas.analysis.settings import ProxyRecipe, Studies
 from spikenas.search.config import SearchSpaceConfig
+from spikenas.search.settings import SearchSettings
 
 
 class Trainer(pl.Trainer):
@@ -20,21 +21,21 @@ class Trainer(pl.Trainer):
         self,
         model: pl.LightningModule,
         datamodule: Optional[pl.LightningDataModule] = None,
-        budget: Union[int, dict[str, Union[int, float, str, None]], str, None] = None,
-        strategy: str = "spikenas",
-        strategy_options: Optional[dict[str, Any]] = None,
+        budget: Union[int, dict[str, Union[int, float, str, None]], str, None] = SearchSettings.budget,
+        strategy: str = SearchSettings.strategy,
+        strategy_options: Optional[dict[str, Any]] = SearchSettings.strategy_options,
         space: Optional[SearchSpaceConfig] = None,
-        score: str = "sahd",
-        score_options: Optional[dict[str, Any]] = None,
-        cost_model: str = "memory",
-        cost_options: Optional[dict[str, Any]] = None,
-        candidates: int = 5000,
-        sweeps: int = 1,
-        last_sweeps: int = 2,
-        rerank: int = 3,
-        score_batch_size: int = 256,
-        score_batches: int = 1,
-        search_seed: int = 0,
+        score: str = SearchSettings.score,
+        score_options: Optional[dict[str, Any]] = SearchSettings.score_options,
+        cost_model: str = SearchSettings.cost_model,
+        cost_options: Optional[dict[str, Any]] = SearchSettings.cost_options,
+        candidates: int = SearchSettings.candidates,
+        sweeps: int = SearchSettings.sweeps,
+        last_sweeps: int = SearchSettings.last_sweeps,
+        rerank: int = SearchSettings.rerank,
+        score_batch_size: int = SearchSettings.score_batch_size,
+        score_batches: int = SearchSettings.score_batches,
+        search_seed: int = SearchSettings.search_seed,
     ) -> Any:
         """Search the architecture with the best training-free score within a memory budget.
 
@@ -70,26 +71,8 @@ class Trainer(pl.Trainer):
         """
         from spikenas.search.driver import run_search
 
-        return run_search(
-            self,
-            model=model,
-            datamodule=datamodule,
-            budget=budget,
-            strategy=strategy,
-            strategy_options=strategy_options,
-            space=space,
-            score=score,
-            score_options=score_options,
-            cost_model=cost_model,
-            cost_options=cost_options,
-            candidates=candidates,
-            sweeps=sweeps,
-            last_sweeps=last_sweeps,
-            rerank=rerank,
-            score_batch_size=score_batch_size,
-            score_batches=score_batches,
-            search_seed=search_seed,
-        )
+        values = dict(locals())  # every argument above, as the CLI filled it
+        return run_search(self, model=model, datamodule=datamodule, settings=SearchSettings.of(**values))
 
     def analyze(
         self,

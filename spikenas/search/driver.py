@@ -31,6 +31,7 @@ from spikenas.search.limits import parse_limits
 from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
+from spikenas.search.settings import SearchSettings
 from spikenas.search.strategy import SearchStrategy
 from spikenas.search.workers import Workers, check_launcher, end_process_group
 from spikenas.space.cell import CellSpace
@@ -128,9 +129,12 @@ def run_search(
     datamodule: Optional[pl.LightningDataModule] = None,
     config: Any = None,
     parser: Any = None,
-    **settings: Any,
+    settings: SearchSettings | None = None,
+    **values: Any,
 ) -> SearchResult:
-    """The ``search`` subcommand (see :meth:`spikenas.trainer.Trainer.search` for settings)."""
+    """The ``search`` subcommand: ``settings``, or a :class:`SearchSettings` of ``values``
+    (see :meth:`spikenas.trainer.Trainer.search` for each)."""
+    settings = settings or SearchSettings.of(**values)
     check_launcher(trainer, "search")
     launcher = trainer.strategy.launcher
     try:
@@ -164,40 +168,27 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
     return result
 
 
-def _prepare(trainer, model, datamodule, settings) -> tuple[SearchContext, SearchStrategy, str]:
+def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[SearchContext, SearchStrategy, str]:
     """Every setting checked, the scoring batches drawn, the context and the strategy built, and
     the key of the settings; nothing is written."""
     if datamodule is None:
         raise SpikenasError("search needs data: set 'data' in the config (e.g. class_path: spikenas.data.FashionMNIST)")
-    space = settings.get("space") or SearchSpaceConfig()
-    if isinstance(space, dict):
-        space = SearchSpaceConfig(**space)
-    seed = int(settings.get("search_seed", 0))
+    settings.check()
     macro: MacroConfig = model.macro
     neuron: NeuronConfig = model.neuron
-    n_batches = int(settings.get("score_batches", 1))
-    batch_size = int(settings.get("score_batch_size", 256))
-    for name, value in (("score_batches", n_batches), ("score_batch_size", batch_size)):
-        if value < 1:
-            raise SpikenasError(f"{name} must be >= 1, got {value}")
-    for name in ("sweeps", "last_sweeps", "rerank", "candidates"):
-        if settings.get(name) is not None and int(settings[name]) < 1:
-            raise SpikenasError(f"{name} must be >= 1, got {settings[name]}")
     device = trainer.strategy.root_device
-    batches = [datamodule.sample_batch(batch_size, seed + i).to(device) for i in range(n_batches)]
+    seed = settings.search_seed
+    batches = [datamodule.sample_batch(settings.score_batch_size, seed + i).to(device) for i in range(settings.score_batches)]
     ctx = build_context(
-        macro, neuron, space, batches, settings.get("budget"), settings.get("score", "sahd"),
-        settings.get("score_options"), settings.get("cost_model", "memory"), settings.get("cost_options"), seed,
+        macro, neuron, settings.space, batches, settings.budget, settings.score, settings.score_options,
+        settings.cost_model, settings.cost_options, seed,
     )
-    strategy = make_strategy(
-        settings.get("strategy", "spikenas"), settings.get("strategy_options"),
-        **{k: int(settings[k]) for k in SHARED_SETTINGS if settings.get(k) is not None},
-    )
+    strategy = make_strategy(settings.strategy, settings.strategy_options,
+                             **{k: getattr(settings, k) for k in SHARED_SETTINGS})
     strategy.show_progress = trainer.progress_bar_callback is not None  # --trainer.enable_progress_bar false
     key = settings_key({
-        **{k: v for k, v in settings.items() if k != "space"}, "space": asdict(space),
-        "macro": macro.to_dict(), "neuron": asdict(neuron), "data": dict(getattr(datamodule, "hparams", {})),
-        "datamodule": type(datamodule).__qualname__,
+        **settings.as_dict(), "macro": macro.to_dict(), "neuron": asdict(neuron),
+        "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,
     })
     return ctx, strategy, key
 

@@ -17,12 +17,10 @@ import yaml
 from spikenas.files import atomic_write, output_set, write_figure
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
+from spikenas.search.settings import SearchSettings
 from spikenas.space.genotype import GenotypeError
 
-SEARCH_ONLY_KEYS = (
-    "budget", "strategy", "strategy_options", "space", "score", "score_options", "cost_model", "cost_options",
-    "candidates", "sweeps", "last_sweeps", "rerank", "score_batch_size", "score_batches", "search_seed", "config",
-)
+SEARCH_ONLY_KEYS = (*SearchSettings.names(), "config")
 
 
 def fit_config(result: SearchResult, search_config: dict[str, Any], weight_bits: int | None = None) -> dict[str, Any]:

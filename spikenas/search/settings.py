@@ -1,0 +1,62 @@
+"""Every setting of ``spikenas search``, in one value built once from the command line.
+
+:class:`SearchSettings` holds the defaults (``Trainer.search``'s signature reads them from
+here), checks the values in one line each before anything runs, and says which keys of a
+search config are search-only (left out of ``final.yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Optional, Union
+
+from spikenas.errors import SpikenasError
+from spikenas.search.config import SearchSpaceConfig
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What ``spikenas search`` does; see :meth:`spikenas.trainer.Trainer.search` for each."""
+
+    budget: Union[int, str, dict, None] = None
+    strategy: str = "spikenas"
+    strategy_options: Optional[dict[str, Any]] = None
+    space: SearchSpaceConfig = field(default_factory=SearchSpaceConfig)
+    score: str = "sahd"
+    score_options: Optional[dict[str, Any]] = None
+    cost_model: str = "memory"
+    cost_options: Optional[dict[str, Any]] = None
+    candidates: int = 5000
+    sweeps: int = 1
+    last_sweeps: int = 2
+    rerank: int = 3
+    score_batch_size: int = 256
+    score_batches: int = 1
+    search_seed: int = 0
+
+    @classmethod
+    def of(cls, **values: Any) -> "SearchSettings":
+        """Settings from keyword values (``None`` for ``space``: the default space; a mapping:
+        its fields); any other key is ignored (e.g. the model and data of a CLI call)."""
+        names = {f.name for f in fields(cls)}
+        chosen = {k: v for k, v in values.items() if k in names}
+        space = chosen.get("space")
+        chosen["space"] = SearchSpaceConfig(**space) if isinstance(space, dict) else (space or SearchSpaceConfig())
+        return cls(**chosen)
+
+    def check(self) -> "SearchSettings":
+        """``self`` if every count is valid; otherwise a one-line error naming the setting."""
+        for name in ("score_batches", "score_batch_size", "sweeps", "last_sweeps", "rerank", "candidates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SpikenasError(f"{name} must be >= 1, got {value!r}")
+        self.space.check()
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (the space as a mapping): what identifies a search's result."""
+        return asdict(self)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
