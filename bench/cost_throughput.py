@@ -18,7 +18,7 @@ from spikenas import Genotype  # noqa: E402
 from spikenas.neuron import NeuronConfig  # noqa: E402
 from spikenas.plugin import get_registries  # noqa: E402
 from spikenas.space import CellSpace, MacroConfig  # noqa: E402
-from spikenas.space.profile import Profiler  # noqa: E402
+from spikenas.network.profile import Profiler  # noqa: E402
 
 OPS = ["zero", "skip", "conv1x1", "conv3x3", "avgpool"]
 

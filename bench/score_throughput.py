@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from spikenas.neuron import NeuronConfig
 from spikenas.score import score_network
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig

@@ -36,7 +36,7 @@ import torch
 
 from spikenas.cost import format_bytes
 from spikenas.neuron import NeuronConfig
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch

@@ -24,12 +24,12 @@ from spikenas.hardware import format_hardware, hardware_layers
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.limits import parse_count, parse_limits
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
-from spikenas.space.profile import Profiler
+from spikenas.network.profile import Profiler
 
 USAGE = "usage: spikenas profile --config FILE.yaml [--config MORE.yaml ...]"
 

@@ -29,7 +29,7 @@ from spikenas.plugin import get_registries
 from spikenas.quantize import QuantizationConfig, quantize_weights
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
-from spikenas.space.profile import Profiler, check_fits_in_memory
+from spikenas.network.profile import Profiler, check_fits_in_memory
 from spikenas.synops import fan_outs
 
 

@@ -12,7 +12,7 @@ from typing import Any, Optional, Union
 import lightning.pytorch as pl
 
 from spikenas.analysis.settings import ProxyRecipe, Studies
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.settings import SearchSettings
 
 

@@ -12,11 +12,11 @@ from spikenas import CellGenotype, Genotype, get_registries, hookimpl
 from spikenas.cost import MemoryReport, NetworkProfile
 from spikenas.hardware import hardware_layers
 from spikenas.network import SpikingNetwork
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
 from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.space import MacroConfig
-from spikenas.space.profile import Profiler
+from spikenas.network.profile import Profiler
 from spikenas.synops import profile_layer
 from spikenas.testing import temporary_plugin
 

@@ -15,7 +15,7 @@ from spikenas import Genotype
 from spikenas.cli import main
 from spikenas.errors import SpikenasError
 from spikenas.score import scoring_mode
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.incremental import CellEvaluator

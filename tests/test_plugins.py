@@ -19,10 +19,10 @@ from spikenas.ops import SpikingSequential
 from spikenas.plugin import get_registries
 from spikenas.plugin.listing import format_plugins
 from spikenas.plugin.manager import PluginDisabledWarning
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context
 from spikenas.space import CellSpace, validate_genotype
-from spikenas.space.profile import Profiler
+from spikenas.network.profile import Profiler
 from spikenas.testing import temporary_plugin
 
 from conftest import ROOT

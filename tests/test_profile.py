@@ -12,7 +12,7 @@ from spikenas.cost import NetworkProfile, bits_to_bytes, format_bytes, parse_byt
 from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.network import SpikingNetwork
 from spikenas.space import CellSpace, MacroConfig
-from spikenas.space.profile import Profiler
+from spikenas.network.profile import Profiler
 
 OPS = ["zero", "skip", "conv1x1", "conv3x3", "avgpool"]
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from spikenas import CellGenotype, Genotype
 from spikenas.plugin import hookimpl
 from spikenas.score.sahd import SAHD
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.context import BudgetError
 from spikenas.search.driver import build_context, search
 from spikenas.search.evolution import EvolutionSearch

@@ -13,7 +13,7 @@ import yaml
 from spikenas.cli import main
 from spikenas.errors import SpikenasError
 from spikenas.plugin import hookimpl
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, make_strategy, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch

@@ -33,7 +33,7 @@ from spikenas.errors import SpikenasError
 from spikenas.files import atomic_write
 from spikenas.plugin import get_registries
 from spikenas.rundir import claim_run_dir, logs_root, read_state, run_lock, settings_key, state_path
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.workers import Workers, check_launcher, end_process_group
 
 

@@ -28,7 +28,7 @@ from spikenas.errors import SpikenasError
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
 from spikenas.score import KernelScore
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.context import BudgetError, MemoryCheck, SearchContext, choose_macro
 from spikenas.search.records import RecordLog
 from spikenas.search.spikenas_search import SpikeNASSearch

@@ -2,7 +2,7 @@
 
 A :class:`NetworkProfile` lists, per layer, its parameter count and its neuron count (one
 membrane value per LIF neuron for one sample); it is computed from genotype and macro without
-allocating weights (:mod:`spikenas.space.profile`). A cost model (plugin) turns a profile into
+allocating weights (:mod:`spikenas.network.profile`). A cost model (plugin) turns a profile into
 a :class:`MemoryReport`, whose ``total_bytes`` is what a budget is checked against.
 """
 

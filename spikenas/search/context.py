@@ -22,12 +22,12 @@ from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
 from spikenas.score import KernelAccumulator, KernelScore, finite_mean, score_network, scoring_mode
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.limits import Limits
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
-from spikenas.space.profile import Profiler
+from spikenas.network.profile import Profiler
 from spikenas.synops import SynOpsTally, fan_outs_by_module
 
 

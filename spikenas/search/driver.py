@@ -24,7 +24,7 @@ from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.rundir import claim_run_dir, logs_root, run_lock, settings_key
 from spikenas.score import scoring_mode
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.network import SpikingNetwork
 from spikenas.search.context import MemoryCheck, SearchContext, assess_network, choose_macro, synops_unreachable
 from spikenas.search.limits import parse_limits
@@ -37,7 +37,7 @@ from spikenas.search.workers import Workers, check_launcher, end_process_group
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
 from spikenas.space.genotype import Genotype
-from spikenas.space.profile import Profiler, check_fits_in_memory
+from spikenas.network.profile import Profiler, check_fits_in_memory
 from spikenas.synops import format_synops, measure_synops
 
 SHARED_SETTINGS = ("candidates", "sweeps", "last_sweeps", "rerank")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional, Union
 
 from spikenas.errors import SpikenasError
-from spikenas.search.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig
 
 
 @dataclass(frozen=True)

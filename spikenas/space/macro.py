@@ -1,4 +1,6 @@
-"""The macro-architecture around the cells: stem, reductions, head, and the knobs a budget turns.
+"""The macro-architecture around the cells as data: its shapes and the knobs a budget turns.
+
+The modules built from it (stem, reductions, head) are in :mod:`spikenas.network.parts`.
 
 Layout for ``n`` cells (SNASNet's CIFAR-10 network is ``MacroConfig.snasnet_cifar10()``)::
 
@@ -18,12 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import torch
-from torch import nn
-
 from spikenas.errors import SpikenasError
-from spikenas.neuron import LIF, NeuronConfig
-from spikenas.ops import SpikingSequential
 
 
 @dataclass(frozen=True)
@@ -103,58 +100,3 @@ class MacroConfig:
                 f"macro head_pool {self.head_pool} exceeds the last cell's {h}x{w} feature map"
             )
         return c * (h // self.head_pool) * (w // self.head_pool)
-
-
-class Stem(nn.Sequential):
-    """conv3x3 (no bias) -> BN on the static image: ``[B, c, H, W] -> [B, C, H', W']``."""
-
-    def __init__(self, macro: MacroConfig) -> None:
-        c_in = macro.input_shape[0]
-        super().__init__(
-            nn.Conv2d(c_in, macro.channels, 3, stride=macro.stem_stride, padding=1, bias=False),
-            nn.BatchNorm2d(macro.channels),
-        )
-
-
-def build_reduction(macro: MacroConfig, index: int, neuron: NeuronConfig) -> SpikingSequential:
-    """The reduction after cell ``index``: ``[T, B, C, H, W] -> [T, B, mC, H/2, W/2]``."""
-    c_in = macro.cell_shape(index)[0]
-    c_out = macro.cell_shape(index + 1)[0]
-    return SpikingSequential(
-        nn.BatchNorm2d(c_in),
-        LIF(neuron),
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.AvgPool2d(2),
-    )
-
-
-class Head(nn.Module):
-    """Spiking classifier: ``[T, B, C, H, W]`` (last cell) ``-> [T, B, classes]`` logits."""
-
-    def __init__(self, macro: MacroConfig, cells: int, neuron: NeuronConfig) -> None:
-        super().__init__()
-        c = macro.cell_shape(cells - 1)[0]
-        pool = [nn.AvgPool2d(macro.head_pool)] if macro.head_pool > 1 else []
-        self.features = SpikingSequential(nn.BatchNorm2d(c), LIF(neuron), *pool, nn.Flatten())
-        self.dropout = macro.dropout
-        outputs = macro.num_classes * macro.votes
-        n_in = macro.head_features(cells)
-        if macro.head_hidden:
-            self.classifier = SpikingSequential(
-                nn.Linear(n_in, macro.head_hidden, bias=False),
-                LIF(neuron),
-                nn.Linear(macro.head_hidden, outputs),
-            )
-        else:
-            self.classifier = SpikingSequential(nn.Linear(n_in, outputs))
-        self.votes = macro.votes
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # [T, B, F]
-        if self.training and self.dropout > 0:
-            # one mask per sample, shared by all timesteps
-            keep = torch.empty_like(x[0]).bernoulli_(1 - self.dropout) / (1 - self.dropout)
-            x = x * keep
-        x = self.classifier(x)  # [T, B, classes * votes]
-        return x.unflatten(-1, (-1, self.votes)).mean(-1)

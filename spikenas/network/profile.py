@@ -19,11 +19,12 @@ from torch import nn
 from spikenas.cost import HardwareLayer, LayerProfile, NetworkProfile, format_bytes
 from spikenas.errors import SpikenasError
 from spikenas.hardware import trace_layers
+from spikenas.network.parts import Head, Stem, build_reduction
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.registry import OperationRegistry
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Genotype
-from spikenas.space.macro import Head, MacroConfig, Stem, build_reduction
+from spikenas.space.macro import MacroConfig
 
 
 class ShapeContractError(SpikenasError):

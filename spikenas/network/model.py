@@ -16,12 +16,13 @@ from typing import Callable, TypeVar
 import torch
 from torch import nn
 
+from spikenas.network.parts import Head, Stem, build_reduction
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.plugin.registry import OperationRegistry
 from spikenas.space.cell import live_edges, validate_genotype
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
-from spikenas.space.macro import Head, MacroConfig, Stem, build_reduction
+from spikenas.space.macro import MacroConfig
 
 M = TypeVar("M", bound=nn.Module)
 
