@@ -6,7 +6,7 @@ throughput does not depend on their content). Reports the forward FLOPs per cand
 (``torch.utils.flop_counter``), the achieved FLOP/s and their share of the device's dense
 matmul rate measured in the same run (a practical peak). The last line printed is::
 
-    candidates_per_s=<x> seconds_per_candidate=<s> device=<name>
+    candidates_per_s=<x> seconds_per_candidate=<s> flop_per_candidate=<f> peak_fraction=<p> device=<name>
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
           f"channels={macro.channels} head_hidden={macro.head_hidden} candidates={count}")
     print(f"flops_per_candidate={total_flops / count:.3e} achieved_flops={achieved:.3e} "
           f"matmul_peak_flops={peak:.3e} share_of_peak={achieved / peak:.3f}")
-    print(f"candidates_per_s={1 / seconds:.4f} seconds_per_candidate={seconds:.4f} device={device_name(device)}")
+    print(f"candidates_per_s={1 / seconds:.4f} seconds_per_candidate={seconds:.4f} flop_per_candidate={total_flops / count:.3e} "
+          f"peak_fraction={achieved / peak:.3f} device={device_name(device)}")
 
 
 if __name__ == "__main__":

@@ -91,37 +91,6 @@ def test_snasnet_profile_without_building(operations, neuron, snasnet_cell):
     assert profiler.cell_counts(snasnet_cell, 0)[0] + profiler.fixed_counts(2)[0] < profile.params
 
 
-@pytest.mark.parametrize("weight_bits, state_bits", [(32, 32), (8, 16), (4, 3)])
-def test_memory_model_state(weight_bits, state_bits, registries, operations, tiny_macro, neuron, genotype):
-    profile = Profiler(tiny_macro, neuron, operations).profile(genotype)
-    model = registries.cost_models.create("memory", weight_bits=weight_bits, state_bits=state_bits, count_state=True)
-    report = model(profile)
-    assert report.param_bytes == bits_to_bytes(profile.params, weight_bits)
-    assert report.state_bytes == bits_to_bytes(profile.neurons, state_bits)
-    assert report.total_bytes == report.param_bytes + report.state_bytes
-    assert len(report.layers) == len(profile.layers)
-    table = report.format()
-    assert "head" in table and f"{report.total_bytes:,}" in table
-
-
-def test_cost_model_option_errors(registries):
-    for options, culprit in [({"weight_bits": 0}, "weight_bits"), ({"bits": 8}, "bits")]:
-        with pytest.raises(SpikenasError) as info:
-            registries.cost_models.create("memory", **options)
-        assert "\n" not in str(info.value) and culprit in str(info.value) and "'memory'" in str(info.value)
-    with pytest.raises(SpikenasError, match="unknown cost_model 'flash'; known: memory"):
-        registries.cost_models.create("flash")
-
-
-def test_byte_units():
-    assert parse_bytes("256KiB") == 262144 and parse_bytes("500KB") == 500000 and parse_bytes(1234) == 1234
-    assert parse_bytes(None) is None
-    with pytest.raises(SpikenasError, match="'12 parsecs'"):
-        parse_bytes("12 parsecs")
-    assert format_bytes(1536) == "1.50 KiB"
-    assert NetworkProfile(()).params == 0
-
-
 def test_learnt_time_constants_are_counted(operations, tiny_macro, genotype):
     """PLIF adds one parameter per LIF layer; the memory model counts them like any weight."""
     fixed, learnt = NeuronConfig(), NeuronConfig(learn_tau=True)

@@ -42,23 +42,6 @@ def test_score_is_deterministic_for_same_genotype_data_and_seed(tiny_macro, neur
     assert other_seed != first
 
 
-def test_sahd_kernel_matches_pairwise_definition():
-    spikes = (torch.rand(2, 5, 40, generator=torch.Generator().manual_seed(0)) > 0.6).float()
-    kernel = SAHD(alpha=0.5).kernel(spikes)
-    t, b, n = spikes.shape
-    expected = torch.zeros(b, b, dtype=torch.float64)
-    for step in range(t):
-        x = spikes[step].double()
-        rates = x.mean(1)
-        for i in range(b):
-            for j in range(b):
-                hamming = (x[i] != x[j]).sum()
-                norm = n * (rates[i] * (1 - rates[j]) + (1 - rates[i]) * rates[j])
-                d = 0.5 * hamming / norm if norm > 0 else 0.0
-                expected[i, j] += n - d
-    torch.testing.assert_close(kernel, expected)
-
-
 @pytest.mark.parametrize("backward", [False, True])
 def test_incremental_last_cell_score_equals_whole_network_score(tiny_macro, neuron, images, backward):
     ctx = make_ctx(tiny_macro, neuron, images, backward=backward)

@@ -1,0 +1,79 @@
+"""Does reduced precision keep the score's ranking? fp32 against bf16 autocast, same candidates.
+
+Random 2-cell genotypes of the default space are scored (SAHD, one batch) at float32 and under
+``torch.autocast(dtype=bfloat16)``, once with everything in bf16 and once with the LIF membrane
+integrated in float32 (convolutions in bf16). The ranking is kept when Kendall's tau-b between
+the float32 scores and the reduced-precision ones is at least 0.99 (issue 13's bar). The last
+line printed is::
+
+    candidates=<n> tau_bf16=<t> tau_bf16_fp32_membrane=<t> fp32_s=<s> bf16_s=<s> bf16_fp32_membrane_s=<s>
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from unittest import mock
+
+import torch
+from torchmetrics.functional.regression import kendall_rank_corrcoef
+
+from spikenas.neuron import LIF, NeuronConfig
+from spikenas.score import score_network
+from spikenas.search.driver import build_context
+from spikenas.space import Genotype, MacroConfig, SearchSpaceConfig
+
+from device import device_name, sync  # bench/device.py
+
+_no_grad = LIF._forward_no_grad
+
+
+def fp32_membrane(self: LIF, x: torch.Tensor) -> torch.Tensor:
+    """The no-grad LIF with its membrane in float32, whatever the input's precision."""
+    return _no_grad(self, x.float()).to(x.dtype)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--channels", type=int, default=16)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+
+    # the Fashion-MNIST search's macro (configs/search.yaml) at a width of --channels
+    macro = MacroConfig(input_shape=(1, 28, 28), timesteps=5, channels=args.channels, stem_stride=2, head_pool=2,
+                        head_hidden=0, votes=1)
+    images = torch.randn(args.batch_size, *macro.input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    ctx = build_context(macro, NeuronConfig(), SearchSpaceConfig(), [images], seed=0)
+    rng = random.Random(0)
+    genotypes = [Genotype(tuple(ctx.cells.sample(rng) for _ in range(2))) for _ in range(args.candidates)]
+
+    def scores(precision: torch.dtype | None) -> tuple[torch.Tensor, float]:
+        sync(device)
+        start = time.perf_counter()
+        values = []
+        for genotype in genotypes:
+            with torch.autocast(device.type, dtype=precision or torch.float32, enabled=precision is not None):
+                values.append(score_network(ctx.build(genotype), ctx.batches, ctx.score))
+        sync(device)
+        return torch.tensor(values, dtype=torch.float64), time.perf_counter() - start
+
+    full, full_s = scores(None)
+    half, half_s = scores(torch.bfloat16)
+    with mock.patch.object(LIF, "_forward_no_grad", fp32_membrane):
+        mixed, mixed_s = scores(torch.bfloat16)
+
+    def tau(other: torch.Tensor) -> float:
+        finite = torch.isfinite(full) & torch.isfinite(other)
+        return kendall_rank_corrcoef(full[finite], other[finite], variant="b").item()
+
+    print(f"device={device_name(device)} macro: width {macro.channels}, 14x14 cells, T = {macro.timesteps}, batch {args.batch_size}")
+    print(f"candidates={args.candidates} tau_bf16={tau(half):.4f} tau_bf16_fp32_membrane={tau(mixed):.4f} "
+          f"fp32_s={full_s:.1f} bf16_s={half_s:.1f} bf16_fp32_membrane_s={mixed_s:.1f}")
+
+
+if __name__ == "__main__":
+    main()

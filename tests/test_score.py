@@ -1,0 +1,53 @@
+"""The training-free scores: each kernel against its pairwise definition, and the score's edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from spikenas.score import KernelAccumulator, finite_mean
+from spikenas.score.hamming import Hamming
+from spikenas.score.sahd import SAHD
+
+
+def test_sahd_kernel_matches_pairwise_definition():
+    spikes = (torch.rand(2, 5, 40, generator=torch.Generator().manual_seed(0)) > 0.6).float()
+    kernel = SAHD(alpha=0.5).kernel(spikes)
+    t, b, n = spikes.shape
+    expected = torch.zeros(b, b, dtype=torch.float64)
+    for step in range(t):
+        x = spikes[step].double()
+        rates = x.mean(1)
+        for i in range(b):
+            for j in range(b):
+                hamming = (x[i] != x[j]).sum()
+                norm = n * (rates[i] * (1 - rates[j]) + (1 - rates[i]) * rates[j])
+                d = 0.5 * hamming / norm if norm > 0 else 0.0
+                expected[i, j] += n - d
+    torch.testing.assert_close(kernel, expected)
+
+
+
+def test_hamming_kernel_is_n_minus_the_distance_summed_over_steps():
+    spikes = (torch.rand(3, 4, 30, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    kernel = Hamming().kernel(spikes)
+    expected = sum(30 - (spikes[t][:, None, :] != spikes[t][None, :, :]).sum(-1).double() for t in range(3))
+    torch.testing.assert_close(kernel, expected)
+    assert Hamming().reduce(kernel / 3) == torch.linalg.slogdet(expected / 3).logabsdet.item()
+
+
+def test_an_accumulator_without_spikes_scores_minus_infinity_and_merges():
+    acc = KernelAccumulator(SAHD())
+    assert acc.value() == -math.inf
+    other = KernelAccumulator(SAHD())
+    other.add((torch.rand(2, 5, 20, generator=torch.Generator().manual_seed(2)) > 0.5).float())
+    acc.merge(other.kernel, other.count)
+    assert acc.count == 2 and torch.equal(acc.kernel, other.kernel) and acc.value() == other.value()
+    acc.merge(None, 0)
+    assert acc.count == 2
+
+
+def test_a_non_finite_value_makes_the_mean_minus_infinity():
+    assert finite_mean([1.0, 3.0]) == 2.0
+    assert finite_mean([1.0, math.nan]) == -math.inf and finite_mean([]) == -math.inf
