@@ -18,6 +18,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from spikenas.allocator import keep_freed_memory
 from spikenas.neuron import NeuronConfig
 from spikenas.score import score_network
 from spikenas.space.config import SearchSpaceConfig
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--channels", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (default: keep freed memory, spikenas.allocator)")
     args = parser.parse_args(argv)
+    kept = False if args.system_malloc else keep_freed_memory()
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     peak = matmul_peak(device)
     achieved = total_flops / count / seconds
     print(f"settings: input={macro.input_shape} batch={args.batch_size} T={macro.timesteps} "
-          f"channels={macro.channels} head_hidden={macro.head_hidden} candidates={count}")
+          f"channels={macro.channels} head_hidden={macro.head_hidden} candidates={count} keep_freed_memory={kept}")
     print(f"flops_per_candidate={total_flops / count:.3e} achieved_flops={achieved:.3e} "
           f"matmul_peak_flops={peak:.3e} share_of_peak={achieved / peak:.3f}")
     print(f"candidates_per_s={1 / seconds:.4f} seconds_per_candidate={seconds:.4f} flop_per_candidate={total_flops / count:.3e} "

@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
+from spikenas.allocator import tune_for_command
 from spikenas.configfile import check_config_args
 from spikenas.errors import SpikenasError
 
@@ -107,6 +108,8 @@ def _one_line_plugin_warnings(show):
 def main(args: ArgsType = None) -> None:
     """Entry point of the ``spikenas`` console script (``args`` as on the command line)."""
     argv = list(sys.argv[1:] if args is None else args)
+    if argv[:1] == ["search"]:  # scoring's large tensors reuse freed memory (training does not gain)
+        tune_for_command()
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="norse")
     warnings.showwarning = _one_line_plugin_warnings(warnings.showwarning)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_lightning_tips)
