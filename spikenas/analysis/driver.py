@@ -34,7 +34,7 @@ from spikenas.files import atomic_write
 from spikenas.plugin import get_registries
 from spikenas.rundir import claim_run_dir, logs_root, read_state, run_lock, settings_key, state_path
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.workers import Workers, check_launcher, end_process_group
+from spikenas.search.workers import Workers, launch
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,7 @@ def run_analysis(trainer: pl.Trainer, model: pl.LightningModule, datamodule: Opt
     """The ``analyze`` subcommand (see :meth:`spikenas.trainer.Trainer.analyze` for settings);
     ``config`` is the parsed CLI config (it identifies the run for resuming), ``command`` the
     command line that ``report.md`` quotes."""
-    check_launcher(trainer, "analyze")
-    launcher = trainer.strategy.launcher
-    try:
-        if launcher is not None:
-            return launcher.launch(_run, trainer, model, datamodule, config, command, settings, trainer=trainer)
-        return _run(trainer, model, datamodule, config, command, settings)
-    finally:
-        end_process_group()
+    return launch(trainer, "analyze", _run, trainer, model, datamodule, config, command, settings)
 
 
 def _as(cls: type, value: Any) -> Any:

@@ -33,7 +33,7 @@ from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 from spikenas.search.settings import SearchSettings
 from spikenas.search.strategy import SearchStrategy
-from spikenas.search.workers import Workers, check_launcher, end_process_group
+from spikenas.search.workers import Workers, launch
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
 from spikenas.space.genotype import Genotype
@@ -135,14 +135,7 @@ def run_search(
     """The ``search`` subcommand: ``settings``, or a :class:`SearchSettings` of ``values``
     (see :meth:`spikenas.trainer.Trainer.search` for each)."""
     settings = settings or SearchSettings.of(**values)
-    check_launcher(trainer, "search")
-    launcher = trainer.strategy.launcher
-    try:
-        if launcher is not None:
-            return launcher.launch(_run, trainer, model, datamodule, config, parser, settings, trainer=trainer)
-        return _run(trainer, model, datamodule, config, parser, settings)
-    finally:
-        end_process_group()
+    return launch(trainer, "search", _run, trainer, model, datamodule, config, parser, settings)
 
 
 def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:

@@ -56,18 +56,19 @@ class Workers:
         return box[0]
 
 
-def check_launcher(trainer: Any, command: str) -> None:
-    """Refuse, before anything runs, a strategy that spawns its processes (``ddp_spawn``,
-    ``ddp_fork``, ...): their launcher hands back only what ``fit`` returns. ``ddp`` starts
-    every process on the whole command, which is what ``search`` and ``analyze`` need."""
+def launch(trainer: Any, command: str, run: Callable[..., R], *args: Any) -> R:
+    """``run(*args)`` on every process of the trainer's strategy (``ddp`` starts them; one
+    process otherwise); the process group is torn down afterwards, so that a later ``fit`` with
+    the same trainer starts its own. A strategy that spawns its processes (``ddp_spawn``,
+    ``ddp_fork``, ...) is refused first: its launcher hands back only what ``fit`` returns."""
     launcher = trainer.strategy.launcher
     if launcher is not None and type(launcher).__module__.endswith("launchers.multiprocessing"):
         raise SpikenasError(f"{command} does not run under a spawning strategy (ddp_spawn, ddp_fork, ...); "
                             "use --trainer.strategy ddp")
-
-
-def end_process_group() -> None:
-    """Tear down the process group a multi-process command started (a later ``fit`` with the
-    same trainer starts its own)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    try:
+        if launcher is not None:
+            return launcher.launch(run, *args, trainer=trainer)
+        return run(*args)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()

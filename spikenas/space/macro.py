@@ -1,18 +1,9 @@
 """The macro-architecture around the cells as data: its shapes and the knobs a budget turns.
 
-The modules built from it (stem, reductions, head) are in :mod:`spikenas.network.parts`.
+The modules built from it (stem, reductions, head) and their layout are in
+:mod:`spikenas.network.parts`.
 
-Layout for ``n`` cells (SNASNet's CIFAR-10 network is ``MacroConfig.snasnet_cifar10()``)::
-
-    image [B, c, H, W] -> stem (conv3x3 -> BN), computed once and fed at every timestep
-    -> cell 0 at C channels
-    -> reduction (BN -> LIF -> conv3x3 C -> mC -> BN -> avgpool 2)  ... between every two cells
-    -> cell n-1 at C * m**(n-1) channels
-    -> head: BN -> LIF -> avgpool(head_pool) -> flatten -> dropout (mask shared over time)
-             -> FC(features, hidden, no bias) -> LIF -> FC(hidden, classes * votes)
-             -> mean over each class's ``votes`` outputs                    [T, B, classes]
-
-``head_hidden = 0`` drops the hidden layer (FC straight to ``classes * votes``).
+SNASNet's CIFAR-10 macro is ``MacroConfig.snasnet_cifar10()``.
 """
 
 from __future__ import annotations
