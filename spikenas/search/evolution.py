@@ -7,7 +7,8 @@ of one cell gets another edge the space allows: another operation or the other d
 child replaces the *oldest* member (ageing: a lucky early score does not rule for ever). A
 child that is not a valid cell or is over the budget is redrawn before it is scored, so every
 scored genotype fits. Under a SynOps limit, measured as a candidate is scored, a member over
-the limit ranks last (it is never a parent nor the result). The best genotype ever scored is the result. Deterministic given the
+the limit ranks below every member within it, the fewer its SynOps the higher (so the
+population walks towards the limit), and is never the result. The best genotype ever scored is the result. Deterministic given the
 search seed; children are scored one at a time (each depends on the population before it), so
 several processes do not speed it up.
 """
@@ -15,6 +16,7 @@ several processes do not speed it up.
 from __future__ import annotations
 
 import collections
+import math
 import random
 
 from spikenas.errors import SpikenasError
@@ -22,7 +24,7 @@ from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext
 from spikenas.search.random_search import sample_within_budget
 from spikenas.search.records import RecordLog
-from spikenas.search.strategy import SearchStrategy
+from spikenas.search.strategy import ELIGIBLE, SearchStrategy, rank_key
 from spikenas.search.workers import Workers
 from spikenas.space.genotype import Genotype
 
@@ -67,8 +69,8 @@ class EvolutionSearch(SearchStrategy):
         rng = random.Random(ctx.seed)
         self.progress(self.candidates, workers, "evolution")
 
-        def value(record) -> float:
-            return self.rank_value(ctx, record)
+        def value(record) -> tuple[int, float]:  # over a SynOps limit: fewer SynOps first
+            return rank_key(ctx, record, measured=True)
 
         size = min(self.population, self.candidates)
         founders = [sample_within_budget(ctx, rng, self.max_rejections, self.name)[0] for _ in range(size)]
@@ -85,7 +87,7 @@ class EvolutionSearch(SearchStrategy):
             if population[-1][0] > best[0]:
                 best = population[-1]
         self.close()
-        self.best_score = best[0]
+        self.best_score = best[0][1] if best[0][0] == ELIGIBLE else -math.inf
         return best[1]
 
 

@@ -30,26 +30,11 @@ import math
 from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext, synops_unreachable
 from spikenas.search.incremental import CellEvaluator
-from spikenas.search.records import Record, RecordLog
-from spikenas.search.strategy import SearchStrategy
+from spikenas.search.records import RecordLog
+from spikenas.search.strategy import ELIGIBLE, SearchStrategy, rank_key
 from spikenas.search.workers import Workers
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
-
-
-ELIGIBLE, OVER_SYNOPS, NOT_FINITE = 1, 0, -1
-
-
-def rank_key(ctx: SearchContext, record: Record, measured: bool) -> tuple[int, float]:
-    """What the ascent maximises: ``(ELIGIBLE, score)`` for a finite score within the limits;
-    ``(OVER_SYNOPS, -synops)`` for a whole network over the SynOps limit, so that the ascent
-    first walks towards fewer SynOps and then towards a better score; ``(NOT_FINITE, 0)``
-    last."""
-    if not math.isfinite(record.score):
-        return NOT_FINITE, 0.0
-    if measured and not ctx.within_synops(record.synops):
-        return OVER_SYNOPS, -(record.synops if record.synops is not None else math.inf)
-    return ELIGIBLE, record.score
 
 
 class SpikeNASSearch(SearchStrategy):

@@ -19,6 +19,21 @@ from spikenas.search.workers import Workers
 from spikenas.space.genotype import Genotype
 
 
+ELIGIBLE, OVER_SYNOPS, NOT_FINITE = 1, 0, -1
+
+
+def rank_key(ctx: SearchContext, record: Record, measured: bool) -> tuple[int, float]:
+    """What the ascent maximises: ``(ELIGIBLE, score)`` for a finite score within the limits;
+    ``(OVER_SYNOPS, -synops)`` for a whole network over the SynOps limit, so that the ascent
+    first walks towards fewer SynOps and then towards a better score; ``(NOT_FINITE, 0)``
+    last. ``measured``: the record is a whole network whose SynOps count (under a limit)."""
+    if not math.isfinite(record.score):
+        return NOT_FINITE, 0.0
+    if measured and not ctx.within_synops(record.synops):
+        return OVER_SYNOPS, -(record.synops if record.synops is not None else math.inf)
+    return ELIGIBLE, record.score
+
+
 class SearchStrategy:
     """Base class: subclasses implement :meth:`run` and call :meth:`evaluate`."""
 
