@@ -16,7 +16,7 @@ from spikenas import CellGenotype, Genotype
 from spikenas.cli import main
 from spikenas.export import ExportError, load_nir, network_to_nir, run_nir
 from spikenas.network import SpikingNetwork
-from spikenas.neuron import LIF, NeuronConfig
+from spikenas.neuron import NeuronConfig
 from spikenas.neuron.lif import record_spikes
 from spikenas.ops import SpikingSequential
 from spikenas.plugin import hookimpl

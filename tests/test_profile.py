@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import random
 
-import pytest
 import torch
 
-from spikenas import Genotype, SpikenasError
-from spikenas.cost import NetworkProfile, bits_to_bytes, format_bytes, parse_bytes
+from spikenas import Genotype
 from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.network import SpikingNetwork
 from spikenas.space import CellSpace, MacroConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import random
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from spikenas.plugin.registry import OperationRegistry
 from spikenas.space.genotype import CellGenotype, Edge, Genotype, GenotypeError
