@@ -30,7 +30,7 @@ from spikenas.analysis.report import write_report
 from spikenas.analysis.settings import ProxyRecipe, Studies
 from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
-from spikenas.files import atomic_write
+from spikenas.files import atomic_write, output_set
 from spikenas.plugin import get_registries
 from spikenas.rundir import claim_run_dir, logs_root, read_state, run_lock, settings_key, state_path
 from spikenas.space.config import SearchSpaceConfig
@@ -163,15 +163,16 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
         seconds = time.perf_counter() - start
         summary = summary_line(tables, len(plan.networks), seconds, score_name)
         if workers.is_writer:
-            write_tables(run_dir, tables, table.all(), score_names)
-            write_report(run_dir / "report.md", tables, {
-                "command": command or "Trainer.analyze (Python API)",
-                "date": datetime.date.today().isoformat(), "device": _device_name(device),
-                "networks": len(plan.networks), "runs": runs, "seconds": seconds, "macro": _macro_text(plan),
-                "budget": "none" if budget is None else f"{budget:,} bytes ({format_bytes(budget)})",
-                "cost_model": cost_name, "recipe": recipe, "steps": proxy.steps, "batch_size": proxy.batch_size,
-                "score": score_name,
-            })
+            with output_set(run_dir) as staging:  # the tables, figures and report appear together or not at all
+                write_tables(staging, tables, table.all(), score_names, shown_as=run_dir)
+                write_report(staging / "report.md", tables, {
+                    "command": command or "Trainer.analyze (Python API)",
+                    "date": datetime.date.today().isoformat(), "device": _device_name(device),
+                    "networks": len(plan.networks), "runs": runs, "seconds": seconds, "macro": _macro_text(plan),
+                    "budget": "none" if budget is None else f"{budget:,} bytes ({format_bytes(budget)})",
+                    "cost_model": cost_name, "recipe": recipe, "steps": proxy.steps, "batch_size": proxy.batch_size,
+                    "score": score_name, "run_dir": run_dir,
+                })
             atomic_write(state_file, json.dumps({"run_dir": str(run_dir), "complete": True}))
             print(f"spikenas analyze: wrote {run_dir}/{{networks.csv,report.md,enhanced_space.yaml,...}}")
             print(f"spikenas analyze: search the enhanced space with: spikenas search --config configs/search.yaml "

@@ -57,7 +57,10 @@ def compute_tables(rows: list[TrainedNetwork], plan: Any, studies: Any, operatio
     return AnalysisTables(impact, cells, correlation, baseline, enhanced_space(impact, cells, operations, default_cells))
 
 
-def write_tables(run_dir: Path, tables: AnalysisTables, rows: list[TrainedNetwork], score_names: list[str]) -> None:
+def write_tables(run_dir: Path, tables: AnalysisTables, rows: list[TrainedNetwork], score_names: list[str],
+                 shown_as: Path | None = None) -> None:
+    """The tables and figures into ``run_dir`` (``shown_as``: the run directory the files
+    will end up in, named in ``enhanced_space.yaml``'s command; default ``run_dir``)."""
     if tables.impact:
         write_csv(run_dir / "impact.csv", [
             "operation", "connects", "kept", "impact_val", "impact_test", "full_val_mean", "full_test_mean",
@@ -89,7 +92,7 @@ def write_tables(run_dir: Path, tables: AnalysisTables, rows: list[TrainedNetwor
     fragment = yaml.safe_dump({"space": tables.enhanced}, default_flow_style=None, sort_keys=False)
     atomic_write(run_dir / "enhanced_space.yaml", (
         "# The enhanced search space chosen by spikenas analyze (rule: docs/analysis.md).\n"
-        f"# spikenas search --config configs/search.yaml --config {run_dir / 'enhanced_space.yaml'}\n" + fragment
+        f"# spikenas search --config configs/search.yaml --config {(shown_as or run_dir) / 'enhanced_space.yaml'}\n" + fragment
     ))
 
 

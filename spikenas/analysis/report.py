@@ -28,7 +28,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) -> None:
     """``context``: ``command``, ``date``, ``networks``, ``runs``, ``seconds``, ``macro``,
-    ``budget``, ``cost_model``, ``recipe`` (a ProxyRecipe), ``steps``, ``device``, ``score``."""
+    ``budget``, ``cost_model``, ``recipe`` (a ProxyRecipe), ``steps``, ``device``, ``score``, and
+    ``run_dir`` (where the files end up; default ``path``'s directory)."""
     recipe = context["recipe"]
     parts = [
         "# spikenas analyze",
@@ -108,7 +109,7 @@ def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) ->
         "```",
         "",
         "Search it: `spikenas search --config configs/search.yaml --config "
-        f"{path.parent / 'enhanced_space.yaml'}`. Raw data: `networks.csv`.",
+        f"{Path(context.get('run_dir', path.parent)) / 'enhanced_space.yaml'}`. Raw data: `networks.csv`.",
         "",
     ]
     atomic_write(path, "\n".join(parts))
