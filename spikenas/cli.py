@@ -56,27 +56,31 @@ class SpikenasCLI(LightningCLI):
         with checkpointing on. So ``--trainer.enable_checkpointing false`` works, and
         validate/test/predict restore another run's checkpoint without Lightning warning that
         its ``dirpath`` changed (or that its callback is missing)."""
-        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
-        callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
+        prefix = f"{self.subcommand}." if self.subcommand else ""
+        config = {**self.config_init.get(f"{prefix}trainer", {}), **kwargs}
+        callbacks = [c for c in [self.config_init.get(f"{prefix}checkpoint")] if c is not None]  # our one callback argument
         if self.subcommand != "fit" or config.get("enable_checkpointing") is False:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
             # the checkpoint's ModelCheckpoint state is left out on purpose: no advice to add it
             warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
-        return self._instantiate_trainer(config, callbacks)
+        return self._instantiate_trainer(config, callbacks)  # Lightning's, to keep its trainer defaults and config saving
 
     def search(self, **kwargs) -> None:
         from spikenas.search.driver import run_search
 
-        run_search(self.trainer, config=self.config["search"], parser=self._subcommand_parsers["search"], **kwargs)
+        run_search(self.trainer, config=self.subcommand_config(), **kwargs)
 
     def analyze(self, **kwargs) -> None:
-        import yaml
-
         from spikenas.analysis.driver import run_analysis
 
-        parser = self._subcommand_parsers["analyze"]
-        config = yaml.safe_load(parser.dump(self.config["analyze"], skip_none=False, skip_validation=True))
-        run_analysis(self.trainer, config=config, command=self.command, **kwargs)
+        run_analysis(self.trainer, config=self.subcommand_config(), command=self.command, **kwargs)
+
+    def subcommand_config(self) -> dict[str, Any]:
+        """The running subcommand's whole config as plain data (what ``--print_config`` shows)."""
+        import yaml
+
+        dumped = self.parser.dump(self.config, skip_none=False, skip_validation=True)
+        return yaml.safe_load(dumped)[self.subcommand]
 
 
 DESCRIPTION = (

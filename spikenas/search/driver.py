@@ -17,7 +17,6 @@ from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
-import yaml
 
 from spikenas.errors import SpikenasError
 from spikenas.neuron import NeuronConfig
@@ -127,18 +126,18 @@ def run_search(
     trainer: pl.Trainer,
     model: pl.LightningModule,
     datamodule: Optional[pl.LightningDataModule] = None,
-    config: Any = None,
-    parser: Any = None,
+    config: Optional[dict[str, Any]] = None,
     settings: SearchSettings | None = None,
     **values: Any,
 ) -> SearchResult:
     """The ``search`` subcommand: ``settings``, or a :class:`SearchSettings` of ``values``
-    (see :meth:`spikenas.trainer.Trainer.search` for each)."""
+    (see :meth:`spikenas.trainer.Trainer.search` for each); ``config``: the command's whole
+    config as plain data (the base of ``final.yaml``; from the model and data when None)."""
     settings = settings or SearchSettings.of(**values)
-    return launch(trainer, "search", _run, trainer, model, datamodule, config, parser, settings)
+    return launch(trainer, "search", _run, trainer, model, datamodule, config, settings)
 
 
-def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
+def _run(trainer, model, datamodule, config, settings) -> SearchResult:
     """The search on this process: check and assemble everything, then (holding the lock of
     this configuration's state) open the record log, search, and write the results."""
     trainer.strategy.setup_environment()
@@ -155,9 +154,7 @@ def _run(trainer, model, datamodule, config, parser, settings) -> SearchResult:
             raise
         result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
         if workers.is_writer:
-            search_config = (yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
-                             if config is not None and parser is not None else _config_from_objects(model, datamodule, trainer))
-            _finish(result, log, ctx, search_config)
+            _finish(result, log, ctx, config if config is not None else _config_from_objects(model, datamodule, trainer))
     return result
 
 
