@@ -22,7 +22,7 @@ from spikenas.search.incremental import CellEvaluator
 from spikenas.search.limits import Limits, parse_limits
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.spikenas_search import SpikeNASSearch
-from spikenas.search.strategy import SearchStrategy
+from spikenas.search.strategy import Found, SearchStrategy
 from spikenas.synops import measure_synops
 from test_cli_search import run_search
 
@@ -159,8 +159,8 @@ class _Largest(SearchStrategy):
 
     name = "largest"
 
-    def run(self, ctx, log, workers):
-        return max(ctx.memory.largest(ctx.cells, ctx.num_cells), key=ctx.bytes_of)
+    def run(self, ctx, evaluator):
+        return Found(max(ctx.memory.largest(ctx.cells, ctx.num_cells), key=ctx.bytes_of))
 
 
 def test_a_strategy_returning_a_network_over_a_limit_is_refused_by_name(tiny_macro, neuron, images):
@@ -173,3 +173,14 @@ def test_a_strategy_returning_a_network_over_a_limit_is_refused_by_name(tiny_mac
                                 budget={"synops": measured(plain, largest, images) / 2})
     with pytest.raises(SpikenasError, match="synops limit [0-9,]+ is below the smallest value the largest search reached"):
         search(over_synops, _Largest())
+
+
+def test_a_strategy_returning_something_else_than_found_is_named(tiny_macro, neuron, images):
+    class Bare(SearchStrategy):
+        name = "bare"
+
+        def run(self, ctx, evaluator):
+            return ctx.memory.cheapest(ctx.cells, ctx.num_cells)  # a Genotype, not a Found
+
+    with pytest.raises(SpikenasError, match="strategy 'bare' returned a Genotype, not a spikenas.search.strategy.Found"):
+        search(make_ctx(tiny_macro, neuron, images), Bare())

@@ -32,6 +32,7 @@ from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.context import BudgetError, MemoryCheck, SearchContext, choose_macro
 from spikenas.search.records import RecordLog
 from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.strategy import Evaluator
 from spikenas.search.workers import Workers
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import Genotype
@@ -165,15 +166,15 @@ class Planner:
     def search_cells(self, cells: int, workers: Workers) -> CellSearch:
         """Run the ``spikenas`` strategy with ``cells`` cells at the analysis macro."""
         ctx = SearchContext(self.macro, self.neuron, self.registries, self.full, cells, self.memory, self.scorer, self.batches, self.seed)
-        strategy = SpikeNASSearch(**self.search_options)
+        evaluator = Evaluator(ctx, RecordLog(), workers)
         start = time.perf_counter()
         try:
-            genotype = strategy.run(ctx, RecordLog(), workers)
+            found = SpikeNASSearch(**self.search_options).run(ctx, evaluator)
         finally:
-            strategy.close()
+            evaluator.close()
         seconds = time.perf_counter() - start
-        score = strategy.best_score if strategy.best_score is not None else ctx.full_score(genotype)
-        return CellSearch(cells, genotype, float(score), ctx.bytes_of(genotype), seconds, strategy.evaluated)
+        score = found.score if found.score is not None else ctx.full_score(found.genotype)
+        return CellSearch(cells, found.genotype, float(score), ctx.bytes_of(found.genotype), seconds, evaluator.evaluated)
 
     # -- the plan ----------------------------------------------------------------------------
     def add(self, genotype: Genotype, role: str) -> None:

@@ -61,9 +61,10 @@ def spikenas_register_strategies(registry: StrategyRegistry) -> None:
     """Add search strategies to ``registry``.
 
     Call ``registry.add(name, factory)``: ``factory(**options)`` returns a
-    :class:`spikenas.search.strategy.SearchStrategy` whose ``run(ctx, log, workers)`` returns
-    the chosen genotype and scores candidates only through ``self.evaluate`` (which gives
-    resume, multi-process scoring, the progress bar and ``search.csv`` for free). The options
+    :class:`spikenas.search.strategy.SearchStrategy` whose ``run(ctx, evaluator)`` returns a
+    :class:`~spikenas.search.strategy.Found` (the chosen genotype, and its whole-network score
+    when known) and scores candidates only through ``evaluator.evaluate`` (which gives resume,
+    multi-process scoring, the progress bar and ``search.csv`` for free). The options
     are the search's ``strategy_options``, plus those of ``candidates``, ``sweeps``,
     ``last_sweeps`` and ``rerank`` that the factory's signature names. A strategy must be
     deterministic given ``ctx.seed``. Results are collected from every plugin (not

@@ -31,7 +31,7 @@ from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 from spikenas.search.settings import SearchSettings
-from spikenas.search.strategy import SearchStrategy
+from spikenas.search.strategy import Evaluator, Found, SearchStrategy
 from spikenas.search.workers import Workers, launch
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
@@ -97,18 +97,24 @@ def build_context(
     return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed, limits.synops)
 
 
-def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None = None, workers: Workers | None = None) -> SearchResult:
+def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None = None, workers: Workers | None = None,
+           show_progress: bool = True) -> SearchResult:
     """Run ``strategy`` and score its genotype on the whole network."""
     log = log if log is not None else RecordLog()
     workers = workers or Workers.current()
+    evaluator = Evaluator(ctx, log, workers, show_progress)
     start = time.perf_counter()
     try:
-        genotype = strategy.run(ctx, log, workers)
-        final = strategy.record_final(ctx, log, workers, genotype)
+        found = strategy.run(ctx, evaluator)
+        if not isinstance(found, Found):
+            raise SpikenasError(f"strategy {strategy.name!r} returned a {type(found).__name__}, not a "
+                                "spikenas.search.strategy.Found")
+        final = evaluator.record_final(found)
     finally:
-        strategy.close()
+        evaluator.close()
         if workers.is_writer:
             log.save()
+    genotype = found.genotype
     seconds = time.perf_counter() - start
     report = ctx.memory.cost(ctx.memory.profiler.profile(genotype))
     if ctx.budget is not None and report.total_bytes > ctx.budget:  # built-in strategies never do this; a plugin may
@@ -118,7 +124,7 @@ def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None =
         raise synops_unreachable(ctx, log, f"{strategy.name} search")
     return SearchResult(
         genotype, ctx.macro, strategy.name, ctx.score.name, final.score, report.total_bytes,
-        ctx.budget, strategy.evaluated, seconds, report, synops=final.synops, synops_limit=ctx.synops_limit,
+        ctx.budget, evaluator.evaluated, seconds, report, synops=final.synops, synops_limit=ctx.synops_limit,
     )
 
 
@@ -143,11 +149,12 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
     trainer.strategy.setup_environment()
     workers = Workers.current()
     ctx, strategy, key = _prepare(trainer, model, datamodule, settings)
+    show_progress = trainer.progress_bar_callback is not None  # --trainer.enable_progress_bar false
     state_path = logs_root(trainer) / ".search_state" / f"{key}.json"
     with run_lock(state_path, "search", workers.is_writer):
         log, run_dir = _open_log(trainer, state_path, workers)
         try:
-            result = search(ctx, strategy, log, workers)
+            result = search(ctx, strategy, log, workers, show_progress)
         except BaseException:
             if workers.is_writer and run_dir.is_dir() and not any(run_dir.iterdir()):
                 run_dir.rmdir()  # nothing written yet: leave no empty run behind (a rerun makes it again)
@@ -175,7 +182,6 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     )
     strategy = make_strategy(settings.strategy, settings.strategy_options,
                              **{k: getattr(settings, k) for k in SHARED_SETTINGS})
-    strategy.show_progress = trainer.progress_bar_callback is not None  # --trainer.enable_progress_bar false
     key = settings_key({
         **settings.as_dict(), "macro": macro.to_dict(), "neuron": asdict(neuron),
         "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,

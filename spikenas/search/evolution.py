@@ -23,9 +23,7 @@ from spikenas.errors import SpikenasError
 from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext
 from spikenas.search.random_search import sample_within_budget
-from spikenas.search.records import RecordLog
-from spikenas.search.strategy import ELIGIBLE, SearchStrategy, rank_key
-from spikenas.search.workers import Workers
+from spikenas.search.strategy import ELIGIBLE, Evaluator, Found, SearchStrategy, rank_key
 from spikenas.space.genotype import Genotype
 
 
@@ -33,7 +31,6 @@ class EvolutionSearch(SearchStrategy):
     name = "evolution"
 
     def __init__(self, candidates: int = 1000, population: int = 20, sample_size: int = 5, max_rejections: int = 10_000) -> None:
-        super().__init__()
         if candidates < 1 or population < 1 or not 1 <= sample_size <= population:
             raise SpikenasError(
                 f"evolution needs candidates >= 1, population >= 1 and 1 <= sample_size <= population; got "
@@ -65,30 +62,28 @@ class EvolutionSearch(SearchStrategy):
             f"budget of {ctx.budget:,} bytes; raise the budget or widen the space"
         )
 
-    def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
+    def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:
         rng = random.Random(ctx.seed)
-        self.progress(self.candidates, workers, "evolution")
+        evaluator.progress(self.candidates, "evolution")
 
         def value(record) -> tuple[int, float]:  # over a SynOps limit: fewer SynOps first
             return rank_key(ctx, record, measured=True)
 
         size = min(self.population, self.candidates)
         founders = [sample_within_budget(ctx, rng, self.max_rejections, self.name)[0] for _ in range(size)]
-        records = self.evaluate(ctx, log, workers, self.name, [(f"evolution/{i}", g) for i, g in enumerate(founders)], ctx.assess)
+        records = evaluator.evaluate(self.name, [(f"evolution/{i}", g) for i, g in enumerate(founders)], ctx.assess)
         population = collections.deque((value(r), g) for r, g in zip(records, founders))
         best = max(population, key=lambda member: member[0])
         for i in range(size, self.candidates):
             contenders = rng.sample(list(population), min(self.sample_size, len(population)))
             parent = max(contenders, key=lambda member: member[0])[1]
             child = self.mutate(ctx, parent, rng)
-            record = self.evaluate(ctx, log, workers, self.name, [(f"evolution/{i}", child)], ctx.assess)[0]
+            record = evaluator.evaluate(self.name, [(f"evolution/{i}", child)], ctx.assess)[0]
             population.append((value(record), child))
             population.popleft()
             if population[-1][0] > best[0]:
                 best = population[-1]
-        self.close()
-        self.best_score = best[0][1] if best[0][0] == ELIGIBLE else -math.inf
-        return best[1]
+        return Found(best[1], best[0][1] if best[0][0] == ELIGIBLE else -math.inf)
 
 
 @hookimpl

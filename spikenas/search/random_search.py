@@ -15,9 +15,7 @@ import random
 from spikenas.errors import SpikenasError
 from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext
-from spikenas.search.records import RecordLog
-from spikenas.search.strategy import SearchStrategy
-from spikenas.search.workers import Workers
+from spikenas.search.strategy import Evaluator, Found, SearchStrategy, rank_value
 from spikenas.space.genotype import Genotype
 
 
@@ -53,7 +51,6 @@ class RandomSearch(SearchStrategy):
     name = "random"
 
     def __init__(self, candidates: int = 5000, chunk: int = 32, max_rejections: int = 100_000, sampler: str = "uniform") -> None:
-        super().__init__()
         if candidates < 1:
             raise SpikenasError(f"random search needs candidates >= 1, got {candidates}")
         if sampler not in SAMPLERS:
@@ -70,24 +67,22 @@ class RandomSearch(SearchStrategy):
         self.rejected += rejected
         return genotype
 
-    def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
+    def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:
         rng = random.Random(ctx.seed)
-        self.progress(self.candidates, workers, "random search")
+        evaluator.progress(self.candidates, "random search")
         best: tuple[float, Genotype] | None = None
         done = 0
         while done < self.candidates:
             batch = [self.sample(ctx, rng) for _ in range(min(self.chunk, self.candidates - done))]
             items = [(f"random/{done + i}", g) for i, g in enumerate(batch)]
-            records = self.evaluate(ctx, log, workers, "random", items, ctx.assess)
+            records = evaluator.evaluate("random", items, ctx.assess)
             for genotype, record in zip(batch, records):
-                value = self.rank_value(ctx, record)
+                value = rank_value(ctx, record)
                 if best is None or value > best[0]:
                     best = (value, genotype)
             done += len(batch)
-        self.close()
         assert best is not None
-        self.best_score = best[0]
-        return best[1]
+        return Found(best[1], best[0])
 
 
 @hookimpl

@@ -30,9 +30,7 @@ import math
 from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext, synops_unreachable
 from spikenas.search.incremental import CellEvaluator
-from spikenas.search.records import RecordLog
-from spikenas.search.strategy import ELIGIBLE, SearchStrategy, rank_key
-from spikenas.search.workers import Workers
+from spikenas.search.strategy import ELIGIBLE, Evaluator, Found, SearchStrategy, rank_key
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 
@@ -41,7 +39,6 @@ class SpikeNASSearch(SearchStrategy):
     name = "spikenas"
 
     def __init__(self, sweeps: int = 1, last_sweeps: int = 2, rerank: int = 3) -> None:
-        super().__init__()
         self.sweeps = max(1, sweeps)
         self.last_sweeps = max(1, last_sweeps)
         self.rerank = max(1, rerank)
@@ -58,32 +55,35 @@ class SpikeNASSearch(SearchStrategy):
         op = min(connecting, key=cost)
         return CellGenotype(space.nodes, tuple(Edge(i, j, op) for i, j in space.pairs))
 
-    def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
+    def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:
         chosen: tuple[CellGenotype, ...] = ()
+        score = None
         for index in range(ctx.num_cells):
-            chosen += (self.search_cell(ctx, log, workers, chosen),)
-        self.close()
-        return Genotype(chosen)
+            cell, score = self.search_cell(ctx, evaluator, chosen)
+            chosen += (cell,)
+        return Found(Genotype(chosen), score)  # the last cell's score is the whole network's
 
-    def search_cell(self, ctx: SearchContext, log: RecordLog, workers: Workers, prefix: tuple[CellGenotype, ...]) -> CellGenotype:
+    def search_cell(self, ctx: SearchContext, evaluator: Evaluator,
+                    prefix: tuple[CellGenotype, ...]) -> tuple[CellGenotype, float | None]:
+        """Cell ``len(prefix)`` and, for the last cell, the whole network's score."""
         index = len(prefix)
         stage = f"cell{index}"
-        evaluator = CellEvaluator(ctx, prefix)
+        scorer = CellEvaluator(ctx, prefix)
         space = ctx.cells
 
         def completed(cell: CellGenotype) -> Genotype:
             return ctx.memory.cheapest(space, ctx.num_cells, prefix + (cell,))
 
-        def run_cells(cells: list[CellGenotype], whole: bool = False, tag: str = stage) -> list[tuple[int, float]]:
-            measure = ctx.synops_limit is not None and (whole or evaluator.is_last)  # SynOps of whole networks
-            items = [(f"{tag}/{Genotype(prefix + (c,)).hash}", completed(c)) for c in cells]
-            score = (lambda g: evaluator.assess(g.cells[index])) if measure else (lambda g: evaluator.score(g.cells[index], whole))
-            return [rank_key(ctx, r, measure) for r in self.evaluate(ctx, log, workers, tag, items, score)]
+        def run_cells(candidates: list[CellGenotype], whole: bool = False, tag: str = stage) -> list[tuple[int, float]]:
+            measure = ctx.synops_limit is not None and (whole or scorer.is_last)  # SynOps of whole networks
+            items = [(f"{tag}/{Genotype(prefix + (c,)).hash}", completed(c)) for c in candidates]
+            score = (lambda g: scorer.assess(g.cells[index])) if measure else (lambda g: scorer.score(g.cells[index], whole))
+            return [rank_key(ctx, r, measure) for r in evaluator.evaluate(tag, items, score)]
 
         current = self.start_cell(ctx, prefix)
         if not ctx.fits(completed(current)):  # e.g. no zero-cost op: fall back to the cheapest cell
             current = ctx.memory.cheapest(space, ctx.num_cells, prefix).cells[index]
-        self.progress(None, workers, f"spikenas cell {index + 1}/{ctx.num_cells}")
+        evaluator.progress(None, f"spikenas cell {index + 1}/{ctx.num_cells}")
         best = run_cells([current])[0]
         met: list[tuple[tuple[int, float], CellGenotype]] = [(best, current)]
 
@@ -92,7 +92,7 @@ class SpikeNASSearch(SearchStrategy):
             return frozenset(live_edges(cell, ctx.registries.operations))
 
         seen = {network_of(current)}
-        for _ in range(self.last_sweeps if evaluator.is_last else self.sweeps):
+        for _ in range(self.last_sweeps if scorer.is_last else self.sweeps):
             moved = False
             for pair in space.pairs:
                 candidates = []
@@ -111,19 +111,18 @@ class SpikeNASSearch(SearchStrategy):
                         best, current, moved = value, cell, True
             if not moved:
                 break
-        if evaluator.is_last:
-            self.best_score = best[1] if best[0] == ELIGIBLE else -math.inf  # the last stage scores the whole network
-            return current
+        if scorer.is_last:
+            return current, (best[1] if best[0] == ELIGIBLE else -math.inf)  # the last stage scores the whole network
         if self.rerank == 1 and ctx.synops_limit is None:
-            return current
+            return current, None
         ranked = [cell for _, cell in sorted(met, key=lambda item: item[0], reverse=True)]
         for start in range(0, len(ranked), self.rerank):  # past the first rerank only if over the SynOps limit
             finalists = ranked[start:start + self.rerank]
             whole = run_cells(finalists, whole=True, tag=f"{stage}/whole")
             chosen = max(range(len(finalists)), key=lambda i: whole[i])
             if ctx.synops_limit is None or whole[chosen][0] == ELIGIBLE:
-                return finalists[chosen]
-        raise synops_unreachable(ctx, log, f"{self.name} search (cell {index})")
+                return finalists[chosen], None
+        raise synops_unreachable(ctx, evaluator.log, f"{self.name} search (cell {index})")
 
 
 @hookimpl

@@ -1,14 +1,17 @@
-"""What every search strategy shares: scoring through the record log, and a progress bar.
+"""What every search strategy shares: an evaluator that scores candidates, and how to rank them.
 
-A strategy only talks to the :class:`~spikenas.search.context.SearchContext` (space, cost,
-score) and never names an operation. It is deterministic given ``ctx.seed``: that is what
-makes resume (replay against the record log) and multi-process runs give the same genotype.
+A strategy is ``run(ctx, evaluator) -> Found``. It only talks to the
+:class:`~spikenas.search.context.SearchContext` (space, cost, score) and scores candidates only
+through the :class:`Evaluator`, which keeps the record log (resume), splits the work across
+ranks and draws the progress bar. It is deterministic given ``ctx.seed``: that is what makes
+resume (replay against the record log) and multi-process runs give the same genotype.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from tqdm import tqdm
@@ -34,25 +37,39 @@ def rank_key(ctx: SearchContext, record: Record, measured: bool) -> tuple[int, f
     return ELIGIBLE, record.score
 
 
-class SearchStrategy:
-    """Base class: subclasses implement :meth:`run` and call :meth:`evaluate`."""
+def rank_value(ctx: SearchContext, record: Record) -> float:
+    """What a whole-network record ranks by: its score, or ``-inf`` when the score is not
+    finite or the network is over the SynOps limit (or its SynOps were not measured under one)."""
+    if not math.isfinite(record.score) or not ctx.within_synops(record.synops):
+        return -math.inf
+    return record.score
 
-    name = "strategy"
 
-    def __init__(self) -> None:
+@dataclass(frozen=True)
+class Found:
+    """A strategy's result: the chosen ``genotype`` and, when the strategy scored the whole
+    chosen network, its ``score`` (None: the search scores it)."""
+
+    genotype: Genotype
+    score: float | None = None
+
+
+class Evaluator:
+    """Scores a strategy's candidates: from the record log when it has them (resume), across
+    the ranks otherwise, counting them and drawing a progress bar (rank 0, ``show_progress``)."""
+
+    def __init__(self, ctx: SearchContext, log: RecordLog, workers: Workers, show_progress: bool = True) -> None:
+        self.ctx = ctx
+        self.log = log
+        self.workers = workers
+        self.show_progress = show_progress
         self.evaluated = 0  # candidates scored in this search, replayed ones included
-        self.best_score: float | None = None  # the whole-network score of the result, if known
-        self.show_progress = True  # the driver follows --trainer.enable_progress_bar
         self._bar: tqdm | None = None
 
-    def run(self, ctx: SearchContext, log: RecordLog, workers: Workers) -> Genotype:
-        """The chosen genotype; sets ``best_score`` when it scored the whole chosen network."""
-        raise NotImplementedError
-
-    def progress(self, total: int | None, workers: Workers, description: str) -> None:
-        """(Re)start the progress bar (rank 0 only, and only when ``show_progress``)."""
+    def progress(self, total: int | None, description: str) -> None:
+        """(Re)start the progress bar."""
         self.close()
-        self._bar = tqdm(total=total, desc=description, disable=not (workers.is_writer and self.show_progress),
+        self._bar = tqdm(total=total, desc=description, disable=not (self.workers.is_writer and self.show_progress),
                          leave=False, dynamic_ncols=True)
 
     def close(self) -> None:
@@ -62,9 +79,6 @@ class SearchStrategy:
 
     def evaluate(
         self,
-        ctx: SearchContext,
-        log: RecordLog,
-        workers: Workers,
         stage: str,
         items: Sequence[tuple[str, Genotype]],
         score_fn: Callable[[Genotype], float | Assessment],
@@ -74,8 +88,10 @@ class SearchStrategy:
         with ``count``, each item counts as an evaluated candidate.
 
         ``genotype`` is what the record shows and costs; ``score_fn`` scores it (a score, or an
-        :class:`~spikenas.search.context.Assessment` with its SynOps: ``ctx.assess``).
+        :class:`~spikenas.search.context.Assessment` with its SynOps: ``ctx.assess``). Keys must
+        be the same on every run with the same settings.
         """
+        log, ctx = self.log, self.ctx
         todo = [(key, g) for key, g in items if log.get(key) is None]
 
         def work(item: tuple[str, Genotype]) -> tuple[Assessment, float]:
@@ -84,11 +100,11 @@ class SearchStrategy:
             assessed = value if isinstance(value, Assessment) else Assessment(float(value))
             return assessed, time.perf_counter() - start
 
-        results = workers.map(todo, work)
+        results = self.workers.map(todo, work)
         log.add(
             (Record(key, stage, g.hash, str(g), a.score, ctx.bytes_of(g), seconds, a.synops)
              for (key, g), (a, seconds) in zip(todo, results)),
-            writer=workers.is_writer,
+            writer=self.workers.is_writer,
         )
         if count:
             self.evaluated += len(items)
@@ -98,22 +114,24 @@ class SearchStrategy:
                 self._bar.set_postfix(best=f"{best:.4g}", refresh=False)
         return [log.get(key) for key, _ in items]  # type: ignore[misc]
 
-    @staticmethod
-    def rank_value(ctx: SearchContext, record: Record) -> float:
-        """What a record ranks by: its score, or ``-inf`` when the score is not finite or the
-        network is over the SynOps limit (or its SynOps were not measured under one)."""
-        if not math.isfinite(record.score) or not ctx.within_synops(record.synops):
-            return -math.inf
-        return record.score
-
-    def record_final(self, ctx: SearchContext, log: RecordLog, workers: Workers, genotype: Genotype) -> Record:
-        """The ``final`` record: ``genotype`` scored on the whole network. A strategy that
-        already knows that score (``best_score``) reuses it, and the record is then no new
-        candidate."""
-        items = [("final", genotype)]
-        known = self.best_score
-        if known is None:
-            return self.evaluate(ctx, log, workers, "final", items, ctx.assess)[0]
+    def record_final(self, found: Found) -> Record:
+        """The ``final`` record: the found genotype scored on the whole network. A score the
+        strategy already knows is reused (with the SynOps measured under a limit), and the
+        record is then no new candidate."""
+        ctx, items = self.ctx, [("final", found.genotype)]
+        if found.score is None:
+            return self.evaluate("final", items, ctx.assess)[0]
+        known = found.score
         if ctx.synops_limit is None:
-            return self.evaluate(ctx, log, workers, "final", items, lambda _: known, count=False)[0]
-        return self.evaluate(ctx, log, workers, "final", items, lambda g: Assessment(known, ctx.assess(g).synops), count=False)[0]
+            return self.evaluate("final", items, lambda _: known, count=False)[0]
+        return self.evaluate("final", items, lambda g: Assessment(known, ctx.assess(g).synops), count=False)[0]
+
+
+class SearchStrategy:
+    """Base class: subclasses implement :meth:`run`."""
+
+    name = "strategy"
+
+    def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:
+        """The chosen genotype (and its whole-network score when the strategy knows it)."""
+        raise NotImplementedError
