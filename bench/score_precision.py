@@ -1,12 +1,13 @@
-"""Does reduced precision keep the score's ranking? fp32 against bf16 autocast, same candidates.
+"""Do faster ways to score keep the ranking? float32 against bf16 autocast and channels-last.
 
 Random 2-cell genotypes of the default space are scored (SAHD, one batch) at float32 and under
 ``torch.autocast(dtype=bfloat16)``, once with everything in bf16 and once with the LIF membrane
-integrated in float32 (convolutions in bf16). The ranking is kept when Kendall's tau-b between
-the float32 scores and the reduced-precision ones is at least 0.99 (issue 13's bar). The last
+integrated in float32 (convolutions in bf16), and at float32 with the network and images in the
+channels-last memory layout (other convolution kernels). The ranking is kept when Kendall's
+tau-b between the float32 scores and the others is at least 0.99 (issue 13's bar). The last
 line printed is::
 
-    candidates=<n> tau_bf16=<t> tau_bf16_fp32_membrane=<t> fp32_s=<s> bf16_s=<s> bf16_fp32_membrane_s=<s>
+    candidates=<n> tau_bf16=<t> tau_bf16_fp32_membrane=<t> tau_channels_last=<t> fp32_s=<s> bf16_s=<s> bf16_fp32_membrane_s=<s> channels_last_s=<s>
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from unittest import mock
 import torch
 from torchmetrics.functional.regression import kendall_rank_corrcoef
 
+from spikenas.allocator import keep_freed_memory
 from spikenas.neuron import LIF, NeuronConfig
 from spikenas.score import score_network
 from spikenas.search.driver import build_context
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--channels", type=int, default=16)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    keep_freed_memory()  # as spikenas search does
 
     # the Fashion-MNIST search's macro (configs/search.yaml) at a width of --channels
     macro = MacroConfig(input_shape=(1, 28, 28), timesteps=5, channels=args.channels, stem_stride=2, head_pool=2,
@@ -51,13 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(0)
     genotypes = [Genotype(tuple(ctx.cells.sample(rng) for _ in range(2))) for _ in range(args.candidates)]
 
-    def scores(precision: torch.dtype | None) -> tuple[torch.Tensor, float]:
+    def scores(precision: torch.dtype | None, layout: torch.memory_format = torch.contiguous_format) -> tuple[torch.Tensor, float]:
         sync(device)
         start = time.perf_counter()
         values = []
+        batches = [b.contiguous(memory_format=layout) for b in ctx.batches]
         for genotype in genotypes:
             with torch.autocast(device.type, dtype=precision or torch.float32, enabled=precision is not None):
-                values.append(score_network(ctx.build(genotype), ctx.batches, ctx.score))
+                values.append(score_network(ctx.build(genotype).to(memory_format=layout), batches, ctx.score))
         sync(device)
         return torch.tensor(values, dtype=torch.float64), time.perf_counter() - start
 
@@ -65,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     half, half_s = scores(torch.bfloat16)
     with mock.patch.object(LIF, "_forward_no_grad", fp32_membrane):
         mixed, mixed_s = scores(torch.bfloat16)
+    last, last_s = scores(None, torch.channels_last)
 
     def tau(other: torch.Tensor) -> float:
         finite = torch.isfinite(full) & torch.isfinite(other)
@@ -72,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"device={device_name(device)} macro: width {macro.channels}, 14x14 cells, T = {macro.timesteps}, batch {args.batch_size}")
     print(f"candidates={args.candidates} tau_bf16={tau(half):.4f} tau_bf16_fp32_membrane={tau(mixed):.4f} "
-          f"fp32_s={full_s:.1f} bf16_s={half_s:.1f} bf16_fp32_membrane_s={mixed_s:.1f}")
+          f"tau_channels_last={tau(last):.4f} fp32_s={full_s:.1f} bf16_s={half_s:.1f} bf16_fp32_membrane_s={mixed_s:.1f} "
+          f"channels_last_s={last_s:.1f}")
 
 
 if __name__ == "__main__":
