@@ -177,11 +177,6 @@ def invalidate_registries() -> None:
     _cache.clear()
 
 
-def disabled_plugins() -> dict[str, str]:
-    """``{plugin name: why}`` of the plugins left out in this process."""
-    return dict(_disabled)
-
-
 def forget_disabled(name: str) -> None:
     """Let a plugin called ``name`` be tried again (after a test's temporary plugin left)."""
     _disabled.pop(name, None)

@@ -9,12 +9,15 @@ contributions of the cells it does not change. :func:`score_network` scores a wh
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
 
 from spikenas.neuron import record_spikes
+
+if TYPE_CHECKING:
+    from spikenas.synops import SynOpsTally
 
 
 class KernelScore(Protocol):
@@ -69,16 +72,18 @@ def scoring_mode(network: nn.Module) -> nn.Module:
     return network
 
 
-def score_network(network: nn.Module, batches: list[torch.Tensor], score: KernelScore) -> float:
+def score_network(network: nn.Module, batches: list[torch.Tensor], score: KernelScore, synops: SynOpsTally | None = None) -> float:
     """Mean score over ``batches`` (each ``[B, c, H, W]``) of the spikes ``network(images)``
     fires (any module whose neurons are :class:`~spikenas.neuron.LIF`); neuron state starts at
-    rest for each batch."""
+    rest for each batch. ``synops``: a :class:`~spikenas.synops.SynOpsTally` that counts the
+    same spikes' SynOps."""
     scoring_mode(network)
     values = []
     with torch.inference_mode():
         for images in batches:
             acc = KernelAccumulator(score)
-            with record_spikes(network, acc.add):
+            recording = record_spikes(network, acc.add) if synops is None else synops.recording(network, acc.add)
+            with recording:
                 network(images)
             values.append(acc.value())
     return finite_mean(values)

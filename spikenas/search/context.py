@@ -21,9 +21,8 @@ from spikenas.errors import SpikenasError
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
-from spikenas.score import KernelAccumulator, KernelScore, finite_mean, score_network, scoring_mode
+from spikenas.score import KernelScore, score_network
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.limits import Limits
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
@@ -59,19 +58,10 @@ def synops_unreachable(ctx: "SearchContext", log, who: str) -> BudgetError:
 def assess_network(network: torch.nn.Module, batches: list[torch.Tensor], score: KernelScore, synops: bool) -> Assessment:
     """The mean score of ``network`` over ``batches`` (each ``[B, c, H, W]``) and, with
     ``synops``, its SynOps per image counted in the same pass (at initialisation: batch norm on
-    batch statistics). Without ``synops`` this is :func:`~spikenas.score.score_network`."""
-    if not synops:
-        return Assessment(score_network(network, batches, score))
-    scoring_mode(network)
-    tally = SynOpsTally(fan_outs_by_module(network))
-    values = []
-    with torch.inference_mode():
-        for images in batches:
-            acc = KernelAccumulator(score)
-            with tally.recording(network, acc.add):
-                network(images)
-            values.append(acc.value())
-    return Assessment(finite_mean(values), tally.value() / sum(len(b) for b in batches))
+    batch statistics)."""
+    tally = SynOpsTally(fan_outs_by_module(network)) if synops else None
+    value = score_network(network, batches, score, tally)
+    return Assessment(value, None if tally is None else tally.value() / sum(len(b) for b in batches))
 
 
 class MemoryCheck:
@@ -155,10 +145,6 @@ class SearchContext:
     def build(self, genotype: Genotype) -> SpikingNetwork:
         """The network of ``genotype``, seeded per part, on the scoring device."""
         return SpikingNetwork(genotype, self.macro, self.neuron, self.registries.operations, seed=self.seed).to(self.device)
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(self.budget, self.synops_limit)
 
     def full_score(self, genotype: Genotype) -> float:
         """The score of the whole network (mean over the scoring batches)."""

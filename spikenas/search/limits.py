@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from spikenas.cost import format_bytes, parse_bytes
+from spikenas.cost import parse_bytes
 from spikenas.errors import SpikenasError
 
 SYNOPS = "synops"
@@ -32,15 +32,6 @@ class Limits:
 
     bytes: int | None = None
     synops: float | None = None
-
-    def describe(self, cost_model: str = "memory") -> str:
-        """``'262,144 bytes (256.00 KiB, memory) and 2,000,000 SynOps'``."""
-        parts = []
-        if self.bytes is not None:
-            parts.append(f"{self.bytes:,} bytes ({format_bytes(self.bytes)}, {cost_model})")
-        if self.synops is not None:
-            parts.append(f"{self.synops:,.0f} SynOps")
-        return " and ".join(parts) or "no limit"
 
 
 def parse_count(value: Any, what: str) -> float:
