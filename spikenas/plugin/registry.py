@@ -156,19 +156,29 @@ class CheckedCostModel:
         return getattr(self.__dict__["model"], attribute)
 
     def __call__(self, profile: Any) -> Any:
-        culprit = f"cost model {self.name!r} (plugin {self.plugin!r})"
         try:
             report = self.model(profile)
         except SpikenasError:
             raise
         except Exception as exc:
-            raise SpikenasError(f"{culprit} raised {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+            raise SpikenasError(f"{self._culprit()} raised {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        if (type(report) is MemoryReport and type(report.total_bytes) is int and report.total_bytes >= 0
+                and type(report.param_bytes) is int and report.param_bytes >= 0
+                and type(report.state_bytes) is int and report.state_bytes >= 0):
+            return report  # the common case, checked cheaply (this runs for every candidate)
+        return self._checked(report)
+
+    def _culprit(self) -> str:
+        return f"cost model {self.name!r} (plugin {self.plugin!r})"
+
+    def _checked(self, report: Any) -> Any:
+        """``report`` if it is sound after all (e.g. numpy integers), else the one-line error."""
         if not isinstance(report, MemoryReport):
-            raise SpikenasError(f"{culprit} returned a {type(report).__name__}, not a spikenas.cost.MemoryReport")
+            raise SpikenasError(f"{self._culprit()} returned a {type(report).__name__}, not a spikenas.cost.MemoryReport")
         for field in ("total_bytes", "param_bytes", "state_bytes"):
             value = getattr(report, field)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-                raise SpikenasError(f"{culprit} returned {field}={value!r}; bytes must be integers >= 0")
+                raise SpikenasError(f"{self._culprit()} returned {field}={value!r}; bytes must be integers >= 0")
         return report
 
 
