@@ -22,7 +22,7 @@ from torchmetrics import MetricCollection
 from spikenas.cost import format_bytes, parse_bytes
 from spikenas.search.limits import parse_count
 from spikenas.errors import SpikenasError
-from spikenas.metrics import TopKAccuracy
+from spikenas.metrics import accuracy_metrics
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.plugin import get_registries
@@ -156,10 +156,7 @@ class SNNClassifier(pl.LightningModule):
         if self.network is not None:
             quantize_weights(self.network, self.quantization)
         # the share of images classified right, summed on the device (no per-step host sync)
-        metrics = {"acc": TopKAccuracy(top_k=1)}
-        if macro.num_classes > 5:
-            metrics["acc5"] = TopKAccuracy(top_k=5)
-        collection = MetricCollection(metrics)
+        collection = MetricCollection(accuracy_metrics(macro.num_classes))
         self.train_metrics = collection.clone(prefix="train/")
         self.val_metrics = collection.clone(prefix="val/")
         self.test_metrics = collection.clone(prefix="test/")

@@ -1,19 +1,21 @@
-"""Top-k accuracy as a torchmetrics ``Metric`` whose update never reads the device.
+"""Accuracy metrics whose update never reads the device.
 
-torchmetrics' ``MulticlassAccuracy`` one-hot encodes the labels on its top-k path, which
-checks their range on the host (``aminmax`` then ``item``), and its default macro average
-counts a confusion matrix with ``torch.bincount``, which on CUDA sizes its output from the
-largest label read back to the host. Either is one synchronisation per training step, which
-stalls the launch queue of a small network on a GPU. Top-k accuracy needs neither:
-:class:`TopKAccuracy` sums the hits on the device and divides once in ``compute``. Its value
-equals ``MulticlassAccuracy(average="micro", top_k=k)`` (``tests/test_lit.py`` checks it and
-that a training step makes no host read); across processes the two sums are added.
+Top-1 is torchmetrics' ``MulticlassAccuracy(average="micro")``: it compares the argmax with
+the label on the device. For ``top_k > 1`` torchmetrics one-hot encodes the labels, which
+checks their range on the host (``aminmax`` then ``item``: one synchronisation per step,
+which stalls the launch queue of a small network on a GPU; its default macro average also
+counts with ``torch.bincount``, which on CUDA sizes its output from a host read).
+:class:`TopKAccuracy` needs neither: it sums the hits on the device and divides once in
+``compute``. Its value equals ``MulticlassAccuracy(average="micro", top_k=k)``;
+``tests/test_metrics.py`` checks that, and that torchmetrics' top-k path reads the device
+where this one does not (with ``torch.cuda.set_sync_debug_mode("error")`` too, on a GPU).
 """
 
 from __future__ import annotations
 
 import torch
 from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy
 
 
 class TopKAccuracy(Metric):
@@ -44,3 +46,12 @@ class TopKAccuracy(Metric):
 
     def compute(self) -> torch.Tensor:
         return self.hits.float() / self.total.clamp(min=1)
+
+
+def accuracy_metrics(num_classes: int) -> dict[str, Metric]:
+    """``acc`` (top-1) and, with more than five classes, ``acc5`` (top-5), neither of which
+    reads the device in ``update``."""
+    metrics: dict[str, Metric] = {"acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False)}
+    if num_classes > 5:
+        metrics["acc5"] = TopKAccuracy(top_k=5)
+    return metrics
