@@ -55,15 +55,16 @@ class SpikenasCLI(LightningCLI):
         """The trainer, with the ``checkpoint`` callback only where it saves something: ``fit``
         with checkpointing on. So ``--trainer.enable_checkpointing false`` works, and
         validate/test/predict restore another run's checkpoint without Lightning warning that
-        its ``dirpath`` changed (or that its callback is missing)."""
+        its ``dirpath`` changed (or that its callback is missing). Elsewhere the ``checkpoint``
+        slot holds a plain, inert :class:`~lightning.pytorch.Callback`."""
         prefix = f"{self.subcommand}." if self.subcommand else ""
-        config = {**self.config_init.get(f"{prefix}trainer", {}), **kwargs}
-        callbacks = [c for c in [self.config_init.get(f"{prefix}checkpoint")] if c is not None]  # our one callback argument
-        if self.subcommand != "fit" or config.get("enable_checkpointing") is False:
-            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        trainer = {**self.config_init.get(f"{prefix}trainer", {}), **kwargs}
+        if self.subcommand != "fit" or trainer.get("enable_checkpointing") is False:
+            if isinstance(self.config_init.get(f"{prefix}checkpoint"), ModelCheckpoint):
+                self.config_init[f"{prefix}checkpoint"] = pl.Callback()
             # the checkpoint's ModelCheckpoint state is left out on purpose: no advice to add it
             warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
-        return self._instantiate_trainer(config, callbacks)  # Lightning's, to keep its trainer defaults and config saving
+        return super().instantiate_trainer(**kwargs)
 
     def search(self, **kwargs) -> None:
         from spikenas.search.driver import run_search
