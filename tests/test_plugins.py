@@ -157,7 +157,8 @@ def test_a_plugin_taking_a_built_in_name_is_disabled_naming_both():
     assert "conv3x3" in get_registries().operations
 
 
-def test_duplicate_between_two_third_party_plugins_disables_the_later(dwsep):
+def test_duplicate_between_two_third_party_plugins_disables_the_one_called_later(dwsep):
+    # pluggy calls the last registered plugin first: "clash" keeps the name, "dwsep" is disabled
     class Clash:
         @hookimpl
         def spikenas_register_cost_models(self, registry):
@@ -167,8 +168,9 @@ def test_duplicate_between_two_third_party_plugins_disables_the_later(dwsep):
         with pytest.warns(PluginDisabledWarning) as record:
             registries = get_registries()
         message = disabled_warning(record)
-        assert "plugin 'clash' is disabled" in message and "'dwsep'" in message
-        assert registries.cost_models.entry("int8_state").plugin == "dwsep"
+        assert "plugin 'dwsep' is disabled" in message and "'clash'" in message
+        assert registries.cost_models.entry("int8_state").plugin == "clash"
+        assert "dwsep" not in registries.operations
 
 
 def test_a_plugin_raising_while_registering_is_disabled_and_the_rest_works(tiny_macro, neuron):
@@ -363,3 +365,41 @@ def test_a_cost_model_returning_nonsense_is_named(tiny_macro, neuron, model, mes
         with pytest.raises(SpikenasError) as info:
             build_context(tiny_macro, neuron, SearchSpaceConfig(), [images], budget="1MiB", cost_model=model)
     assert one_line(info) == message
+
+
+def test_registration_hooks_honour_pluggy_wrappers_and_trylast():
+    """Hooks go through pluggy: a ``trylast`` implementation sees every other plugin's items,
+    and a ``wrapper`` runs around all of them."""
+    seen = {}
+
+    class Last:
+        @hookimpl(trylast=True)
+        def spikenas_register_operations(self, registry):
+            seen["before_last"] = registry.names()
+            registry.add("late_skip", lambda channels, neuron: nn.Identity(), connects=True)
+
+    class Trim:
+        @hookimpl(wrapper=True)
+        def spikenas_register_operations(self, registry):
+            seen["before_wrapped"] = registry.names()
+            result = yield
+            seen["after_wrapped"] = registry.names()
+            return result
+
+    with temporary_plugin(Last(), name="last"), temporary_plugin(Trim(), name="trim"):
+        operations = get_registries().operations
+        assert {"zero", "skip", "conv3x3"} <= set(seen["before_last"]) and "late_skip" not in seen["before_last"]
+        assert operations.entry("late_skip").plugin == "last"
+        assert seen["before_wrapped"] == [] and seen["after_wrapped"] == operations.names()
+
+
+def test_a_raising_hook_wrapper_is_one_line_naming_it():
+    class Broken:
+        @hookimpl(wrapper=True)
+        def spikenas_register_scores(self, registry):
+            yield
+            raise RuntimeError("no scores today")
+
+    with temporary_plugin(Broken(), name="broken-wrapper"):
+        with pytest.raises(SpikenasError, match=r"hook wrapper of spikenas_register_scores \(plugin 'broken-wrapper'\) raised RuntimeError: no scores today"):
+            get_registries()

@@ -29,6 +29,6 @@ class ParameterMemory:
         return MemoryReport.at_precision(self.name, profile, self.weight_bits, self.state_bits, self.count_state)
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named
 def spikenas_register_cost_models(registry) -> None:
     registry.add("memory", ParameterMemory)

@@ -74,7 +74,7 @@ def build_avgpool(channels: int, neuron: NeuronConfig) -> nn.Module:
     return SpikingSequential(AvgPool3x3())
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named
 def spikenas_register_operations(registry) -> None:
     registry.add("zero", build_zero, connects=False)
     registry.add("skip", build_skip)

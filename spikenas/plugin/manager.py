@@ -5,7 +5,10 @@ registries once per process. A broken third-party plugin is contained: one whose
 to import, whose hooks do not match their specifications, that raises while registering or that
 registers a name already taken is *disabled* (none of its items are registered) with a
 one-line :class:`PluginDisabledWarning` naming it, and every command that does not need it
-works; asking for one of its items is a one-line error saying why it is missing. A broken
+works; asking for one of its items is a one-line error saying why it is missing. Hooks are
+called through ``pm.hook`` in pluggy's order: built-ins (``tryfirst``) first, then third-party
+plugins, the last registered first, so of two that register one name the later-called one is
+disabled. A broken
 built-in is an error. ``SPIKENAS_DISABLE_PLUGIN_AUTOLOAD=1`` (or ``true``/``yes``) skips every
 entry point (tests use it to stay hermetic); ``SPIKENAS_BLOCK_PLUGINS=name,other`` skips those.
 """
@@ -77,7 +80,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide manager with built-ins and (unless disabled) entry-point plugins."""
     pm = pluggy.PluginManager("spikenas")
     pm.add_hookspecs(hookspecs)
-    for name in BUILTIN_PLUGINS:
+    for name in reversed(BUILTIN_PLUGINS):  # pluggy calls the last registered first
         pm.register(importlib.import_module(name), name=name)
     if not autoload_disabled():
         blocked = {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
@@ -132,24 +135,51 @@ def check_pending(pm: pluggy.PluginManager, contain: bool = False) -> None:
 
 
 def _fill(pm: pluggy.PluginManager, hook_name: str, registry: Registry, registries: "Registries") -> None:
-    # Each implementation is called on its own, built-ins first, so that what it adds (and any
-    # error) is attributed to its plugin; a third-party plugin that fails is disabled.
-    impls = getattr(pm.hook, hook_name).get_hookimpls()
-    order = {name: i for i, name in enumerate(BUILTIN_PLUGINS)}
-    for impl in sorted(impls, key=lambda impl: order.get(impl.plugin_name, len(order))):
-        if impl.plugin_name in _disabled:
+    """Call ``pm.hook.<hook_name>(registry=registry)``, pluggy's order, ``tryfirst``/``trylast``
+    and wrappers included (built-ins are ``tryfirst``). Each plain implementation runs contained:
+    what it adds is attributed to its plugin, and one that raises stops only itself; afterwards a
+    failed third-party plugin is disabled (its items forgotten) and a failed built-in raises."""
+    hook = getattr(pm.hook, hook_name)
+    failures: dict[str, BaseException] = {}
+    originals = {}
+    for impl in hook.get_hookimpls():
+        if impl.plugin_name in _disabled or impl.hookwrapper or impl.wrapper:
             continue
-        registry.bind(impl.plugin_name)
+        originals[impl] = impl.function
+        impl.function = _contained(impl.function, impl.plugin_name, registry, failures)
+    try:
+        registry.bind("<hook wrapper>")
+        hook(registry=registry)
+    except Exception as exc:  # only a wrapper can raise here: plain implementations are contained
+        wrappers = ", ".join(repr(i.plugin_name) for i in hook.get_hookimpls() if i.hookwrapper or i.wrapper)
+        raise SpikenasError(f"hook wrapper of {hook_name} (plugin {wrappers}) raised {type(exc).__name__}: {one_line(exc)}") from exc
+    finally:
+        for impl, function in originals.items():
+            impl.function = function
+    for name, exc in failures.items():
+        why = str(exc) if isinstance(exc, SpikenasError) else (
+            f"raised while registering {registry.kind}s: {type(exc).__name__}: {one_line(exc)}")
+        if name in BUILTIN_PLUGINS:
+            raise SpikenasError(why if isinstance(exc, SpikenasError) else f"plugin {name!r} {why}") from exc
+        for each in registries.all():
+            each.remove_plugin(name)
+        disable(pm, name, why)
+
+
+def _contained(function, plugin: str, registry: Registry, failures: dict[str, BaseException]):
+    """``function`` (one plugin's hook implementation) with its ``add`` calls attributed to
+    ``plugin`` and its exception recorded in ``failures`` instead of raised."""
+    @functools.wraps(function)
+    def call(*args):
+        registry.bind(plugin)
         try:
-            impl.function(registry=registry)
-        except Exception as exc:
-            why = str(exc) if isinstance(exc, SpikenasError) else (
-                f"raised while registering {registry.kind}s: {type(exc).__name__}: {one_line(exc)}")
-            if impl.plugin_name in BUILTIN_PLUGINS:
-                raise SpikenasError(why if isinstance(exc, SpikenasError) else f"plugin {impl.plugin_name!r} {why}") from exc
-            for each in registries.all():
-                each.remove_plugin(impl.plugin_name)
-            disable(pm, impl.plugin_name, why)
+            function(*args)
+        except Exception as exc:  # whatever a plugin raises
+            failures.setdefault(plugin, exc)
+        finally:
+            registry.bind("<hook wrapper>")
+
+    return call
 
 
 _cache: dict[int, Registries] = {}

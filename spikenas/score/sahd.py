@@ -42,6 +42,6 @@ class SAHD:
         return torch.linalg.slogdet(kernel).logabsdet.item()
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named
 def spikenas_register_scores(registry) -> None:
     registry.add("sahd", SAHD)

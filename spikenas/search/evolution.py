@@ -86,6 +86,6 @@ class EvolutionSearch(SearchStrategy):
         return Found(best[1], best[0][1] if best[0][0] == ELIGIBLE else -math.inf)
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named
 def spikenas_register_strategies(registry) -> None:
     registry.add("evolution", EvolutionSearch)

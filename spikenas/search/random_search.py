@@ -85,6 +85,6 @@ class RandomSearch(SearchStrategy):
         return Found(best[1], best[0])
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named
 def spikenas_register_strategies(registry) -> None:
     registry.add("random", RandomSearch)

@@ -125,6 +125,6 @@ class SpikeNASSearch(SearchStrategy):
         raise synops_unreachable(ctx, evaluator.log, f"{self.name} search (cell {index})")
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named
 def spikenas_register_strategies(registry) -> None:
     registry.add("spikenas", SpikeNASSearch)
