@@ -79,18 +79,25 @@ class CellModule(nn.Module):
         self._forward_in = {j: [e for e in self._incoming[j] if not e.backward] for j in range(cell.nodes)}
         self._backward = [e for e in self.edges if e.backward]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, run_edge: Callable[[Edge, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """``x [T, B, C, H, W]`` -> the output node's value. ``run_edge(edge, source)`` replaces
+        running an edge's module on a node value in a cell without backward edges (the search
+        memoises edge outputs through it); edges run in the order of ``self.edges``."""
         if self.recurrent:
             return self._forward_steps(x)
+        run = run_edge or self._run_edge
         nodes: dict[int, torch.Tensor] = {0: x}
         for j in range(1, self.nodes):
             incoming = self._incoming[j]
             if incoming:
-                total = self.ops[edge_key(incoming[0])](nodes[incoming[0].src])
+                total = run(incoming[0], nodes[incoming[0].src])
                 for e in incoming[1:]:
-                    total = total + self.ops[edge_key(e)](nodes[e.src])
+                    total = total + run(e, nodes[e.src])
                 nodes[j] = total
         return nodes.get(self.nodes - 1, torch.zeros_like(x))
+
+    def _run_edge(self, edge: Edge, source: torch.Tensor) -> torch.Tensor:
+        return self.ops[edge_key(edge)](source)
 
     def _forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         states: dict[str, tuple | None] = {edge_key(e): None for e in self.edges}

@@ -5,10 +5,11 @@ it. :class:`CellEvaluator` therefore computes once, per scoring batch, the input
 and the kernel contributions of every LIF layer before it; for a candidate it runs cell ``c``
 and then either only the first LIF layer after it (a *local* score) or the rest of the
 network with the later cells at their cheapest (a *whole* score). For the last cell both are
-exactly the whole network's score. Inside a feed-forward
-cell the output of each edge is memoised by the edge and the sub-graph feeding it, so a move
-recomputes only the edges downstream of the changed one. Cells with backward edges run step
-by step through :class:`~spikenas.network.CellModule` with cached edge modules. Under a SynOps
+exactly the whole network's score. Every candidate runs through
+:class:`~spikenas.network.CellModule`'s own forward with cached edge modules; inside a
+feed-forward cell the output of each edge is memoised (through ``run_edge``) by the edge and
+the sub-graph feeding it, so a move recomputes only the edges downstream of the changed one.
+Cells with backward edges run step by step, unmemoised. Under a SynOps
 limit, :meth:`CellEvaluator.assess` also counts the whole network's SynOps in the same pass
 (the prefix's and each memoised edge's counts are kept with them).
 """
@@ -25,7 +26,6 @@ from spikenas.network import CellModule, edge_key, seeded
 from spikenas.neuron import LIF, record_spikes
 from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
 from spikenas.search.context import Assessment, SearchContext
-from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge
 from spikenas.synops import SynOpsTally, fan_outs_by_module
 
@@ -143,16 +143,18 @@ class CellEvaluator:
 
     def _evaluate(self, cell: CellGenotype, whole: bool, synops: bool) -> Assessment:
         after = self.rest if whole else self.next_lif
-        edges = live_edges(cell, self.ctx.registries.operations)
+        module = CellModule(cell, self.channels, self.ctx.neuron, self.ctx.registries.operations, build_op=self.module)
+        sources = None if module.recurrent else _node_keys(module)
         with torch.inference_mode():
             values, total = [], SynOpsTally(self._fan)
             for b in range(len(self._inputs)):
                 acc = self._prefix[b].copy()
                 tally = SynOpsTally(self._fan, self._prefix_synops[b]) if synops else None
-                if any(e.backward for e in edges):
-                    out = self._run_recurrent(cell, b, acc, tally)
+                if sources is None:  # step by step: nothing to memoise
+                    with self._recording(module, acc, tally):
+                        out = module(self._inputs[b])
                 else:
-                    out = self._run_memoised(cell.nodes, edges, b, acc, tally)
+                    out = module(self._inputs[b], run_edge=lambda e, x: self._memoised(e, x, (b, str(e), sources[e.src]), acc, tally))
                 with self._recording(after, acc, tally):
                     after(out)
                 values.append(acc.value())
@@ -161,42 +163,33 @@ class CellEvaluator:
         images = sum(len(x) for x in self.ctx.batches)
         return Assessment(finite_mean(values), total.value() / images if synops else None)
 
-    def _run_recurrent(self, cell: CellGenotype, b: int, acc: KernelAccumulator, tally: SynOpsTally | None) -> torch.Tensor:
-        module = CellModule(cell, self.channels, self.ctx.neuron, self.ctx.registries.operations, build_op=self.module)
-        with self._recording(module, acc, tally):
-            return module(self._inputs[b])
-
-    def _run_memoised(self, nodes: int, edges: tuple[Edge, ...], b: int, acc: KernelAccumulator,
-                      tally: SynOpsTally | None) -> torch.Tensor:
-        x = self._inputs[b]
-        values: dict[int, tuple[torch.Tensor, Hashable]] = {0: (x, ())}
-        for j in range(1, nodes):
-            incoming = [e for e in edges if e.dst == j]  # same order as CellModule
-            total, parts = None, []
-            for e in incoming:
-                source, source_key = values[e.src]
-                out, kernel, count, synops = self._edge_output(e, source, (b, str(e), source_key))
-                acc.merge(kernel, count)
-                if tally is not None:
-                    tally.add(synops)
-                total = out if total is None else total + out
-                parts.append((str(e), source_key))
-            if total is not None:
-                values[j] = (total, tuple(parts))
-        return values[nodes - 1][0] if nodes - 1 in values else torch.zeros_like(x)
-
-    def _edge_output(self, edge: Edge, source: torch.Tensor, key: Hashable) -> tuple:
-        """``(output, kernel, count, synops)`` of the edge on ``source``, memoised by ``key``
-        (``synops``: a tensor when SynOps are counted, else None)."""
+    def _memoised(self, edge: Edge, source: torch.Tensor, key: Hashable, acc: KernelAccumulator,
+                  tally: SynOpsTally | None) -> torch.Tensor:
+        """The edge's output on ``source``, memoised by ``key``; its kernel contributions go
+        into ``acc`` and its SynOps into ``tally``, whether computed now or remembered."""
         cached = self._edges.get(key)
-        if cached is not None:
-            return cached[:4]
-        local = KernelAccumulator(self.ctx.score)
-        tally = SynOpsTally(self._fan) if self._measure else None
-        module = self.module(edge)
-        with self._recording(module, local, tally):
-            out = module(source)
-        item = (out, local.kernel, local.count, None if tally is None else tally.total)
-        size = out.numel() * out.element_size() if out.data_ptr() != source.data_ptr() else 0
-        self._edges.put(key, item, size)
-        return item
+        if cached is None:
+            local = KernelAccumulator(self.ctx.score)
+            counted = SynOpsTally(self._fan) if self._measure else None
+            operation = self.module(edge)
+            with self._recording(operation, local, counted):
+                out = operation(source)
+            cached = (out, local.kernel, local.count, None if counted is None else counted.total)
+            size = out.numel() * out.element_size() if out.data_ptr() != source.data_ptr() else 0
+            self._edges.put(key, cached, size)
+        out, kernel, count, synops = cached[:4]
+        acc.merge(kernel, count)
+        if tally is not None:
+            tally.add(synops)
+        return out
+
+
+def _node_keys(cell: CellModule) -> dict[int, Hashable]:
+    """A key per node of a feed-forward cell that names the sub-graph computing it (node 0: the
+    cell input), so equal keys mean equal values for one input."""
+    keys: dict[int, Hashable] = {0: ()}
+    for j in range(1, cell.nodes):
+        incoming = [e for e in cell.edges if e.dst == j]
+        if incoming:
+            keys[j] = tuple((str(e), keys[e.src]) for e in incoming)
+    return keys
