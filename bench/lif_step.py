@@ -18,6 +18,8 @@ import torch
 
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import LIF, NeuronConfig
+from spikenas.neuron import lif as lif_module
+from spikenas.neuron.functional import lif_parameters, lif_sequence, lif_sequence_no_grad
 from spikenas.score import score_network
 from spikenas.score.sahd import SAHD
 from spikenas.space import CellGenotype, Genotype, MacroConfig
@@ -25,14 +27,9 @@ from spikenas.space import CellGenotype, Genotype, MacroConfig
 from device import device_name, sync  # bench/device.py
 
 
-def norse_steps(self: LIF, x: torch.Tensor) -> torch.Tensor:
+def norse_steps(x: torch.Tensor, rate: float, threshold: float, reset: str, v_reset: float) -> torch.Tensor:
     """What ``LIF.forward`` does when gradients flow: norse's step, frame by frame."""
-    params = self._norse()
-    v, out = None, []
-    for frame in x.unbind(0):
-        spikes, v = self._step(frame, v, params)
-        out.append(spikes)
-    return torch.stack(out)
+    return lif_sequence(x, lif_parameters(rate, threshold, reset, v_reset, "super", 2.0))
 
 
 def best_ms(fn, device: torch.device, repeats: int) -> float:
@@ -68,10 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     with torch.inference_mode():
         lif_inplace = best_ms(lambda: layer(currents), device, args.repeats)
         score_inplace = best_ms(lambda: score_network(network, [images], SAHD()), device, args.repeats)
-        with mock.patch.object(LIF, "_forward_no_grad", norse_steps):
+        with mock.patch.object(lif_module, "lif_sequence_no_grad", norse_steps):
             lif_norse = best_ms(lambda: layer(currents), device, args.repeats)
             score_norse = best_ms(lambda: score_network(network, [images], SAHD()), device, args.repeats)
-            assert torch.equal(layer(currents), norse_steps(layer, currents))
+            assert torch.equal(layer(currents), lif_sequence_no_grad(currents, 0.75, 1.0, "hard", 0.0))
 
     print(f"device={device_name(device)} lif_shape={list(currents.shape)} batch={args.batch_size}")
     print(f"lif_inplace_ms={lif_inplace:.2f} lif_norse_ms={lif_norse:.2f} lif_speedup={lif_norse / lif_inplace:.2f} "

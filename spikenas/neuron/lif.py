@@ -1,11 +1,5 @@
-"""Leaky integrate-and-fire layer over time-first tensors, on norse's box-LIF dynamics.
-
-Dynamics per timestep (``dt = 1``, one step per input frame)::
-
-    v <- v + (x - v) / tau              # leaky integration (norse lif_box_feed_forward_step)
-    s  = H(v - threshold)               # spike, surrogate gradient chosen by name
-    v <- (1 - s) v + s v_reset          # hard reset   (reset="hard")
-    v <- v - s threshold                # soft reset   (reset="soft")
+"""Leaky integrate-and-fire layer over time-first tensors, on norse's box-LIF dynamics
+(:mod:`spikenas.neuron.functional`, which writes them down).
 
 Defaults follow SNASNet (tau = 4/3, threshold 1.0, hard reset to 0) with norse's SuperSpike
 surrogate, a fast-sigmoid of the same shape as SNASNet's ATan. ``learn_tau`` makes each layer's
@@ -18,28 +12,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    warnings.simplefilter("ignore", FutureWarning)
-    from norse.torch.functional.lif_box import (
-        LIFBoxFeedForwardState,
-        LIFBoxParameters,
-        lif_box_feed_forward_step,
-    )
-    from norse.torch.functional.reset import reset_subtract, reset_value
-
 from spikenas.errors import SpikenasError
+from spikenas.neuron.functional import RESETS, LIFBoxParameters, lif_parameters, lif_sequence, lif_sequence_no_grad, lif_step
 
 # norse also knows "heaviside", which has no gradient (training would fail): not offered.
 SURROGATES = ("super", "triangle", "tanh", "circ", "heavi_erfc")
-RESETS = {"hard": reset_value, "soft": reset_subtract}
 
 
 @dataclass(frozen=True)
@@ -81,16 +64,8 @@ class NeuronConfig:
 
 
 def _norse_parameters(c: NeuronConfig) -> LIFBoxParameters:
-    # Plain floats keep the parameters device-agnostic (dt = 1: one step per frame).
-    return LIFBoxParameters(
-        tau_mem_inv=1.0 / c.tau,
-        v_leak=0.0,
-        v_th=c.threshold,
-        v_reset=c.v_reset,
-        method=c.surrogate,
-        alpha=c.alpha,
-        reset_method=RESETS[c.reset],
-    )
+    # Plain floats keep the parameters device-agnostic.
+    return lif_parameters(1.0 / c.tau, c.threshold, c.reset, c.v_reset, c.surrogate, c.alpha)
 
 
 class LIF(nn.Module):
@@ -130,52 +105,21 @@ class LIF(nn.Module):
         """norse's parameters of this layer, with the learnt rate when tau is learnt."""
         return self._params._replace(tau_mem_inv=self._rate()) if self.config.learn_tau else self._params
 
-    def _step(self, x: torch.Tensor, v: torch.Tensor | None, params: LIFBoxParameters) -> tuple[torch.Tensor, torch.Tensor]:
-        state = LIFBoxFeedForwardState(v=torch.zeros_like(x) if v is None else v)
-        spikes, state = lif_box_feed_forward_step(x, state, params, dt=1.0)
-        return spikes, state.v
-
     def step(self, x: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        spikes, v = self._step(x, v, self._norse())
+        spikes, v = lif_step(x, v, self._norse())
         if self.recorder is not None:
             self.recorder(spikes.unsqueeze(0))
         return spikes, v
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and x.requires_grad:
-            params = self._norse()  # once per sequence, not per timestep
-            v = None
-            out = []
-            for frame in x.unbind(0):
-                spikes, v = self._step(frame, v, params)
-                out.append(spikes)
-            spikes = torch.stack(out)
+            spikes = lif_sequence(x, self._norse())  # parameters once per sequence, not per step
         else:
-            spikes = self._forward_no_grad(x)
+            c = self.config
+            spikes = lif_sequence_no_grad(x, self._rate(), c.threshold, c.reset, c.v_reset)
         if self.recorder is not None:
             self.recorder(spikes)
         return spikes
-
-    def _forward_no_grad(self, x: torch.Tensor) -> torch.Tensor:
-        """Norse's box-LIF step, bit for bit, with in-place updates (no surrogate needed).
-
-        Scoring runs every LIF of thousands of candidates without gradients; this path does
-        five tensor operations per timestep instead of norse's dozen and writes the spikes
-        into one preallocated ``[T, B, ...]`` tensor (``tests/test_neuron.py`` checks equality).
-        """
-        c = self.config
-        rate = self._rate()  # norse: dt * tau_mem_inv, dt = 1
-        out = torch.empty_like(x)
-        v = torch.zeros_like(x[0])
-        for t in range(x.shape[0]):
-            v.add_((x[t] - v).mul_(rate))  # v + dt * tau_inv * (x + v_leak - v), v_leak = 0
-            fired = v > c.threshold  # norse: heaviside(v - v_th), i.e. v - v_th > 0
-            out[t].copy_(fired)
-            if c.reset == "hard":
-                v.masked_fill_(fired, c.v_reset)
-            else:
-                v.sub_(fired * c.threshold)
-        return out
 
     def extra_repr(self) -> str:
         c = self.config
