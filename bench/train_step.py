@@ -21,13 +21,17 @@ weights and feature maps channels-last. The last line printed is::
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 import yaml
+from lightning.pytorch.callbacks import ThroughputMonitor
+from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
 from spikenas.lit import SNNClassifier
@@ -66,36 +70,22 @@ def time_steps(model: SNNClassifier, batch: tuple[torch.Tensor, torch.Tensor], s
     return first, (time.perf_counter() - start) / steps
 
 
-class StepTimer(pl.Callback):
-    """Mean seconds per training step after ``warmup`` steps (the device synchronised at
-    both ends of the timed span only)."""
-
-    def __init__(self, warmup: int = 3) -> None:
-        self.warmup, self.start, self.steps, self.seconds = warmup, 0.0, 0, 0.0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if batch_idx == self.warmup:
-            sync(pl_module.device)
-            self.start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        sync(pl_module.device)
-        self.steps = trainer.num_training_batches - self.warmup
-        self.seconds = (time.perf_counter() - self.start) / self.steps
-
-
 def time_lightning(model: SNNClassifier, batch_size: int, steps: int, device: torch.device, precision: str) -> float:
-    """Mean seconds per step of ``Trainer.fit`` on random images (one epoch, no validation)."""
+    """Mean seconds per step of ``Trainer.fit`` on random images (one epoch, no validation),
+    measured by Lightning's ``ThroughputMonitor`` over the last ``steps`` steps (3 warm-up steps
+    before them; on a GPU it synchronises after every step, so its time is the step's whole)."""
     g = torch.Generator().manual_seed(1)
     n = batch_size * (steps + 3)
     data = TensorDataset(torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g))
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, pin_memory=device.type == "cuda")
-    timer = StepTimer()
-    trainer = pl.Trainer(max_epochs=1, accelerator=device.type, devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         callbacks=[timer], precision=precision)
-    trainer.fit(model, train_dataloaders=loader)
-    return timer.seconds
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: batch[0].shape[0], window_size=steps + 1)
+    with tempfile.TemporaryDirectory() as logs, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*flops_per_batch")  # no FLOP count: no MFU
+        trainer = pl.Trainer(max_epochs=1, accelerator=device.type, devices=1, logger=CSVLogger(logs), log_every_n_steps=1,
+                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                             limit_val_batches=0, callbacks=[monitor], precision=precision)
+        trainer.fit(model, train_dataloaders=loader)
+    return 1.0 / float(trainer.logged_metrics["train/device/batches_per_sec"])
 
 
 def main(argv: list[str] | None = None) -> None:
