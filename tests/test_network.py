@@ -164,11 +164,3 @@ def test_invalid_genotype_is_rejected(tiny_macro):
 def test_soft_reset_network_runs(genotype, tiny_macro):
     net = SpikingNetwork(genotype, tiny_macro, neuron=NeuronConfig(reset="soft", surrogate="triangle"), seed=0)
     net(torch.randn(2, 1, 8, 8)).sum().backward()
-
-
-def test_avgpool_operation_equals_torch_average_pooling():
-    from spikenas.ops.builtin import AvgPool3x3
-
-    x = torch.randn(3, 5, 7, 6)
-    expected = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
-    torch.testing.assert_close(AvgPool3x3()(x), expected)
