@@ -21,19 +21,18 @@ import torch
 from torchmetrics.functional.regression import kendall_rank_corrcoef
 
 from spikenas.allocator import keep_freed_memory
-from spikenas.neuron import LIF, NeuronConfig
+from spikenas.neuron import NeuronConfig
+from spikenas.neuron import lif as lif_module
+from spikenas.neuron.functional import lif_sequence_no_grad
 from spikenas.score import score_network
 from spikenas.search.driver import build_context
 from spikenas.space import Genotype, MacroConfig, SearchSpaceConfig
 
 from device import device_name, sync  # bench/device.py
 
-_no_grad = LIF._forward_no_grad
-
-
-def fp32_membrane(self: LIF, x: torch.Tensor) -> torch.Tensor:
+def fp32_membrane(x: torch.Tensor, *args) -> torch.Tensor:
     """The no-grad LIF with its membrane in float32, whatever the input's precision."""
-    return _no_grad(self, x.float()).to(x.dtype)
+    return lif_sequence_no_grad(x.float(), *args).to(x.dtype)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
 
     full, full_s = scores(None)
     half, half_s = scores(torch.bfloat16)
-    with mock.patch.object(LIF, "_forward_no_grad", fp32_membrane):
+    with mock.patch.object(lif_module, "lif_sequence_no_grad", fp32_membrane):
         mixed, mixed_s = scores(torch.bfloat16)
     last, last_s = scores(None, torch.channels_last)
 
