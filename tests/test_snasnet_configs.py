@@ -51,3 +51,11 @@ def test_snasnet_config_builds_snasnets_network(name, classes, params, capsys):
     assert done.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["data"]["class_path"] == f"spikenas.data.CIFAR{classes}"
+
+
+@pytest.mark.parametrize("name, classes", [("snasnet_cifar10", 10), ("snasnet_cifar100", 100)])
+def test_macro_presets_are_the_configs_macros(name, classes):
+    config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    expected = MacroConfig(**config["model"]["macro"], input_shape=(3, 32, 32), num_classes=classes)
+    assert getattr(MacroConfig, name)() == expected
+    assert MacroConfig.snasnet_cifar10(channels=256).cell_shape(1) == (512, 16, 16)  # SpikingJelly's channel_ratio 2

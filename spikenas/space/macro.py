@@ -56,11 +56,20 @@ class MacroConfig:
 
     @classmethod
     def snasnet_cifar10(cls, **overrides: Any) -> "MacroConfig":
-        """SNASNet's CIFAR-10 macro (Kim et al., ECCV 2022), with 2 cells."""
+        """SNASNet's CIFAR-10 macro (Kim et al., ECCV 2022; official ``model_snn.py``): 2 cells
+        of 128 and 256 channels at 32x32 and 16x16, T = 5, ``second_avgpooling`` 4, a 1024-unit
+        hidden layer and 10 votes per class (``configs/snasnet_cifar10.yaml``). SpikingJelly's
+        port doubles the width (``channel_ratio`` 2): ``snasnet_cifar10(channels=256)``."""
         base = dict(input_shape=(3, 32, 32), num_classes=10, timesteps=5, channels=128,
-                    channel_multiplier=2, stem_stride=1, head_pool=2, head_hidden=1024,
+                    channel_multiplier=2, stem_stride=1, head_pool=4, head_hidden=1024,
                     votes=10, dropout=0.5)
         return cls(**{**base, **overrides})
+
+    @classmethod
+    def snasnet_cifar100(cls, **overrides: Any) -> "MacroConfig":
+        """SNASNet's CIFAR-100 macro: as CIFAR-10's with ``second_avgpooling`` 2 and 5 votes per
+        class (``configs/snasnet_cifar100.yaml``)."""
+        return cls.snasnet_cifar10(**{"num_classes": 100, "head_pool": 2, "votes": 5, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
