@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     with torch.inference_mode():
         lif_inplace = best_ms(lambda: layer(currents), device, args.repeats)
         score_inplace = best_ms(lambda: score_network(network, [images], SAHD()), device, args.repeats)
-        with mock.patch.object(lif_module, "lif_sequence_no_grad", norse_steps):
+        with mock.patch.object(lif_module, "lif_sequence_inference", norse_steps):
             lif_norse = best_ms(lambda: layer(currents), device, args.repeats)
             score_norse = best_ms(lambda: score_network(network, [images], SAHD()), device, args.repeats)
             assert torch.equal(layer(currents), lif_sequence_no_grad(currents, 0.75, 1.0, "hard", 0.0))

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
 
     full, full_s = scores(None)
     half, half_s = scores(torch.bfloat16)
-    with mock.patch.object(lif_module, "lif_sequence_no_grad", fp32_membrane):
+    with mock.patch.object(lif_module, "lif_sequence_inference", fp32_membrane):
         mixed, mixed_s = scores(torch.bfloat16)
     last, last_s = scores(None, torch.channels_last)
 

@@ -1,8 +1,11 @@
 """Score throughput: whole networks scored per second at SNASNet's settings.
 
-Random 2-cell genotypes at SNASNet's CIFAR-10 macro (3x32x32 inputs, width 128, T = 5, head
-1024) are built and scored with SAHD on one batch of 256 images (random normalised images:
-throughput does not depend on their content). Reports the forward FLOPs per candidate
+Random 2-cell genotypes at SNASNet's CIFAR-10 macro (``MacroConfig.snasnet_cifar10()``: 3x32x32
+inputs, width 128, T = 5, head 1024) are built and scored with SAHD on one batch of 256 images
+(random normalised images: throughput does not depend on their content), the way ``spikenas
+search`` scores them (channels-last, the LIF recurrence of large layers compiled; ``--contiguous``
+and ``--eager-lif`` turn either off). SNASNet's own protocol scores every candidate on two
+batches: ``--score-batches 2``; SpikingJelly's port of SNASNet is twice as wide: ``--channels 256``. Reports the forward FLOPs per candidate
 (``torch.utils.flop_counter``), the achieved FLOP/s and their share of the device's dense
 matmul rate measured in the same run (a practical peak). The last line printed is::
 
@@ -12,6 +15,7 @@ matmul rate measured in the same run (a practical peak). The last line printed i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import time
 
@@ -19,7 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from spikenas.allocator import keep_freed_memory
-from spikenas.neuron import NeuronConfig
+from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.score import score_network
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context
@@ -47,8 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--candidates", type=int, default=None, help="default: 3 on CPU, 50 on CUDA")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--channels", type=int, default=128)
+    parser.add_argument("--channels", type=int, default=128, help="SNASNet's official width (SpikingJelly's port: 256)")
+    parser.add_argument("--score-batches", type=int, default=1, help="SNASNet's protocol scores on 2 batches")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eager-lif", action="store_true",
+                        help="leave the LIF recurrence eager (default: compiled for large layers, as spikenas search does)")
+    parser.add_argument("--contiguous", action="store_true",
+                        help="score in the contiguous layout (default: channels-last, as spikenas search does)")
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave glibc's allocator as it is (default: keep freed memory, spikenas.allocator)")
     args = parser.parse_args(argv)
@@ -61,27 +70,32 @@ def main(argv: list[str] | None = None) -> None:
     count = args.candidates or (50 if device.type == "cuda" else 3)
 
     macro = MacroConfig.snasnet_cifar10(channels=args.channels)
-    images = torch.randn(args.batch_size, *macro.input_shape, generator=torch.Generator().manual_seed(args.seed)).to(device)
-    ctx = build_context(macro, NeuronConfig(), SearchSpaceConfig(), [images], seed=args.seed)
+    g = torch.Generator().manual_seed(args.seed)
+    batches = [torch.randn(args.batch_size, *macro.input_shape, generator=g).to(device) for _ in range(args.score_batches)]
+    ctx = build_context(macro, NeuronConfig(), SearchSpaceConfig(), batches, seed=args.seed, channels_last=not args.contiguous)
     rng = random.Random(args.seed)
-    genotypes = [Genotype(tuple(ctx.cells.sample(rng) for _ in range(2))) for _ in range(count + 1)]
+    genotypes = [Genotype(tuple(ctx.cells.sample(rng) for _ in range(2))) for _ in range(count + 2)]
 
-    score_network(ctx.build(genotypes[0]), ctx.batches, ctx.score)  # warm-up
-    total_flops = 0
-    sync(device)
-    start = time.perf_counter()
-    for genotype in genotypes[1:]:
-        score_network(ctx.build(genotype), ctx.batches, ctx.score)
-    sync(device)
+    lif = contextlib.nullcontext() if args.eager_lif else compiled_inference()
+    with lif:
+        for genotype in genotypes[:2]:  # warm-up (and compilation of the LIF shapes)
+            score_network(ctx.build(genotype), ctx.batches, ctx.score)
+        total_flops = 0
+        sync(device)
+        start = time.perf_counter()
+        for genotype in genotypes[2:]:
+            score_network(ctx.build(genotype), ctx.batches, ctx.score)
+        sync(device)
     seconds = (time.perf_counter() - start) / count
-    for genotype in genotypes[1:]:  # FLOPs counted outside the timed loop
+    for genotype in genotypes[2:]:  # FLOPs counted outside the timed loop
         with FlopCounterMode(display=False) as counter:
             score_network(ctx.build(genotype), ctx.batches, ctx.score)
         total_flops += counter.get_total_flops()
     peak = matmul_peak(device)
     achieved = total_flops / count / seconds
     print(f"settings: input={macro.input_shape} batch={args.batch_size} T={macro.timesteps} "
-          f"channels={macro.channels} head_hidden={macro.head_hidden} candidates={count} keep_freed_memory={kept}")
+          f"channels={macro.channels} head_hidden={macro.head_hidden} score_batches={args.score_batches} candidates={count} keep_freed_memory={kept} "
+          f"lif={'eager' if args.eager_lif else 'compiled'} layout={'contiguous' if args.contiguous else 'channels_last'}")
     print(f"flops_per_candidate={total_flops / count:.3e} achieved_flops={achieved:.3e} "
           f"matmul_peak_flops={peak:.3e} share_of_peak={achieved / peak:.3f}")
     print(f"candidates_per_s={1 / seconds:.4f} seconds_per_candidate={seconds:.4f} flop_per_candidate={total_flops / count:.3e} "

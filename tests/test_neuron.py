@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
+from unittest import mock
 
 import pytest
 import torch
@@ -190,3 +192,44 @@ def test_learnt_tau_inference_path_equals_training_path(reset):
 def test_learnt_tau_needs_tau_above_one():
     with pytest.raises(SpikenasError, match="learn_tau needs tau > 1"):
         NeuronConfig(tau=1.0, learn_tau=True)
+
+
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_the_compiled_recurrence_equals_the_eager_one_bit_for_bit(reset):
+    """Inside compiled_inference a large enough layer runs one compiled kernel; its spikes are
+    the eager path's exactly (a smaller layer stays eager)."""
+    from spikenas.neuron import compiled_inference
+    from spikenas.neuron import functional
+
+    lif = LIF(NeuronConfig(reset=reset))
+    x = torch.randn(6, 4, 3, 5, 5, generator=torch.Generator().manual_seed(1)) * 2
+    with torch.inference_mode():
+        eager = lif(x)
+        calls = []
+        compiled = functional._compiled_recurrence()
+        with mock.patch.object(functional, "_compiled_recurrence", lambda: lambda *a: calls.append(1) or compiled(*a)):
+            with compiled_inference(min_elements=x.numel()), warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)  # the eager fallback would warn
+                fast = lif(x)
+                lif(x[:, :2])  # below min_elements: eager
+    assert calls == [1]
+    assert torch.equal(fast, eager) and eager.sum() > 0
+
+
+def test_a_failing_compiler_warns_once_and_leaves_scoring_eager():
+    from spikenas.neuron import compiled_inference
+    from spikenas.neuron import functional
+
+    def broken(*args):
+        raise RuntimeError("no C++ compiler")
+
+    lif = LIF(NeuronConfig())
+    x = torch.randn(4, 2, 8, generator=torch.Generator().manual_seed(0)) * 3
+    with torch.inference_mode(), mock.patch.object(functional, "_compiled_recurrence", lambda: broken):
+        eager = lif(x)
+        with compiled_inference(min_elements=1):
+            with pytest.warns(RuntimeWarning, match="compiled LIF recurrence failed"):
+                assert torch.equal(lif(x), eager)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert torch.equal(lif(x), eager)  # not tried again

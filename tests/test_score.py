@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from spikenas.score import KernelAccumulator, finite_mean
+from spikenas.score import KernelAccumulator, finite_mean, neurons_flat
 from spikenas.score.hamming import Hamming
 from spikenas.score.sahd import SAHD
 
@@ -51,3 +51,15 @@ def test_an_accumulator_without_spikes_scores_minus_infinity_and_merges():
 def test_a_non_finite_value_makes_the_mean_minus_infinity():
     assert finite_mean([1.0, 3.0]) == 2.0
     assert finite_mean([1.0, math.nan]) == -math.inf and finite_mean([]) == -math.inf
+
+
+def test_a_channels_last_layer_is_scored_without_a_copy_and_to_the_same_kernel():
+    spikes = (torch.rand(5, 6, 3, 4, 7, generator=torch.Generator().manual_seed(0)) > 0.6).float()
+    last = spikes.reshape(30, 3, 4, 7).contiguous(memory_format=torch.channels_last).reshape(5, 6, 3, 4, 7)
+    assert neurons_flat(last).data_ptr() == last.data_ptr() and neurons_flat(last).is_contiguous()
+    torch.testing.assert_close(neurons_flat(spikes), spikes.flatten(2), rtol=0, atol=0)
+    for score in (SAHD(), Hamming()):
+        plain, permuted = KernelAccumulator(score), KernelAccumulator(score)
+        plain.add(spikes)
+        permuted.add(last)
+        assert torch.equal(plain.kernel, permuted.kernel)  # integer counts: exact in any order

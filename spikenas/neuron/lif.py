@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from spikenas.errors import SpikenasError
-from spikenas.neuron.functional import RESETS, LIFBoxParameters, lif_parameters, lif_sequence, lif_sequence_no_grad, lif_step
+from spikenas.neuron.functional import RESETS, LIFBoxParameters, lif_parameters, lif_sequence, lif_sequence_inference, lif_step
 
 # norse also knows "heaviside", which has no gradient (training would fail): not offered.
 SURROGATES = ("super", "triangle", "tanh", "circ", "heavi_erfc")
@@ -116,7 +116,7 @@ class LIF(nn.Module):
             spikes = lif_sequence(x, self._norse())  # parameters once per sequence, not per step
         else:
             c = self.config
-            spikes = lif_sequence_no_grad(x, self._rate(), c.threshold, c.reset, c.v_reset)
+            spikes = lif_sequence_inference(x, self._rate(), c.threshold, c.reset, c.v_reset)
         if self.recorder is not None:
             self.recorder(spikes)
         return spikes

@@ -26,7 +26,10 @@ class KernelScore(Protocol):
     name: str
 
     def kernel(self, spikes: torch.Tensor) -> torch.Tensor:
-        """``spikes [T, B, N]`` (0/1) -> the ``[B, B]`` float64 sum of the T contributions."""
+        """``spikes [T, B, N]`` (0/1) -> the ``[B, B]`` float64 sum of the T contributions.
+
+        ``N`` holds a layer's neurons in memory order (see :func:`neurons_flat`), so a kernel
+        must not depend on their order: it compares samples over the set of neurons."""
         ...
 
     def reduce(self, kernel: torch.Tensor) -> float:
@@ -43,7 +46,7 @@ class KernelAccumulator:
         self.count = count
 
     def add(self, spikes: torch.Tensor) -> None:
-        k = self.score.kernel(spikes.flatten(2))
+        k = self.score.kernel(neurons_flat(spikes))
         self.kernel = k if self.kernel is None else self.kernel + k
         self.count += spikes.shape[0]
 
@@ -61,6 +64,13 @@ class KernelAccumulator:
         if self.kernel is None or self.count == 0:
             return -math.inf
         return float(self.score.reduce(self.kernel / self.count))
+
+
+def neurons_flat(spikes: torch.Tensor) -> torch.Tensor:
+    """``spikes [T, B, ...]`` -> ``[T, B, N]`` with the neurons in memory order: a view, not a
+    copy, of a channels-last layer's output (``flatten(2)`` would copy it into C, H, W order)."""
+    inner = sorted(range(2, spikes.dim()), key=lambda d: -spikes.stride(d))
+    return spikes.permute(0, 1, *inner).flatten(2)
 
 
 def scoring_mode(network: nn.Module) -> nn.Module:

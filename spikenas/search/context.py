@@ -115,6 +115,8 @@ class SearchContext:
         seed: weight-initialisation and sampling seed.
         synops_limit: SynOps per inference the network may use (None = no limit); whole
             networks are then assessed with their SynOps.
+        memory_format: the layout of scored networks' weights and of ``batches``
+            (``torch.channels_last`` or ``torch.contiguous_format``).
     """
 
     macro: MacroConfig
@@ -127,6 +129,7 @@ class SearchContext:
     batches: list[torch.Tensor]
     seed: int
     synops_limit: float | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
 
     @property
     def device(self) -> torch.device:
@@ -143,8 +146,10 @@ class SearchContext:
         return self.memory.fits(genotype)
 
     def build(self, genotype: Genotype) -> SpikingNetwork:
-        """The network of ``genotype``, seeded per part, on the scoring device."""
-        return SpikingNetwork(genotype, self.macro, self.neuron, self.registries.operations, seed=self.seed).to(self.device)
+        """The network of ``genotype``, seeded per part, on the scoring device in the scoring
+        memory layout."""
+        network = SpikingNetwork(genotype, self.macro, self.neuron, self.registries.operations, seed=self.seed)
+        return network.to(self.device, memory_format=self.memory_format)
 
     def full_score(self, genotype: Genotype) -> float:
         """The score of the whole network (mean over the scoring batches)."""

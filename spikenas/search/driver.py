@@ -8,6 +8,8 @@ finds that state, replays the search against it and writes into the same run dir
 
 from __future__ import annotations
 
+import contextlib
+
 import inspect
 import math
 import time
@@ -19,7 +21,7 @@ import lightning.pytorch as pl
 import torch
 
 from spikenas.errors import SpikenasError
-from spikenas.neuron import NeuronConfig
+from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.plugin import get_registries
 from spikenas.rundir import claim_run_dir, logs_root, run_lock, settings_key
 from spikenas.score import scoring_mode
@@ -72,21 +74,25 @@ def build_context(
     cost_model: str = "memory",
     cost_options: Optional[dict[str, Any]] = None,
     seed: int = 0,
+    channels_last: bool = True,
 ) -> SearchContext:
     """A :class:`SearchContext` from plain settings; the macro is fitted to the limits
     (``budget``: a size, or named limits such as ``{memory: 256KiB, synops: 2e6}``; see
-    :mod:`spikenas.search.limits`)."""
+    :mod:`spikenas.search.limits`). ``channels_last``: networks and batches are scored in the
+    channels-last memory layout."""
     registries = get_registries()
     space.check()
     cells = CellSpace(space.operations, registries.operations, space.nodes, space.backward, space.direct_edge)
     cost = registries.cost_models.create(cost_model, **(cost_options or {}))
     scorer = registries.scores.create(score, **(score_options or {}))
     limits = parse_limits(budget, cost_model)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    batches = [b.contiguous(memory_format=layout) for b in batches]
 
     def synops_of(candidate: MacroConfig, genotype: Genotype) -> float:  # the macro's cheapest network, measured
         params = Profiler(candidate, neuron, registries.operations).profile(genotype).params
         check_fits_in_memory(params, f"the cheapest network at macro channels={candidate.channels} (lower space.channels)")
-        network = SpikingNetwork(genotype, candidate, neuron, registries.operations, seed=seed).to(batches[0].device)
+        network = SpikingNetwork(genotype, candidate, neuron, registries.operations, seed=seed).to(batches[0].device, memory_format=layout)
         return assess_network(network, batches, scorer, synops=True).synops or 0.0
 
     macro = choose_macro(macro, space, neuron, registries, cells, cost, limits.bytes, synops_limit=limits.synops, synops_of=synops_of)
@@ -94,7 +100,7 @@ def build_context(
     largest = max(memory.profiler.profile(g).params for g in memory.largest(cells, space.cells))
     check_fits_in_memory(largest, f"the largest network of the space (macro channels={macro.channels}, head_hidden={macro.head_hidden}; "
                                   "lower space.channels or space.head_hidden)")
-    return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed, limits.synops)
+    return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed, limits.synops, layout)
 
 
 def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None = None, workers: Workers | None = None,
@@ -140,7 +146,8 @@ def run_search(
     (see :meth:`spikenas.trainer.Trainer.search` for each); ``config``: the command's whole
     config as plain data (the base of ``final.yaml``; from the model and data when None)."""
     settings = settings or SearchSettings.of(**values)
-    return launch(trainer, "search", _run, trainer, model, datamodule, config, settings)
+    with compiled_inference() if settings.compile_lif else contextlib.nullcontext():
+        return launch(trainer, "search", _run, trainer, model, datamodule, config, settings)
 
 
 def _run(trainer, model, datamodule, config, settings) -> SearchResult:
@@ -178,12 +185,13 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     batches = [datamodule.sample_batch(settings.score_batch_size, seed + i).to(device) for i in range(settings.score_batches)]
     ctx = build_context(
         macro, neuron, settings.space, batches, settings.budget, settings.score, settings.score_options,
-        settings.cost_model, settings.cost_options, seed,
+        settings.cost_model, settings.cost_options, seed, settings.channels_last,
     )
     strategy = make_strategy(settings.strategy, settings.strategy_options,
                              **{k: getattr(settings, k) for k in SHARED_SETTINGS})
     key = settings_key({
-        **settings.as_dict(), "macro": macro.to_dict(), "neuron": asdict(neuron),
+        **{k: v for k, v in settings.as_dict().items() if k != "compile_lif"},  # equal spikes either way
+        "macro": macro.to_dict(), "neuron": asdict(neuron),
         "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,
     })
     return ctx, strategy, key

@@ -125,7 +125,7 @@ class CellEvaluator:
             spec = self.ctx.registries.operations.get(edge.op)
             name = f"cell{self.index}/{key}"
             built = seeded(self.ctx.seed, name, lambda: spec.build(self.channels, self.ctx.neuron))
-            self._modules[key] = scoring_mode(built.to(self.ctx.device))
+            self._modules[key] = scoring_mode(built.to(self.ctx.device, memory_format=self.ctx.memory_format))
             if self._measure:
                 self._fan.update(fan_outs_by_module(built))
         return self._modules[key]

@@ -33,6 +33,8 @@ class SearchSettings:
     score_batch_size: int = 256
     score_batches: int = 1
     search_seed: int = 0
+    channels_last: bool = True
+    compile_lif: bool = True
 
     @classmethod
     def of(cls, **values: Any) -> "SearchSettings":
@@ -50,6 +52,9 @@ class SearchSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpikenasError(f"{name} must be >= 1, got {value!r}")
+        for name in ("channels_last", "compile_lif"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpikenasError(f"{name} must be true or false, got {getattr(self, name)!r}")
         self.space.check()
         return self
 
