@@ -4,8 +4,9 @@ Random 2-cell genotypes of the default space are scored (SAHD, one batch) at flo
 ``torch.autocast(dtype=bfloat16)``, once with everything in bf16 and once with the LIF membrane
 integrated in float32 (convolutions in bf16), and at float32 with the network and images in the
 channels-last memory layout (other convolution kernels). The ranking is kept when Kendall's
-tau-b between the float32 scores and the others is at least 0.99 (issue 13's bar). The last
-line printed is::
+tau-b between the float32 scores and the others is at least 0.99 (issue 13's bar). On a GPU the
+reference is strict float32 and TF32 (contiguous and channels-last) is measured too, on a
+further line. The last line printed on the CPU is::
 
     candidates=<n> tau_bf16=<t> tau_bf16_fp32_membrane=<t> tau_channels_last=<t> fp32_s=<s> bf16_s=<s> bf16_fp32_membrane_s=<s> channels_last_s=<s>
 """
@@ -64,7 +65,15 @@ def main(argv: list[str] | None = None) -> None:
         sync(device)
         return torch.tensor(values, dtype=torch.float64), time.perf_counter() - start
 
+    cuda = device.type == "cuda"
+    if cuda:  # the reference is strict float32 (PyTorch lets cuDNN use TF32 by default)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     full, full_s = scores(None)
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        tf32, tf32_s = scores(None)
+        last_tf32, last_tf32_s = scores(None, torch.channels_last)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     half, half_s = scores(torch.bfloat16)
     with mock.patch.object(lif_module, "lif_sequence_inference", fp32_membrane):
         mixed, mixed_s = scores(torch.bfloat16)
@@ -78,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"candidates={args.candidates} tau_bf16={tau(half):.4f} tau_bf16_fp32_membrane={tau(mixed):.4f} "
           f"tau_channels_last={tau(last):.4f} fp32_s={full_s:.1f} bf16_s={half_s:.1f} bf16_fp32_membrane_s={mixed_s:.1f} "
           f"channels_last_s={last_s:.1f}")
+    if cuda:
+        print(f"tau_tf32={tau(tf32):.4f} tau_tf32_channels_last={tau(last_tf32):.4f} tf32_s={tf32_s:.1f} "
+              f"tf32_channels_last_s={last_tf32_s:.1f}")
 
 
 if __name__ == "__main__":

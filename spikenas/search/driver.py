@@ -87,7 +87,7 @@ def build_context(
     scorer = registries.scores.create(score, **(score_options or {}))
     limits = parse_limits(budget, cost_model)
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    batches = [b.contiguous(memory_format=layout) for b in batches]
+    batches = [b.contiguous(memory_format=layout) if b.dim() == 4 else b for b in batches]
 
     def synops_of(candidate: MacroConfig, genotype: Genotype) -> float:  # the macro's cheapest network, measured
         params = Profiler(candidate, neuron, registries.operations).profile(genotype).params
