@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from spikenas import CellGenotype, Genotype
+from spikenas.neuron import LIF
 from spikenas.search.driver import build_context
 from spikenas.search.incremental import CellEvaluator
 from spikenas.space.config import SearchSpaceConfig
@@ -47,6 +48,17 @@ def test_incremental_last_cell_score_equals_whole_network_score(tiny_macro, neur
 
 
 
+def _count_calls(evaluator, cells, kind) -> list[str]:
+    """Names of the edges whose ``kind`` layers run from now on, one entry per call."""
+    calls: list[str] = []
+    for cell in cells:
+        for edge in cell.edges:
+            for layer in evaluator.module(edge).modules():
+                if isinstance(layer, kind) and not layer._forward_hooks:
+                    layer.register_forward_hook(lambda m, args, out, name=str(edge): calls.append(name))
+    return calls
+
+
 def test_a_move_reruns_only_the_edges_downstream_of_it(tiny_macro, neuron, images):
     ctx = make_ctx(tiny_macro, neuron, images)
     prefix = (ctx.cells.sample(random.Random(0)),)
@@ -54,14 +66,23 @@ def test_a_move_reruns_only_the_edges_downstream_of_it(tiny_macro, neuron, image
     first = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv3x3", 1, 2), ("conv1x1", 2, 3), ("skip", 0, 3)])
     moved = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv3x3", 1, 2), ("conv3x3", 2, 3), ("skip", 0, 3)])
     evaluator.score(first)
-    calls: list[str] = []
-    for cell in (first, moved):
-        for edge in cell.edges:
-            module = evaluator.module(edge)
-            if not module._forward_hooks:
-                module.register_forward_hook(lambda m, args, out, name=str(edge): calls.append(name))
+    calls = _count_calls(evaluator, (first, moved), torch.nn.Conv2d)
     score = evaluator.score(moved)
     assert calls == ["2>3:conv3x3"] * len(ctx.batches)  # only the changed edge, once per batch
     assert score == pytest.approx(ctx.full_score(Genotype(prefix + (moved,))), rel=1e-9)
     calls.clear()
     assert evaluator.score(moved) == score and calls == []
+
+
+def test_convolution_edges_from_one_node_share_its_spikes(tiny_macro, neuron, images):
+    """Every built-in convolution begins with a LIF layer on its source node: edges from one
+    node fire the same spikes, so the evaluator runs that layer once per node and batch (and
+    the score still equals the whole network's)."""
+    ctx = make_ctx(tiny_macro, neuron, images)
+    prefix = (ctx.cells.sample(random.Random(0)),)
+    evaluator = CellEvaluator(ctx, prefix)
+    cell = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 0, 2), ("conv3x3", 0, 3), ("conv1x1", 1, 3), ("conv3x3", 2, 3)])
+    lifs = _count_calls(evaluator, (cell,), LIF)
+    score = evaluator.score(cell)
+    assert len(lifs) == 3 * len(ctx.batches)  # nodes 0, 1 and 2, not one per edge (5)
+    assert score == pytest.approx(ctx.full_score(Genotype(prefix + (cell,))), rel=1e-9)

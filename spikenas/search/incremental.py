@@ -8,7 +8,9 @@ network with the later cells at their cheapest (a *whole* score). For the last c
 exactly the whole network's score. Every candidate runs through
 :class:`~spikenas.network.CellModule`'s own forward with cached edge modules; inside a
 feed-forward cell the output of each edge is memoised (through ``run_edge``) by the edge and
-the sub-graph feeding it, so a move recomputes only the edges downstream of the changed one.
+the sub-graph feeding it, so a move recomputes only the edges downstream of the changed one,
+and the spikes of the LIF layer that begins a convolution edge are computed once per source
+node and shared by every such edge from it (their kernel contributions too).
 Cells with backward edges run step by step, unmemoised. Under a SynOps
 limit, :meth:`CellEvaluator.assess` also counts the whole network's SynOps in the same pass
 (the prefix's and each memoised edge's counts are kept with them).
@@ -24,6 +26,7 @@ from torch import nn
 
 from spikenas.network import CellModule, edge_key, seeded
 from spikenas.neuron import LIF, record_spikes
+from spikenas.ops import SpikingSequential
 from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
 from spikenas.search.context import Assessment, SearchContext
 from spikenas.space.genotype import CellGenotype, Edge
@@ -93,6 +96,7 @@ class CellEvaluator:
         self.next_lif: nn.Module = self.net.head if last else _until_first_lif(self.net.reductions[self.index])
         self.channels = ctx.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
+        self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
         self._edges = _TensorLRU(cache_bytes)
         self._inputs: list[torch.Tensor] = []
         self._prefix: list[KernelAccumulator] = []
@@ -169,19 +173,58 @@ class CellEvaluator:
         into ``acc`` and its SynOps into ``tally``, whether computed now or remembered."""
         cached = self._edges.get(key)
         if cached is None:
-            local = KernelAccumulator(self.ctx.score)
-            counted = SynOpsTally(self._fan) if self._measure else None
-            operation = self.module(edge)
-            with self._recording(operation, local, counted):
-                out = operation(source)
-            cached = (out, local.kernel, local.count, None if counted is None else counted.total)
-            size = out.numel() * out.element_size() if out.data_ptr() != source.data_ptr() else 0
-            self._edges.put(key, cached, size)
+            cached = self._compute_edge(edge, source, key)
         out, kernel, count, synops = cached[:4]
         acc.merge(kernel, count)
         if tally is not None:
             tally.add(synops)
         return out
+
+    def _compute_edge(self, edge: Edge, source: torch.Tensor, key: tuple) -> tuple:
+        """Run the edge on ``source`` and memoise ``(output, kernel, count, synops)``. An
+        operation that begins with a plain LIF layer (every built-in convolution) takes that
+        layer's spikes from :meth:`_source_spikes`, shared by every such edge from the node."""
+        local = KernelAccumulator(self.ctx.score)
+        counted = SynOpsTally(self._fan) if self._measure else None
+        head, tail = self._split(edge)
+        x = source
+        if head is not None:
+            spikes, kernel, count, fired = self._source_spikes(head, key[0], key[2], source)
+            local.merge(kernel, count)
+            if counted is not None:
+                counted.add(fired * self._fan.get(id(head), 0))
+            x = spikes
+        with self._recording(tail, local, counted):
+            out = tail(x)
+        item = (out, local.kernel, local.count, None if counted is None else counted.total)
+        size = out.numel() * out.element_size() if out.data_ptr() != source.data_ptr() else 0
+        self._edges.put(key, item, size)
+        return item
+
+    def _split(self, edge: Edge) -> tuple[LIF | None, nn.Module]:
+        """``(first LIF, the rest)`` of an operation that begins with a plain :class:`LIF`
+        layer; ``(None, operation)`` for any other."""
+        key = edge_key(edge)
+        if key not in self._splits:
+            module = self.module(edge)
+            starts = isinstance(module, SpikingSequential) and len(module) > 1 and type(module[0]) is LIF
+            self._splits[key] = (module[0], module[1:]) if starts else (None, module)
+        return self._splits[key]
+
+    def _source_spikes(self, lif: LIF, b: int, source_key: Hashable, source: torch.Tensor) -> tuple:
+        """``(spikes, kernel, count, spikes fired)`` of a LIF layer with ``lif``'s settings on a
+        node's value (``source``, named by ``source_key``, of batch ``b``): the same for every
+        edge from that node whose operation begins with such a layer, so computed once."""
+        key = (b, "lif", lif.config, source_key)
+        cached = self._edges.get(key)
+        if cached is None:
+            local = KernelAccumulator(self.ctx.score)
+            with record_spikes(lif, local.add):
+                spikes = lif(source)
+            fired = spikes.sum(dtype=torch.float64) if self._measure else None
+            cached = (spikes, local.kernel, local.count, fired)
+            self._edges.put(key, cached, spikes.numel() * spikes.element_size())
+        return cached[:4]
 
 
 def _node_keys(cell: CellModule) -> dict[int, Hashable]:
