@@ -5,7 +5,11 @@
 (``tests/test_neuron.py``). This times both on one LIF layer and on scoring one whole network
 (``score_network``), on the same inputs. The last line printed is::
 
-    lif_inplace_ms=<a> lif_norse_ms=<b> lif_speedup=<b/a> score_inplace_ms=<c> score_norse_ms=<d> score_speedup=<d/c>
+    lif_inplace_ms=<a> lif_norse_ms=<b> lif_speedup=<b/a> score_inplace_ms=<c> score_norse_ms=<d> score_speedup=<d/c> lif_compiled_ms=<e> compiled_speedup=<a/e> compile_s=<s>
+
+``lif_compiled_ms``: the same layer in the compiled recurrence ``spikenas search`` uses for large
+layers (``compile_s``: its first call, compilation included). ``--cifar-layer`` times a layer
+of SNASNet's CIFAR-10 first cell (``[5, B, 128, 32, 32]``) instead of the search's.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from unittest import mock
 import torch
 
 from spikenas.network import SpikingNetwork
-from spikenas.neuron import LIF, NeuronConfig
+from spikenas.neuron import LIF, NeuronConfig, compiled_inference
 from spikenas.neuron import lif as lif_module
 from spikenas.neuron.functional import lif_parameters, lif_sequence, lif_sequence_no_grad
 from spikenas.score import score_network
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cifar-layer", action="store_true", help="time a [5, B, 128, 32, 32] layer (SNASNet CIFAR-10)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
 
@@ -60,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     network = SpikingNetwork(Genotype((cell, cell)), macro, NeuronConfig(), seed=0).to(device)
     images = torch.randn(args.batch_size, *macro.input_shape, generator=torch.Generator().manual_seed(0)).to(device)
     layer = LIF(NeuronConfig()).to(device)
-    currents = 2 * torch.rand(macro.timesteps, args.batch_size, *macro.cell_shape(0), generator=torch.Generator().manual_seed(1)).to(device)
+    shape = (128, 32, 32) if args.cifar_layer else macro.cell_shape(0)  # SNASNet's CIFAR-10 first cell, or the search's
+    currents = 2 * torch.rand(macro.timesteps, args.batch_size, *shape, generator=torch.Generator().manual_seed(1)).to(device)
 
     with torch.inference_mode():
         lif_inplace = best_ms(lambda: layer(currents), device, args.repeats)
@@ -69,10 +75,17 @@ def main(argv: list[str] | None = None) -> None:
             lif_norse = best_ms(lambda: layer(currents), device, args.repeats)
             score_norse = best_ms(lambda: score_network(network, [images], SAHD()), device, args.repeats)
             assert torch.equal(layer(currents), lif_sequence_no_grad(currents, 0.75, 1.0, "hard", 0.0))
+        with compiled_inference(min_elements=0):  # what spikenas search does for large layers
+            start = time.perf_counter()
+            layer(currents)
+            compile_s = time.perf_counter() - start
+            lif_compiled = best_ms(lambda: layer(currents), device, args.repeats)
+            assert torch.equal(layer(currents), lif_sequence_no_grad(currents, 0.75, 1.0, "hard", 0.0))
 
     print(f"device={device_name(device)} lif_shape={list(currents.shape)} batch={args.batch_size}")
     print(f"lif_inplace_ms={lif_inplace:.2f} lif_norse_ms={lif_norse:.2f} lif_speedup={lif_norse / lif_inplace:.2f} "
-          f"score_inplace_ms={score_inplace:.1f} score_norse_ms={score_norse:.1f} score_speedup={score_norse / score_inplace:.2f}")
+          f"score_inplace_ms={score_inplace:.1f} score_norse_ms={score_norse:.1f} score_speedup={score_norse / score_inplace:.2f} "
+          f"lif_compiled_ms={lif_compiled:.2f} compiled_speedup={lif_inplace / lif_compiled:.2f} compile_s={compile_s:.1f}")
 
 
 if __name__ == "__main__":
