@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import gzip
 import math
-import os
 import shutil
 import struct
-import tempfile
 import zlib
 from pathlib import Path
+
+from spikenas.files import atomic_output
 
 UNSIGNED_BYTE = 0x08
 
@@ -59,19 +59,22 @@ def item_count(path: Path) -> int:
 def decompress_checked(source: Path, target: Path, item_shape: tuple[int, ...], classes: int | None = None) -> str | None:
     """Decompress ``source`` (``.gz``) to ``target`` if the result is a sound IDX file (see
     :func:`idx_problem`); otherwise leave ``target`` alone and return what is wrong. The data go
-    to a temporary file renamed into place, so no reader ever sees a partial file, and the
-    temporary file is removed whatever happens."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    to a temporary file renamed into place (:func:`~spikenas.files.atomic_output`), so no
+    reader ever sees a partial file, and the temporary file is removed whatever happens."""
     try:
-        try:
-            with os.fdopen(fd, "wb") as out, gzip.open(source, "rb") as src:
-                shutil.copyfileobj(src, out)
-        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-            return f"not a readable gzip file ({type(exc).__name__}: {' '.join(str(exc).split())})"
-        problem = idx_problem(Path(tmp), item_shape, classes)
-        if problem is None:
-            os.replace(tmp, target)
-        return problem
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with atomic_output(target) as tmp:
+            try:
+                with open(tmp, "wb") as out, gzip.open(source, "rb") as src:
+                    shutil.copyfileobj(src, out)
+            except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+                raise _Unsound(f"not a readable gzip file ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+            problem = idx_problem(tmp, item_shape, classes)
+            if problem is not None:
+                raise _Unsound(problem)
+    except _Unsound as unsound:
+        return str(unsound)
+    return None
+
+
+class _Unsound(Exception):
+    """What is wrong with a decompressed file (it is not kept)."""
