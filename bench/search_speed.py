@@ -53,22 +53,21 @@ from spikenas.space.macro import MacroConfig
 SNASNET_CANDIDATES = 5000  # SNASNet's random search scores this many
 
 
-def scoring_batch(data: str, batch_size: int, seed: int, root: str) -> torch.Tensor:
-    """A batch of the dataset's normalised training images; for CIFAR without its files (a GPU
-    machine offline), random normalised CIFAR-shaped images, said on stdout (a candidate's
-    scoring time does not depend on the images, its score does)."""
+def scoring_batch(data: str, batch_size: int, seed: int, root: str) -> tuple[torch.Tensor, bool]:
+    """``(images, synthetic)``: a batch of the dataset's normalised training images; for CIFAR
+    without its files (a GPU machine offline), random normalised CIFAR-shaped images and
+    ``synthetic`` True (a candidate's scoring time does not depend on the images, its score does)."""
     from spikenas import data as datasets
     from spikenas.errors import SpikenasError
 
     module = {"fmnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[data]
     kwargs = {"root": root} if root else {}
     try:
-        return module(**kwargs).sample_batch(batch_size, seed)
-    except SpikenasError as exc:
+        return module(**kwargs).sample_batch(batch_size, seed), False
+    except SpikenasError:
         if data == "fmnist":
             raise
-        print(f"data: {data} not found ({str(exc)[:80]}...): synthetic CIFAR-shaped images", flush=True)
-        return torch.randn(batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+        return torch.randn(batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(seed)), True
 
 
 def default_budget(macro: MacroConfig, space: SearchSpaceConfig) -> int:
@@ -144,7 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     hidden = args.head_hidden or (64 if args.quick else 1024)
     batch_size = args.batch_size or (32 if args.quick else 256)
     score_batches = args.score_batches or (1 if args.quick else 2)
-    batches_cpu = [scoring_batch(data, batch_size, args.seed + i, args.root) for i in range(score_batches)]
+    drawn = [scoring_batch(data, batch_size, args.seed + i, args.root) for i in range(score_batches)]
+    batches_cpu = [images for images, _ in drawn]
+    if any(synthetic for _, synthetic in drawn):
+        print(f"data: {data} not found: random normalised CIFAR-shaped images instead", flush=True)
     images = batches_cpu[0]
     base = MacroConfig.snasnet_cifar10() if data.startswith("cifar") else MacroConfig()
     macro = base.replace(
