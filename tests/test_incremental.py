@@ -86,3 +86,32 @@ def test_convolution_edges_from_one_node_share_its_spikes(tiny_macro, neuron, im
     score = evaluator.score(cell)
     assert len(lifs) == 3 * len(ctx.batches)  # nodes 0, 1 and 2, not one per edge (5)
     assert score == pytest.approx(ctx.full_score(Genotype(prefix + (cell,))), rel=1e-9)
+
+
+def test_scoring_reads_the_device_only_for_the_numbers_a_decision_needs(tiny_macro, neuron, images):
+    """One host read per scoring batch (its score) and one for the SynOps total: none per LIF
+    layer or timestep, which on a GPU would each stall the launch queue. (The spy cannot see
+    inside ``torch.inference_mode``, so scoring runs under ``no_grad`` here.)"""
+    from unittest import mock
+
+    from host_reads import HostReads
+
+    with mock.patch("torch.inference_mode", torch.no_grad):
+        ctx = build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2, backward=True), [images, images.flip(0)],
+                            budget={"memory": "1MiB", "synops": 1e12})
+        rng = random.Random(1)
+        genotype = Genotype(tuple(ctx.cells.sample(rng) for _ in range(2)))
+        evaluator = CellEvaluator(ctx, genotype.cells[:1])
+        feed_forward = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 1, 2), ("conv3x3", 2, 3), ("avgpool", 0, 3)])
+        recurrent = next(c for c in (ctx.cells.sample(rng) for _ in range(100)) if any(e.backward for e in c.edges))
+        ctx.full_score(genotype)
+        reads = {}
+        for name, run in [("score", lambda: ctx.full_score(genotype)), ("assess", lambda: ctx.assess(genotype)),
+                          ("cell", lambda: evaluator.assess(feed_forward)), ("recurrent cell", lambda: evaluator.assess(recurrent))]:
+            with HostReads() as spy:
+                run()
+            reads[name] = spy.seen
+    batches = len(ctx.batches)
+    assert reads["score"] == ["_local_scalar_dense"] * batches
+    for name in ("assess", "cell", "recurrent cell"):
+        assert reads[name] == ["_local_scalar_dense"] * (batches + 1), name
