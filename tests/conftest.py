@@ -26,6 +26,21 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 DWSEP_DIR = ROOT / "plugins" / "spikenas-dwsep"
 
+# what `spikenas plugins` lists with autoload off: every built-in item and its plugin
+BUILTIN_LINES = [
+    "operation zero spikenas.ops.builtin",
+    "operation skip spikenas.ops.builtin",
+    "operation conv1x1 spikenas.ops.builtin",
+    "operation conv3x3 spikenas.ops.builtin",
+    "operation avgpool spikenas.ops.builtin",
+    "cost_model memory spikenas.cost.memory",
+    "score sahd spikenas.score.sahd",
+    "score hamming spikenas.score.hamming",
+    "strategy spikenas spikenas.search.spikenas_search",
+    "strategy random spikenas.search.random_search",
+    "strategy evolution spikenas.search.evolution",
+]
+
 
 def load_dwsep():
     """The example plugin module: the installed package, else the in-repo source."""
@@ -88,3 +103,4 @@ def dwsep():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
