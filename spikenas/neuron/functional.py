@@ -9,11 +9,11 @@ Box LIF with ``dt = 1`` (one step per input frame), on norse's step function::
 
 :func:`lif_step` is one step with gradients; :func:`lif_sequence` runs it over ``[T, B, ...]``;
 :func:`lif_sequence_no_grad` is the same arithmetic without a surrogate, updated in place, for
-scoring (``docs/benchmarks.md``: it makes scoring a candidate 12% faster on the CPU;
+scoring (``docs/benchmarks.md``: it makes scoring a candidate 2-13% faster on the CPU;
 ``tests/test_neuron.py`` checks it equals :func:`lif_sequence` bit for bit). Inside
 :func:`compiled_inference`, layers of at least ``min_elements`` run that recurrence as one
 kernel compiled by ``torch.compile`` instead (every timestep in one pass over memory, not five kernels
-per step; equal bit for bit; ``docs/benchmarks.md``: 7x faster on a SNASNet CIFAR-10 layer).
+per step; equal bit for bit; ``docs/benchmarks.md``: 5-15x faster per layer on the CPU).
 """
 
 from __future__ import annotations

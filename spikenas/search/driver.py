@@ -9,7 +9,6 @@ finds that state, replays the search against it and writes into the same run dir
 from __future__ import annotations
 
 import contextlib
-
 import inspect
 import math
 import time
