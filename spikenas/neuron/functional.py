@@ -65,8 +65,8 @@ def lif_sequence(x: torch.Tensor, params: LIFBoxParameters) -> torch.Tensor:
 
 
 def lif_sequence_no_grad(x: torch.Tensor, rate: float | torch.Tensor, threshold: float, reset: str, v_reset: float) -> torch.Tensor:
-    """:func:`lif_sequence`'s values without autograd: five in-place tensor operations per step
-    instead of norse's dozen, spikes written into one preallocated ``[T, B, ...]`` tensor."""
+    """:func:`lif_sequence`'s values without autograd: six tensor operations per step, mostly in
+    place, instead of norse's dozen, spikes written into one preallocated ``[T, B, ...]`` tensor."""
     out = torch.empty_like(x)
     v = torch.zeros_like(x[0])
     for t in range(x.shape[0]):
@@ -89,7 +89,7 @@ def compiled_inference(min_elements: int = 1 << 24) -> Iterator[None]:
     elements (the default: 16.8M, e.g. ``[5, 256, 128, 32, 32]`` has 168M) run a compiled
     recurrence. Compiling costs seconds per new shape, so small layers, which would never pay
     it back, stay eager. Where ``torch.compile`` cannot work (no C++ compiler), it warns once
-    and everything stays eager."""
+    and the rest of the block stays eager."""
     global _compile_min_elements
     previous, _compile_min_elements = _compile_min_elements, min_elements
     try:
