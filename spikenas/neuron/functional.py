@@ -8,9 +8,8 @@ Box LIF with ``dt = 1`` (one step per input frame), on norse's step function::
     v <- v - s threshold                # soft reset
 
 :func:`lif_step` is one step with gradients; :func:`lif_sequence` runs it over ``[T, B, ...]``;
-:func:`lif_sequence_no_grad` is the same arithmetic without a surrogate, updated in place, for
-scoring (``docs/benchmarks.md``: it makes scoring a candidate 2-13% faster on the CPU;
-``tests/test_neuron.py`` checks it equals :func:`lif_sequence` bit for bit). Inside
+:func:`lif_sequence_no_grad` is the same arithmetic without a surrogate, in place, for
+scoring (``tests/test_neuron.py`` checks its spikes equal :func:`lif_sequence`'s bit for bit). Inside
 :func:`compiled_inference`, layers of at least ``min_elements`` run that recurrence as one
 kernel compiled by ``torch.compile`` instead (every timestep in one pass over memory, not five kernels
 per step; equal bit for bit; ``docs/benchmarks.md``: 5-15x faster per layer on the CPU).
@@ -65,18 +64,28 @@ def lif_sequence(x: torch.Tensor, params: LIFBoxParameters) -> torch.Tensor:
 
 
 def lif_sequence_no_grad(x: torch.Tensor, rate: float | torch.Tensor, threshold: float, reset: str, v_reset: float) -> torch.Tensor:
-    """:func:`lif_sequence`'s values without autograd: six tensor operations per step, mostly in
-    place, instead of norse's dozen, spikes written into one preallocated ``[T, B, ...]`` tensor."""
+    """:func:`lif_sequence`'s spikes without autograd, for scoring: each step's comparison
+    writes 0/1 straight into the preallocated ``[T, B, ...]`` output and the reset multiplies
+    by its complement, so no boolean mask is made (``masked_fill_`` and bool-to-float copies
+    made the old loop 3x slower: ``bench/lif_step.py``); the other buffers are reused. Equal
+    to :func:`lif_sequence` spike for spike (a membrane may differ in the sign of a zero)."""
+    steps = x.shape[0]
     out = torch.empty_like(x)
-    v = torch.zeros_like(x[0])
-    for t in range(x.shape[0]):
-        v.add_((x[t] - v).mul_(rate))  # v + dt * tau_inv * (x + v_leak - v), v_leak = 0
-        fired = v > threshold  # norse: heaviside(v - v_th), i.e. v - v_th > 0
-        out[t].copy_(fired)
-        if reset == "hard":
-            v.masked_fill_(fired, v_reset)
-        else:
-            v.sub_(fired * threshold)
+    v = x[0] * rate  # the first step from rest: 0 + (x - 0) * rate
+    buffer = torch.empty_like(v)
+    for t in range(steps):
+        if t:
+            torch.sub(x[t], v, out=buffer)
+            v.add_(buffer.mul_(rate))  # v + dt * tau_inv * (x + v_leak - v), v_leak = 0
+        torch.gt(v, threshold, out=out[t])  # norse: heaviside(v - v_th), i.e. v - v_th > 0
+        if t + 1 == steps:
+            break  # the last reset is never read
+        if reset == "hard":  # v <- (1 - s) v + s v_reset
+            v.mul_(torch.le(v, threshold, out=buffer))
+            if v_reset:
+                v.add_(out[t], alpha=v_reset)
+        else:  # v <- v - s threshold
+            v.sub_(out[t], alpha=threshold)
     return out
 
 
