@@ -94,7 +94,8 @@ class CellModule(nn.Module):
                 for e in incoming[1:]:
                     total = total + run(e, nodes[e.src])
                 nodes[j] = total
-        return nodes.get(self.nodes - 1, torch.zeros_like(x))
+        last = self.nodes - 1
+        return nodes[last] if last in nodes else torch.zeros_like(x)  # an output node without live edges
 
     def _run_edge(self, edge: Edge, source: torch.Tensor) -> torch.Tensor:
         return self.ops[edge_key(edge)](source)
