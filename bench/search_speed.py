@@ -19,7 +19,8 @@ every candidate scored on two batches of 256) on CUDA when one is available, on 
 CIFAR-shaped images when CIFAR-10's files are absent (said on stdout); ``--channels 256`` is
 SpikingJelly's port's width; ``--channels/--batch-size/--score-batches/--data`` pick a smaller
 setting for a CPU. Every strategy scores as ``spikenas search`` does (channels-last, the LIF
-recurrence of large layers compiled), so the comparison stays fair.
+recurrence of large layers compiled, glibc keeping freed memory: ``spikenas.allocator``), so
+the comparison stays fair.
 The default budget is halfway between the smallest and the largest footprint of the space.
 
 ``--candidates N`` below 5,000 (SNASNet's count) shortens the random search, whose time grows
@@ -39,6 +40,7 @@ import time
 
 import torch
 
+from spikenas.allocator import keep_freed_memory
 from spikenas.cost import format_bytes
 from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.space.config import SearchSpaceConfig
@@ -135,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 with --quick, else torch's)")
     args = parser.parse_args(argv)
+    kept = keep_freed_memory()  # as spikenas search does, for every strategy
     if args.threads or args.quick:
         torch.set_num_threads(args.threads or 1)  # tiny tensors: one thread beats a contended pool
 
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     batches = [b.to(device) for b in batches_cpu]
     print(f"device={device} threads={torch.get_num_threads()} data={data} batch={batch_size} score_batches={score_batches} T={args.timesteps} channels={channels} "
-          f"head_hidden={hidden} stem_stride={macro.stem_stride} cells={args.cells} budget={budget}", flush=True)
+          f"head_hidden={hidden} stem_stride={macro.stem_stride} cells={args.cells} budget={budget} keep_freed_memory={kept}", flush=True)
 
     with compiled_inference():  # as spikenas search does, for every strategy (large layers only)
         results, logs = run_strategies(args, macro, space, batches, budget, device)
