@@ -14,7 +14,8 @@
 #      5,000; one 10-minute call does not hold the 5,000 with the rest: run
 #      `search_speed.py --evolution-candidates 0` alone for the measured speedup);
 #   4. the Lightning training step against the bare compiled step;
-#   5. the CUDA-only tests (metric updates never synchronise).
+#   5. would scoring several candidates per launch pay on the GPU (it does not on the CPU)?
+#   6. the CUDA-only tests (metric updates never synchronise).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,12 +28,13 @@ if [ "${1:-}" = wheels ]; then
 fi
 
 STEPS=(  # "<seconds> <script> <arguments>"; the limits add up to 495 s, inside one 600 s call
-    "90 score_throughput.py --candidates 30"
-    "90 score_throughput.py --candidates 30 --score-batches 2"
+    "75 score_throughput.py --candidates 30"
+    "75 score_throughput.py --candidates 30 --score-batches 2"
     "60 score_throughput.py --candidates 10 --score-batches 2 --channels 256"
     "90 score_precision.py --candidates 200 --channels 32 --batch-size 256"
     "120 search_speed.py --candidates 500 --evolution-candidates 0"
     "45 train_step.py --batch-size 128 --steps 30 --channels-last"
+    "30 stacking.py --repeats 10"
 )
 
 if [ "${1:-}" = dry ]; then

@@ -150,10 +150,19 @@ def test_record_spikes():
     assert len(seen) == 4  # recorders removed on exit
 
 
-@pytest.mark.parametrize("reset", ["hard", "soft"])
-def test_inference_path_equals_norse_step_bit_for_bit(reset):
-    lif = LIF(NeuronConfig(reset=reset))
+@pytest.mark.parametrize("reset, v_reset", [("hard", 0.0), ("hard", 0.3), ("hard", -0.2), ("soft", 0.0)])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "expanded", "one_step"])
+def test_inference_path_equals_norse_step_bit_for_bit(reset, v_reset, layout):
+    """The scoring loop's spikes are norse's, whatever the reset, the input's memory layout
+    (the encoder repeats one frame over T without copying) and the number of steps."""
+    lif = LIF(NeuronConfig(reset=reset, v_reset=v_reset, threshold=0.8))
     x = torch.randn(6, 4, 3, 5, 5, generator=torch.Generator().manual_seed(1)) * 2
+    if layout == "channels_last":
+        x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    elif layout == "expanded":
+        x = x[0].expand(6, *x.shape[1:])
+    elif layout == "one_step":
+        x = x[:1]
     v, steps = None, []
     for frame in x:
         spikes, v = lif.step(frame, v)
