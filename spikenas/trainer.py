@@ -72,7 +72,8 @@ class Trainer(pl.Trainer):
                 ``docs/benchmarks.md``); ``false``: the contiguous layout.
             compile_lif: run the LIF recurrence of large layers (16.8M elements and more, e.g.
                 SNASNet's CIFAR-10 cells) as one compiled kernel (``torch.compile``: seconds
-                per new shape, then 5-15x faster per layer; equal spikes). Small layers stay eager.
+                per new shape, then 2-5x faster per layer than the eager loop; equal spikes).
+                Small layers stay eager.
 
         Returns:
             A :class:`~spikenas.search.result.SearchResult`.

@@ -11,8 +11,8 @@ Box LIF with ``dt = 1`` (one step per input frame), on norse's step function::
 :func:`lif_sequence_no_grad` is the same arithmetic without a surrogate, in place, for
 scoring (``tests/test_neuron.py`` checks its spikes equal :func:`lif_sequence`'s bit for bit). Inside
 :func:`compiled_inference`, layers of at least ``min_elements`` run that recurrence as one
-kernel compiled by ``torch.compile`` instead (every timestep in one pass over memory, not five kernels
-per step; equal bit for bit; ``docs/benchmarks.md``: 5-15x faster per layer on the CPU).
+kernel compiled by ``torch.compile`` instead (every timestep in one pass over memory, not six kernels
+per step; equal bit for bit; ``docs/benchmarks.md``: 2.3-4.5x faster per layer than the loop on the CPU).
 """
 
 from __future__ import annotations
