@@ -97,6 +97,12 @@ class SynOpsTally:
         if other is not None:
             self.total = other if self.total is None else self.total + other
 
+    def add_layer(self, lif: nn.Module, spikes: torch.Tensor) -> None:
+        """Add the SynOps of ``spikes [T, B, ...]`` fired by the LIF layer ``lif``."""
+        fan = self.fan_out.get(id(lif), 0)
+        if fan:
+            self.add(spikes.sum(dtype=torch.float64) * fan)
+
     @contextlib.contextmanager
     def recording(self, module: nn.Module, also: Callable[[torch.Tensor], None] | None = None) -> Iterator[None]:
         """Record the spikes of every LIF inside ``module`` while in the block; ``also(spikes

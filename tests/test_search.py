@@ -92,23 +92,24 @@ def test_resumed_search_ends_with_the_uninterrupted_genotype(tiny_macro, neuron,
     state = tmp_path / "state.json"
     ctx = make_ctx(tiny_macro, neuron, images)
     calls = {"n": 0}
-    real_assess, real_score = ctx.assess, CellEvaluator.score
+    real_assess, real_assess_many, real_evaluate = ctx.assess, ctx.assess_many, CellEvaluator._evaluate
 
-    def interrupting(fn):
-        def wrapped(*args):
-            calls["n"] += 1
+    def interrupting(fn, candidates):
+        def wrapped(*args, **kwargs):
+            calls["n"] += candidates(args)
             if calls["n"] > 10:
                 raise _Interrupt
-            return fn(*args)
+            return fn(*args, **kwargs)
         return wrapped
 
-    ctx.assess = interrupting(real_assess)
-    CellEvaluator.score = interrupting(real_score)
+    ctx.assess = interrupting(real_assess, lambda args: 1)
+    ctx.assess_many = interrupting(real_assess_many, lambda args: len(args[0]))
+    CellEvaluator._evaluate = interrupting(real_evaluate, lambda args: len(args[1]))  # (self, cells, ...)
     try:
         with pytest.raises(_Interrupt):
             search(ctx, chooser(), RecordLog(state))
     finally:
-        CellEvaluator.score = real_score
+        CellEvaluator._evaluate = real_evaluate
     saved = RecordLog(state)
     assert 0 < len(saved.records) <= 10
 

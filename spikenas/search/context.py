@@ -19,14 +19,15 @@ import torch
 from spikenas.cost import CostModel, format_bytes
 from spikenas.errors import SpikenasError
 from spikenas.network import SpikingNetwork
-from spikenas.neuron import NeuronConfig
+from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.plugin.manager import Registries
-from spikenas.score import KernelScore, score_network
+from spikenas.score import KernelAccumulator, KernelScore, finite_mean, score_network, scoring_mode
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.network.profile import Profiler
+from spikenas.search.stacked import StackedTail
 from spikenas.synops import SynOpsTally, fan_outs_by_module
 
 
@@ -158,6 +159,43 @@ class SearchContext:
     def assess(self, genotype: Genotype) -> Assessment:
         """The whole network's score and, under a SynOps limit, its SynOps (one pass)."""
         return assess_network(self.build(genotype), self.batches, self.score, self.synops_limit is not None)
+
+    def assess_many(self, genotypes: list[Genotype]) -> list[Assessment]:
+        """:meth:`assess` of each genotype, equal to assessing them one by one. Each network
+        runs up to its head; the heads (the same weights in every network of the macro: parts
+        are seeded by name) then run for all of them at once where they can
+        (:class:`~spikenas.search.stacked.StackedTail`)."""
+        if len(genotypes) < 2:
+            return [self.assess(g) for g in genotypes]
+        networks = [scoring_mode(self.build(g)) for g in genotypes]
+        head = networks[0].head
+        tail = StackedTail([head.features, head.classifier])
+        synops = self.synops_limit is not None
+        fans = [fan_outs_by_module(n) if synops else {} for n in networks]
+        head_fans = {i: fan for i, fan in fans[0].items() if any(i == id(m) for m in head.modules())}
+        fans = [{**fan, **head_fans} for fan in fans]  # the tail runs network 0's head for all
+        values: list[list[float]] = [[] for _ in networks]
+        totals = [SynOpsTally(fan) for fan in fans]
+        with torch.inference_mode():
+            for images in self.batches:
+                accs = [KernelAccumulator(self.score) for _ in networks]
+                tallies = [SynOpsTally(fan) if synops else None for fan in fans]
+                features = []
+                for network, acc, tally in zip(networks, accs, tallies):
+                    with record_spikes(network, acc.add) if tally is None else tally.recording(network, acc.add):
+                        features.append(network.features(images))
+
+                def record(k: int, lif: torch.nn.Module, spikes: torch.Tensor) -> None:
+                    accs[k].add(spikes)
+                    if tallies[k] is not None:
+                        tallies[k].add_layer(lif, spikes)
+                tail.run(features, record)
+                for k, (acc, tally) in enumerate(zip(accs, tallies)):
+                    values[k].append(acc.value())
+                    if tally is not None:
+                        totals[k].add(tally.total)
+        images = sum(len(b) for b in self.batches)
+        return [Assessment(finite_mean(v), t.value() / images if synops else None) for v, t in zip(values, totals)]
 
     def within_synops(self, synops: float | None) -> bool:
         """Whether a candidate may be chosen under the SynOps limit: True without a limit,

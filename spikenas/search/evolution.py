@@ -71,7 +71,8 @@ class EvolutionSearch(SearchStrategy):
 
         size = min(self.population, self.candidates)
         founders = [sample_within_budget(ctx, rng, self.max_rejections, self.name)[0] for _ in range(size)]
-        records = evaluator.evaluate(self.name, [(f"evolution/{i}", g) for i, g in enumerate(founders)], ctx.assess)
+        records = evaluator.evaluate(self.name, [(f"evolution/{i}", g) for i, g in enumerate(founders)],
+                                     score_many=ctx.assess_many)
         population = collections.deque((value(r), g) for r, g in zip(records, founders))
         best = max(population, key=lambda member: member[0])
         for i in range(size, self.candidates):

@@ -29,6 +29,7 @@ from spikenas.neuron import LIF, record_spikes
 from spikenas.ops import SpikingSequential
 from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
 from spikenas.search.context import Assessment, SearchContext
+from spikenas.search.stacked import StackedTail
 from spikenas.space.genotype import CellGenotype, Edge
 from spikenas.synops import SynOpsTally, fan_outs_by_module
 
@@ -84,7 +85,8 @@ class CellEvaluator:
     layer); for the last cell this is the whole network's score.
     """
 
-    def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30) -> None:
+    def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30,
+                 stack_bytes: int = 8 << 20) -> None:
         self.ctx = ctx
         self.index = len(prefix)
         last = self.index == ctx.num_cells - 1
@@ -97,6 +99,8 @@ class CellEvaluator:
         self.channels = ctx.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
         self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
+        self._tails: dict[bool, StackedTail] = {}
+        self.stack_bytes = stack_bytes
         self._edges = _TensorLRU(cache_bytes)
         self._inputs: list[torch.Tensor] = []
         self._prefix: list[KernelAccumulator] = []
@@ -138,34 +142,76 @@ class CellEvaluator:
         """The candidate's score. ``whole``: on the whole network (later cells at their
         cheapest); otherwise on the network up to the first LIF layer after the cell (the same
         thing for the last cell), about as cheap as running the cell alone."""
-        return self._evaluate(cell, whole, synops=False).score
+        return self.score_many([cell], whole)[0]
+
+    def score_many(self, cells: list[CellGenotype], whole: bool = True) -> list[float]:
+        """:meth:`score` of each cell, equal to scoring them one by one; the part of the network
+        after the cell runs for all of them at once where it can (:class:`StackedTail`)."""
+        return [a.score for a in self._evaluate(cells, whole, synops=False)]
 
     def assess(self, cell: CellGenotype) -> Assessment:
         """The candidate's whole-network score and, under the search's SynOps limit, the whole
         network's SynOps per inference, counted in the same pass."""
-        return self._evaluate(cell, True, synops=self._measure)
+        return self.assess_many([cell])[0]
 
-    def _evaluate(self, cell: CellGenotype, whole: bool, synops: bool) -> Assessment:
+    def assess_many(self, cells: list[CellGenotype]) -> list[Assessment]:
+        """:meth:`assess` of each cell, as :meth:`score_many` scores them."""
+        return self._evaluate(cells, True, synops=self._measure)
+
+    def _tail(self, whole: bool) -> StackedTail | None:
+        """The part after the cell as a :class:`StackedTail`: the first layers of the next
+        reduction (local score) or the head (last cell); None for the rest of the network."""
+        if whole and not self.is_last:
+            return None
+        if whole not in self._tails:
+            head = self.net.head
+            stages = [head.features, head.classifier] if self.is_last else [self.next_lif]
+            self._tails[whole] = StackedTail(stages, self.stack_bytes)
+        return self._tails[whole]
+
+    def _evaluate(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:
         after = self.rest if whole else self.next_lif
-        module = CellModule(cell, self.channels, self.ctx.neuron, self.ctx.registries.operations, build_op=self.module)
-        sources = None if module.recurrent else _node_keys(module)
+        tail = self._tail(whole) if len(cells) > 1 else None
+        build = self.ctx.registries.operations
+        modules = [CellModule(cell, self.channels, self.ctx.neuron, build, build_op=self.module) for cell in cells]
+        sources = [None if m.recurrent else _node_keys(m) for m in modules]
+        values: list[list[float]] = [[] for _ in cells]
+        totals = [SynOpsTally(self._fan) for _ in cells]
         with torch.inference_mode():
-            values, total = [], SynOpsTally(self._fan)
             for b in range(len(self._inputs)):
-                acc = self._prefix[b].copy()
-                tally = SynOpsTally(self._fan, self._prefix_synops[b]) if synops else None
-                if sources is None:  # step by step: nothing to memoise
-                    with self._recording(module, acc, tally):
-                        out = module(self._inputs[b])
+                accs = [self._prefix[b].copy() for _ in cells]
+                tallies = [SynOpsTally(self._fan, self._prefix_synops[b]) if synops else None for _ in cells]
+                outs = [self._run_cell(module, b, keys, acc, tally)
+                        for module, keys, acc, tally in zip(modules, sources, accs, tallies)]
+                if tail is None:
+                    for out, acc, tally in zip(outs, accs, tallies):
+                        with self._recording(after, acc, tally):
+                            after(out)
                 else:
-                    out = module(self._inputs[b], run_edge=lambda e, x: self._memoised(e, x, (b, str(e), sources[e.src]), acc, tally))
-                with self._recording(after, acc, tally):
-                    after(out)
-                values.append(acc.value())
-                if tally is not None:
-                    total.add(tally.total)
+                    tail.run(outs, lambda k, lif, spikes: self._record(lif, spikes, accs[k], tallies[k]))
+                for k, (acc, tally) in enumerate(zip(accs, tallies)):
+                    values[k].append(acc.value())
+                    if tally is not None:
+                        totals[k].add(tally.total)
         images = sum(len(x) for x in self.ctx.batches)
-        return Assessment(finite_mean(values), total.value() / images if synops else None)
+        return [Assessment(finite_mean(v), total.value() / images if synops else None) for v, total in zip(values, totals)]
+
+    def _run_cell(self, module: CellModule, b: int, sources: dict | None, acc: KernelAccumulator,
+                  tally: SynOpsTally | None) -> torch.Tensor:
+        """The candidate cell's output on batch ``b``, its spikes recorded into ``acc`` and
+        ``tally``; a feed-forward cell memoises its edges (``sources``: :func:`_node_keys`)."""
+        if sources is None:  # step by step: nothing to memoise
+            with self._recording(module, acc, tally):
+                return module(self._inputs[b])
+        return module(self._inputs[b], run_edge=lambda e, x: self._memoised(e, x, (b, str(e), sources[e.src]), acc, tally))
+
+    @staticmethod
+    def _record(lif: LIF, spikes: torch.Tensor, acc: KernelAccumulator, tally: SynOpsTally | None) -> None:
+        """One LIF layer's spikes into the score's accumulator and, when counted, the SynOps
+        tally (as :meth:`_recording` would)."""
+        acc.add(spikes)
+        if tally is not None:
+            tally.add_layer(lif, spikes)
 
     def _memoised(self, edge: Edge, source: torch.Tensor, key: Hashable, acc: KernelAccumulator,
                   tally: SynOpsTally | None) -> torch.Tensor:

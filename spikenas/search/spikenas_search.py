@@ -77,8 +77,11 @@ class SpikeNASSearch(SearchStrategy):
         def run_cells(candidates: list[CellGenotype], whole: bool = False, tag: str = stage) -> list[tuple[int, float]]:
             measure = ctx.synops_limit is not None and (whole or scorer.is_last)  # SynOps of whole networks
             items = [(f"{tag}/{Genotype(prefix + (c,)).hash}", completed(c)) for c in candidates]
-            score = (lambda g: scorer.assess(g.cells[index])) if measure else (lambda g: scorer.score(g.cells[index], whole))
-            return [rank_key(ctx, r, measure) for r in evaluator.evaluate(tag, items, score)]
+
+            def score(genotypes: list[Genotype]) -> list:  # a move's candidates at once
+                cells = [g.cells[index] for g in genotypes]
+                return scorer.assess_many(cells) if measure else scorer.score_many(cells, whole)
+            return [rank_key(ctx, r, measure) for r in evaluator.evaluate(tag, items, score_many=score)]
 
         current = self.start_cell(ctx, prefix)
         if not ctx.fits(completed(current)):  # e.g. no zero-cost op: fall back to the cheapest cell

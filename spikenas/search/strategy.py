@@ -81,26 +81,31 @@ class Evaluator:
         self,
         stage: str,
         items: Sequence[tuple[str, Genotype]],
-        score_fn: Callable[[Genotype], float | Assessment],
+        score_fn: Callable[[Genotype], float | Assessment] | None = None,
         count: bool = True,
+        score_many: Callable[[list[Genotype]], list[float | Assessment]] | None = None,
     ) -> list[Record]:
         """Records for ``items`` (``(key, genotype)``), scoring only those not in the log;
         with ``count``, each item counts as an evaluated candidate.
 
         ``genotype`` is what the record shows and costs; ``score_fn`` scores it (a score, or an
-        :class:`~spikenas.search.context.Assessment` with its SynOps: ``ctx.assess``). Keys must
-        be the same on every run with the same settings.
+        :class:`~spikenas.search.context.Assessment` with its SynOps: ``ctx.assess``), or
+        ``score_many`` scores a list of them at once (each record then gets an equal share of
+        the time). Keys must be the same on every run with the same settings.
         """
         log, ctx = self.log, self.ctx
         todo = [(key, g) for key, g in items if log.get(key) is None]
 
-        def work(item: tuple[str, Genotype]) -> tuple[Assessment, float]:
+        def work(chunk: list[tuple[str, Genotype]]) -> list[tuple[Assessment, float]]:
             start = time.perf_counter()
-            value = score_fn(item[1])
-            assessed = value if isinstance(value, Assessment) else Assessment(float(value))
-            return assessed, time.perf_counter() - start
+            values = score_many([g for _, g in chunk]) if score_many is not None else [score_fn(g) for _, g in chunk]
+            seconds = (time.perf_counter() - start) / max(1, len(chunk))
+            return [(v if isinstance(v, Assessment) else Assessment(float(v)), seconds) for v in values]
 
-        results = self.workers.map(todo, work)
+        if score_many is not None:
+            results = self.workers.map_many(todo, work)
+        else:
+            results = self.workers.map(todo, lambda item: work([item])[0])
         log.add(
             (Record(key, stage, g.hash, str(g), a.score, ctx.bytes_of(g), seconds, a.synops)
              for (key, g), (a, seconds) in zip(todo, results)),

@@ -39,13 +39,24 @@ class Workers:
         """``[fn(item) for item in items]``, the work split across ranks."""
         if self.world == 1:
             return [fn(item) for item in items]
-        mine = {i: fn(items[i]) for i in range(self.rank, len(items), self.world)}
+        return self._gathered({i: fn(items[i]) for i in range(self.rank, len(items), self.world)}, len(items))
+
+    def map_many(self, items: Sequence[T], fn: Callable[[list[T]], list[R]]) -> list[R]:
+        """``fn(list(items))``, each rank calling ``fn`` once on its round-robin share."""
+        if self.world == 1:
+            return fn(list(items)) if items else []
+        indices = list(range(self.rank, len(items), self.world))
+        mine = dict(zip(indices, fn([items[i] for i in indices]) if indices else []))
+        return self._gathered(mine, len(items))
+
+    def _gathered(self, mine: dict[int, R], count: int) -> list[R]:
+        """Every rank's ``{index: result}`` merged, in index order."""
         gathered: list[dict[int, R]] = [{} for _ in range(self.world)]
         dist.all_gather_object(gathered, mine)
         merged: dict[int, R] = {}
         for part in gathered:
             merged.update(part)
-        return [merged[i] for i in range(len(items))]
+        return [merged[i] for i in range(count)]
 
     def broadcast(self, value: T) -> T:
         """Rank 0's ``value`` on every rank."""
