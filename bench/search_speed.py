@@ -5,9 +5,10 @@ All run in one process on the same scoring batch, device, score, cost model and 
 is timed end to end (its search plus the final whole-network score of its genotype) in the
 steady state: every strategy first runs a short untimed search (kernel and allocator set-up,
 compiled shapes). SpikeNAS's search, a fraction of a second with ``--quick``, is timed
-``--repeats`` times (default 5 with ``--quick``, else 1) and its median kept, so one
-scheduler hiccup does not decide the ratio; every repeat must find the same network. The last
-line printed is::
+``--repeats`` times before the other strategies and as many after them (default 5 with
+``--quick``, else 1) and the median kept, so one scheduler hiccup, or a slower stretch of a
+shared machine during the minute the random search runs, does not decide the ratio; every
+repeat must find the same network. The last line printed is::
 
     speedup=<x> spikenas_score=<s> random_score=<s> spikenas_bytes=<n> random_bytes=<n> budget_bytes=<n> spikenas_candidates=<n> random_candidates=<n>
     evolution_score=<s> evolution_seconds=<s> evolution_candidates=<n> random_seconds_to_spikenas=<s> evolution_seconds_to_spikenas=<s>
@@ -96,9 +97,10 @@ def run_strategies(args, macro: MacroConfig, space: SearchSpaceConfig, batches: 
     """Each strategy searched and timed end to end on a context of its own, in the steady
     state: first, untimed, two networks are scored and every strategy runs a short search
     (kernel and allocator set-up, the compiled LIF shapes). SpikeNAS's search, a fraction of a
-    second, is then timed ``args.repeats`` times (fresh contexts; the median is kept, and every
-    repeat must find the same network); the others once. Returns ``({name: (result,
-    seconds)}, {name: RecordLog})``."""
+    second, is then timed ``args.repeats`` times before the others and as many times after them
+    (fresh contexts; the median is kept, and every repeat must find the same network), so that
+    its time samples the machine's state over the same minutes as theirs; the others run once.
+    Returns ``({name: (result, seconds)}, {name: RecordLog})``."""
     warm = build_context(macro, NeuronConfig(), space, batches, budget=budget, seed=args.seed)
     for cell in warm.cells.cheapest_cells()[:1] + [warm.cells.sample(random.Random(0))]:
         warm.full_score(Genotype((cell,) * space.cells))
@@ -111,22 +113,30 @@ def run_strategies(args, macro: MacroConfig, space: SearchSpaceConfig, batches: 
     for strategy in warm_ups[:len(strategies)]:
         search(build_context(macro, NeuronConfig(), space, batches, budget=budget, seed=args.seed), strategy,
                RecordLog(), show_progress=False)
-    results, logs = {}, {}
-    for strategy in strategies:
-        timed = []
-        for _ in range(args.repeats if strategy.name == "spikenas" else 1):
+    def timed_runs(strategy, count: int) -> list[tuple[float, object, RecordLog]]:
+        runs = []
+        for _ in range(count):
             ctx = build_context(macro, NeuronConfig(), space, batches, budget=budget, seed=args.seed)
             log = RecordLog()
             sync(device)
             start = time.perf_counter()
             result = search(ctx, strategy, log)
             sync(device)
-            timed.append((time.perf_counter() - start, result, log))
-        if len({str(result.genotype) for _, result, _ in timed}) != 1:
+            runs.append((time.perf_counter() - start, result, log))
+        return runs
+
+    spikenas, others = strategies[0], strategies[1:]
+    before = timed_runs(spikenas, args.repeats)
+    timed = {other.name: timed_runs(other, 1) for other in others}
+    timed[spikenas.name] = before + timed_runs(spikenas, args.repeats)  # around the others: the same machine state
+    results, logs = {}, {}
+    for strategy in strategies:
+        runs = timed[strategy.name]
+        if len({str(result.genotype) for _, result, _ in runs}) != 1:
             raise SystemExit(f"{strategy.name}: repeats found different networks")
-        seconds, result, logs[strategy.name] = sorted(timed, key=lambda item: item[0])[len(timed) // 2]
+        seconds, result, logs[strategy.name] = sorted(runs, key=lambda item: item[0])[len(runs) // 2]
         results[strategy.name] = (result, seconds)
-        spread = f" (median of {len(timed)}: {min(t for t, _, _ in timed):.3f}-{max(t for t, _, _ in timed):.3f} s)" if len(timed) > 1 else ""
+        spread = f" (median of {len(runs)}: {min(t for t, _, _ in runs):.3f}-{max(t for t, _, _ in runs):.3f} s)" if len(runs) > 1 else ""
         print(f"{strategy.name}: {result.summary()}{spread} ({format_bytes(result.bytes)}) genotype: {result.genotype}", flush=True)
     return results, logs
 
@@ -150,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweeps", type=int, default=1)
     parser.add_argument("--last-sweeps", type=int, default=2)
     parser.add_argument("--rerank", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=None, help="timed SpikeNAS searches, the median reported (default: 5 with --quick, else 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="SpikeNAS searches timed before and as many after the others, the median reported (default: 5 with --quick, else 1)")
     parser.add_argument("--budget", default=None, help="bytes or units (default: halfway, see above)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=0)

@@ -11,6 +11,9 @@ feed-forward cell the output of each edge is memoised (through ``run_edge``) by 
 the sub-graph feeding it, so a move recomputes only the edges downstream of the changed one,
 and the spikes of the LIF layer that begins a convolution edge are computed once per source
 node and shared by every such edge from it (their kernel contributions too).
+The part after the cell runs for all the candidates of a call to :meth:`CellEvaluator.score_many`
+at once where it is a chain of frame-wise and LIF layers (:class:`~spikenas.search.stacked.StackedTail`:
+each LIF layer once on the stacked candidates; every spike as when run alone).
 Cells with backward edges run step by step, unmemoised. Under a SynOps
 limit, :meth:`CellEvaluator.assess` also counts the whole network's SynOps in the same pass
 (the prefix's and each memoised edge's counts are kept with them).

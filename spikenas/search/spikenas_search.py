@@ -20,7 +20,7 @@ with their SynOps (the later cells at their cheapest) and the best one within th
 kept, further cells in local-score order being re-scored while none is. A search that meets
 no network within the limit stops with an error giving the fewest SynOps it measured. Candidates are scored by
 :class:`~spikenas.search.incremental.CellEvaluator`, which reuses everything the candidate
-does not change.
+does not change and scores a move's candidates in one call.
 """
 
 from __future__ import annotations
