@@ -172,7 +172,8 @@ class SearchContext:
         tail = StackedTail([head.features, head.classifier])
         synops = self.synops_limit is not None
         fans = [fan_outs_by_module(n) if synops else {} for n in networks]
-        head_fans = {i: fan for i, fan in fans[0].items() if any(i == id(m) for m in head.modules())}
+        in_head = {id(m) for m in head.modules()}
+        head_fans = {i: fan for i, fan in fans[0].items() if i in in_head}
         fans = [{**fan, **head_fans} for fan in fans]  # the tail runs network 0's head for all
         values: list[list[float]] = [[] for _ in networks]
         totals = [SynOpsTally(fan) for fan in fans]

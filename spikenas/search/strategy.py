@@ -93,6 +93,8 @@ class Evaluator:
         ``score_many`` scores a list of them at once (each record then gets an equal share of
         the time). Keys must be the same on every run with the same settings.
         """
+        if (score_fn is None) == (score_many is None):
+            raise TypeError("Evaluator.evaluate needs exactly one of score_fn and score_many")
         log, ctx = self.log, self.ctx
         todo = [(key, g) for key, g in items if log.get(key) is None]
 
