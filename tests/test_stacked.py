@@ -21,8 +21,9 @@ def images(tiny_macro):
     return torch.randn(12, *tiny_macro.input_shape, generator=torch.Generator().manual_seed(3))
 
 
-def make_ctx(tiny_macro, neuron, images, **kw):
-    return build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2), [images, images.flip(0)], **kw)
+def make_ctx(tiny_macro, neuron, images, backward=False, **kw):
+    space = SearchSpaceConfig(cells=2, backward=backward)
+    return build_context(tiny_macro, neuron, space, [images, images.flip(0)], **kw)
 
 
 def stacked_lif_inputs(module) -> list[int]:
@@ -41,9 +42,10 @@ def move(ctx, cell, pair):
     return [c for c in cells if ctx.cells.is_valid(c)]
 
 
+@pytest.mark.parametrize("backward", [False, True])  # True: cells run step by step, unmemoised
 @pytest.mark.parametrize("last", [False, True])
-def test_a_moves_candidates_scored_at_once_score_as_one_by_one(tiny_macro, neuron, images, last):
-    ctx = make_ctx(tiny_macro, neuron, images)
+def test_a_moves_candidates_scored_at_once_score_as_one_by_one(tiny_macro, neuron, images, last, backward):
+    ctx = make_ctx(tiny_macro, neuron, images, backward=backward)
     rng = random.Random(1)
     prefix = (ctx.cells.sample(rng),) if last else ()
     candidates = move(ctx, ctx.cells.sample(rng), ctx.cells.pairs[-1])
