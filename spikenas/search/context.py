@@ -27,7 +27,7 @@ from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.network.profile import Profiler
-from spikenas.search.stacked import StackedTail
+from spikenas.search.stacked import StackedTail, chunks, recorder
 from spikenas.synops import SynOpsTally, fan_outs_by_module
 
 
@@ -160,11 +160,16 @@ class SearchContext:
         """The whole network's score and, under a SynOps limit, its SynOps (one pass)."""
         return assess_network(self.build(genotype), self.batches, self.score, self.synops_limit is not None)
 
-    def assess_many(self, genotypes: list[Genotype]) -> list[Assessment]:
+    def assess_many(self, genotypes: list[Genotype], stack_bytes: int = 8 << 20) -> list[Assessment]:
         """:meth:`assess` of each genotype, equal to assessing them one by one. Each network
         runs up to its head; the heads (the same weights in every network of the macro: parts
-        are seeded by name) then run for all of them at once where they can
-        (:class:`~spikenas.search.stacked.StackedTail`)."""
+        are seeded by name) then run for as many networks at once as ``stack_bytes`` of head
+        input allow (:class:`~spikenas.search.stacked.StackedTail`)."""
+        steps, (c, h, w) = self.macro.timesteps, self.macro.cell_shape(self.num_cells - 1)
+        head_input = steps * len(self.batches[0]) * c * h * w * self.batches[0].element_size()
+        return [a for group in chunks(genotypes, head_input, stack_bytes) for a in self._assess_group(group)]
+
+    def _assess_group(self, genotypes: list[Genotype]) -> list[Assessment]:
         if len(genotypes) < 2:
             return [self.assess(g) for g in genotypes]
         networks = [scoring_mode(self.build(g)) for g in genotypes]
@@ -185,12 +190,7 @@ class SearchContext:
                 for network, acc, tally in zip(networks, accs, tallies):
                     with record_spikes(network, acc.add) if tally is None else tally.recording(network, acc.add):
                         features.append(network.features(images))
-
-                def record(k: int, lif: torch.nn.Module, spikes: torch.Tensor) -> None:
-                    accs[k].add(spikes)
-                    if tallies[k] is not None:
-                        tallies[k].add_layer(lif, spikes)
-                tail.run(features, record)
+                tail.run(features, recorder(accs, tallies))
                 for k, (acc, tally) in enumerate(zip(accs, tallies)):
                     values[k].append(acc.value())
                     if tally is not None:

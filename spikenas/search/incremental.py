@@ -32,7 +32,7 @@ from spikenas.neuron import LIF, record_spikes
 from spikenas.ops import SpikingSequential
 from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
 from spikenas.search.context import Assessment, SearchContext
-from spikenas.search.stacked import StackedTail
+from spikenas.search.stacked import StackedTail, chunks, recorder
 from spikenas.space.genotype import CellGenotype, Edge
 from spikenas.synops import SynOpsTally, fan_outs_by_module
 
@@ -102,7 +102,7 @@ class CellEvaluator:
         self.channels = ctx.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
         self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
-        self._tails: dict[bool, StackedTail] = {}
+        self._stacked: StackedTail | None = None
         self.stack_bytes = stack_bytes
         self._edges = _TensorLRU(cache_bytes)
         self._inputs: list[torch.Tensor] = []
@@ -166,13 +166,18 @@ class CellEvaluator:
         reduction (local score) or the head (last cell); None for the rest of the network."""
         if whole and not self.is_last:
             return None
-        if whole not in self._tails:
+        if self._stacked is None:
             head = self.net.head
-            stages = [head.features, head.classifier] if self.is_last else [self.next_lif]
-            self._tails[whole] = StackedTail(stages, self.stack_bytes)
-        return self._tails[whole]
+            self._stacked = StackedTail([head.features, head.classifier] if self.is_last else [self.next_lif], self.stack_bytes)
+        return self._stacked
 
     def _evaluate(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:
+        """Assessments of ``cells``, in groups whose cell outputs fit ``stack_bytes`` together."""
+        x = self._inputs[0]  # a cell's output has its input's shape
+        groups = chunks(cells, x.numel() * x.element_size(), self.stack_bytes)
+        return [a for group in groups for a in self._evaluate_group(group, whole, synops)]
+
+    def _evaluate_group(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:
         after = self.rest if whole else self.next_lif
         tail = self._tail(whole) if len(cells) > 1 else None
         build = self.ctx.registries.operations
@@ -191,7 +196,7 @@ class CellEvaluator:
                         with self._recording(after, acc, tally):
                             after(out)
                 else:
-                    tail.run(outs, lambda k, lif, spikes: self._record(lif, spikes, accs[k], tallies[k]))
+                    tail.run(outs, recorder(accs, tallies))
                 for k, (acc, tally) in enumerate(zip(accs, tallies)):
                     values[k].append(acc.value())
                     if tally is not None:
@@ -207,14 +212,6 @@ class CellEvaluator:
             with self._recording(module, acc, tally):
                 return module(self._inputs[b])
         return module(self._inputs[b], run_edge=lambda e, x: self._memoised(e, x, (b, str(e), sources[e.src]), acc, tally))
-
-    @staticmethod
-    def _record(lif: LIF, spikes: torch.Tensor, acc: KernelAccumulator, tally: SynOpsTally | None) -> None:
-        """One LIF layer's spikes into the score's accumulator and, when counted, the SynOps
-        tally (as :meth:`_recording` would)."""
-        acc.add(spikes)
-        if tally is not None:
-            tally.add_layer(lif, spikes)
 
     def _memoised(self, edge: Edge, source: torch.Tensor, key: Hashable, acc: KernelAccumulator,
                   tally: SynOpsTally | None) -> torch.Tensor:

@@ -67,6 +67,24 @@ class StackedTail:
             xs = spikes
 
 
+def recorder(accs: list, tallies: list) -> Recorder:
+    """A :class:`StackedTail` recorder that adds candidate ``k``'s spikes to ``accs[k]`` (a
+    :class:`~spikenas.score.KernelAccumulator`) and, unless it is None, to ``tallies[k]`` (a
+    :class:`~spikenas.synops.SynOpsTally`)."""
+    def record(k: int, lif: LIF, spikes: torch.Tensor) -> None:
+        accs[k].add(spikes)
+        if tallies[k] is not None:
+            tallies[k].add_layer(lif, spikes)
+    return record
+
+
+def chunks(items: list, item_bytes: int, max_bytes: int) -> list[list]:
+    """``items`` in consecutive runs of as many as fit ``max_bytes`` at ``item_bytes`` each (at
+    least one): how many candidates may hold their tail inputs at once."""
+    size = max(1, max_bytes // max(1, item_bytes))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 def _frame_wise(frames: tuple[nn.Module, ...], x: torch.Tensor) -> torch.Tensor:
     """``frames`` on ``x [T, B, ...]`` as :class:`~spikenas.ops.SpikingSequential` runs them:
     on ``[T*B, ...]``."""
