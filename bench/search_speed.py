@@ -49,6 +49,7 @@ from spikenas.allocator import keep_freed_memory
 from spikenas.cost import format_bytes
 from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.space.config import SearchSpaceConfig
+from spikenas.search.settings import SearchSettings
 from spikenas.search.driver import build_context, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
@@ -79,6 +80,11 @@ def scoring_batch(data: str, batch_size: int, seed: int, root: str) -> tuple[tor
         return torch.randn(batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(seed)), True
 
 
+def parse_stack_bytes(value: str) -> int:
+    """``--stack-bytes`` in bytes, as ``spikenas search --stack_bytes`` reads it."""
+    return SearchSettings(stack_bytes=value).stack_limit()
+
+
 def default_budget(macro: MacroConfig, space: SearchSpaceConfig) -> int:
     """Halfway between the cheapest network and the one with the costliest operation everywhere."""
     ctx = build_context(macro, NeuronConfig(), space, [torch.empty(0)])
@@ -101,7 +107,11 @@ def run_strategies(args, macro: MacroConfig, space: SearchSpaceConfig, batches: 
     (fresh contexts; the median is kept, and every repeat must find the same network), so that
     its time samples the machine's state over the same minutes as theirs; the others run once.
     Returns ``({name: (result, seconds)}, {name: RecordLog})``."""
-    warm = build_context(macro, NeuronConfig(), space, batches, budget=budget, seed=args.seed)
+    def context():
+        return build_context(macro, NeuronConfig(), space, batches, budget=budget, seed=args.seed,
+                             stack_bytes=parse_stack_bytes(args.stack_bytes))
+
+    warm = context()
     for cell in warm.cells.cheapest_cells()[:1] + [warm.cells.sample(random.Random(0))]:
         warm.full_score(Genotype((cell,) * space.cells))
     strategies = [SpikeNASSearch(sweeps=args.sweeps, last_sweeps=args.last_sweeps, rerank=args.rerank),
@@ -111,12 +121,11 @@ def run_strategies(args, macro: MacroConfig, space: SearchSpaceConfig, batches: 
     warm_ups = [SpikeNASSearch(sweeps=args.sweeps, last_sweeps=args.last_sweeps, rerank=args.rerank),
                 RandomSearch(candidates=32), EvolutionSearch(candidates=32)]
     for strategy in warm_ups[:len(strategies)]:
-        search(build_context(macro, NeuronConfig(), space, batches, budget=budget, seed=args.seed), strategy,
-               RecordLog(), show_progress=False)
+        search(context(), strategy, RecordLog(), show_progress=False)
     def timed_runs(strategy, count: int) -> list[tuple[float, object, RecordLog]]:
         runs = []
         for _ in range(count):
-            ctx = build_context(macro, NeuronConfig(), space, batches, budget=budget, seed=args.seed)
+            ctx = context()
             log = RecordLog()
             sync(device)
             start = time.perf_counter()
@@ -160,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweeps", type=int, default=1)
     parser.add_argument("--last-sweeps", type=int, default=2)
     parser.add_argument("--rerank", type=int, default=3)
+    parser.add_argument("--stack-bytes", default=SearchSettings.stack_bytes,
+                        help="input the part after a cell may take for several candidates at once, every strategy (0: one at a time)")
     parser.add_argument("--repeats", type=int, default=None, help="SpikeNAS searches timed before and as many after the others, the median reported (default: 5 with --quick, else 1)")
     parser.add_argument("--budget", default=None, help="bytes or units (default: halfway, see above)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -192,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     batches = [b.to(device) for b in batches_cpu]
     print(f"device={device} threads={torch.get_num_threads()} data={data} batch={batch_size} score_batches={score_batches} T={args.timesteps} channels={channels} "
-          f"head_hidden={hidden} stem_stride={macro.stem_stride} cells={args.cells} budget={budget} keep_freed_memory={kept}", flush=True)
+          f"head_hidden={hidden} stem_stride={macro.stem_stride} cells={args.cells} budget={budget} keep_freed_memory={kept} stack_bytes={args.stack_bytes}", flush=True)
 
     with compiled_inference():  # as spikenas search does, for every strategy (large layers only)
         results, logs = run_strategies(args, macro, space, batches, budget, device)

@@ -38,6 +38,7 @@ class Trainer(pl.Trainer):
         search_seed: int = SearchSettings.search_seed,
         channels_last: bool = SearchSettings.channels_last,
         compile_lif: bool = SearchSettings.compile_lif,
+        stack_bytes: Union[int, str] = SearchSettings.stack_bytes,
     ) -> Any:
         """Search the architecture with the best training-free score within a memory budget.
 
@@ -74,6 +75,11 @@ class Trainer(pl.Trainer):
                 SNASNet's CIFAR-10 cells) as one compiled kernel (``torch.compile``: seconds
                 per new shape, then 2-5x faster per layer than the eager loop; equal spikes).
                 Small layers stay eager.
+            stack_bytes: input the part after a cell (the next reduction's first layers, or the
+                head) may take when it runs for several candidates at once, each LIF layer once
+                on all of them (bytes or units; 0: one candidate at a time). Scores are equal
+                either way. On a 2-core CPU it neither gains nor loses; on a GPU it is meant to
+                save kernel launches (not measured yet: ``bench/gpu.sh``).
 
         Returns:
             A :class:`~spikenas.search.result.SearchResult`.

@@ -133,6 +133,8 @@ def test_damaged_resume_state_is_set_aside_and_the_search_restarts(tmp_path, cap
     (["--score_batches", "0"], "score_batches must be >= 1, got 0"),
     (["--sweeps", "-1"], "sweeps must be >= 1, got -1"),
     (["--rerank", "0"], "rerank must be >= 1, got 0"),
+    (["--stack_bytes", "lots"], "stack_bytes 'lots' is not a size"),
+    (["--stack_bytes", "none"], "stack_bytes 'none' is not a size"),
 ])
 def test_bad_search_settings_are_one_line_errors_before_any_output(tmp_path, extra, message):
     with pytest.raises(SystemExit) as error:

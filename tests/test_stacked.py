@@ -10,7 +10,10 @@ import torch
 
 from spikenas import Genotype
 from spikenas.neuron import LIF
-from spikenas.search.driver import build_context
+from spikenas.search.driver import build_context, search
+from spikenas.search.random_search import RandomSearch
+from spikenas.search.records import RecordLog
+from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.search.incremental import CellEvaluator
 from spikenas.search.stacked import StackedTail, _dense, _groups
 from spikenas.space.config import SearchSpaceConfig
@@ -78,6 +81,17 @@ def test_whole_networks_assessed_at_once_equal_one_by_one(tiny_macro, neuron, im
     rng = random.Random(3)
     genotypes = [Genotype((ctx.cells.sample(rng), ctx.cells.sample(rng))) for _ in range(5)]
     assert ctx.assess_many(genotypes) == [ctx.assess(g) for g in genotypes]
+
+
+@pytest.mark.parametrize("strategy", [SpikeNASSearch, lambda: RandomSearch(candidates=24, chunk=8)])
+def test_a_search_scores_the_same_with_stacking_off(tiny_macro, neuron, images, strategy):
+    """``stack_bytes: 0`` (one candidate at a time) gives every record the same score."""
+    runs = []
+    for stack_bytes in (8 << 20, 0):
+        log = RecordLog()
+        result = search(make_ctx(tiny_macro, neuron, images, stack_bytes=stack_bytes), strategy(), log, show_progress=False)
+        runs.append((str(result.genotype), [(r.key, r.score) for r in log.records]))
+    assert runs[0] == runs[1]
 
 
 def test_candidates_stack_only_within_the_byte_limit_and_with_one_layout():

@@ -135,17 +135,18 @@ def bits_to_bytes(count: int, bits: int) -> int:
 _UNITS = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
 
-def parse_bytes(value: int | float | str | None) -> int | None:
-    """``500KB`` -> 500000, ``2MiB`` -> 2097152, ``1234`` -> 1234; None stays None (no limit)."""
+def parse_bytes(value: int | float | str | None, name: str = "budget") -> int | None:
+    """``500KB`` -> 500000, ``2MiB`` -> 2097152, ``1234`` -> 1234; None stays None (no limit).
+    ``name``: the setting a bad value is reported against."""
     from spikenas.errors import SpikenasError
 
     if value is None or isinstance(value, bool):
         if value is None:
             return None
-        raise SpikenasError(f"budget {value!r} is not a size; use bytes or units like 500KB, 2MiB")
+        raise SpikenasError(f"{name} {value!r} is not a size; use bytes or units like 500KB, 2MiB")
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or value <= 0:
-            raise SpikenasError(f"budget must be a positive, finite number of bytes, got {value}")
+            raise SpikenasError(f"{name} must be a positive, finite number of bytes, got {value}")
         return int(value)
     text = str(value).strip().replace(" ", "").replace("_", "")
     if text.lower() in ("", "none", "null", "inf"):
@@ -157,7 +158,7 @@ def parse_bytes(value: int | float | str | None) -> int | None:
     except ValueError:
         amount = -1.0
     if unit not in _UNITS or not math.isfinite(amount) or amount <= 0:
-        raise SpikenasError(f"budget {value!r} is not a size; use bytes or units like 500KB, 2MiB")
+        raise SpikenasError(f"{name} {value!r} is not a size; use bytes or units like 500KB, 2MiB")
     return int(amount * _UNITS[unit])
 
 

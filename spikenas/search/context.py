@@ -118,6 +118,9 @@ class SearchContext:
             networks are then assessed with their SynOps.
         memory_format: the layout of scored networks' weights and of ``batches``
             (``torch.channels_last`` or ``torch.contiguous_format``).
+        stack_bytes: how many bytes of input the part after a cell (or the head) may take
+            when it runs for several candidates at once (0: one at a time; see
+            :mod:`spikenas.search.stacked`).
     """
 
     macro: MacroConfig
@@ -131,6 +134,7 @@ class SearchContext:
     seed: int
     synops_limit: float | None = None
     memory_format: torch.memory_format = torch.contiguous_format
+    stack_bytes: int = 8 << 20
 
     @property
     def device(self) -> torch.device:
@@ -160,21 +164,21 @@ class SearchContext:
         """The whole network's score and, under a SynOps limit, its SynOps (one pass)."""
         return assess_network(self.build(genotype), self.batches, self.score, self.synops_limit is not None)
 
-    def assess_many(self, genotypes: list[Genotype], stack_bytes: int = 8 << 20) -> list[Assessment]:
+    def assess_many(self, genotypes: list[Genotype]) -> list[Assessment]:
         """:meth:`assess` of each genotype, equal to assessing them one by one. Each network
         runs up to its head; the heads (the same weights in every network of the macro: parts
-        are seeded by name) then run for as many networks at once as ``stack_bytes`` of head
-        input allow (:class:`~spikenas.search.stacked.StackedTail`)."""
+        are seeded by name) then run for as many networks at once as ``self.stack_bytes`` of
+        head input allow (:class:`~spikenas.search.stacked.StackedTail`)."""
         steps, (c, h, w) = self.macro.timesteps, self.macro.cell_shape(self.num_cells - 1)
         head_input = steps * len(self.batches[0]) * c * h * w * self.batches[0].element_size()
-        return [a for group in chunks(genotypes, head_input, stack_bytes) for a in self._assess_group(group)]
+        return [a for group in chunks(genotypes, head_input, self.stack_bytes) for a in self._assess_group(group)]
 
     def _assess_group(self, genotypes: list[Genotype]) -> list[Assessment]:
         if len(genotypes) < 2:
             return [self.assess(g) for g in genotypes]
         networks = [scoring_mode(self.build(g)) for g in genotypes]
         head = networks[0].head
-        tail = StackedTail([head.features, head.classifier])
+        tail = StackedTail([head.features, head.classifier], self.stack_bytes)
         synops = self.synops_limit is not None
         fans = [fan_outs_by_module(n) if synops else {} for n in networks]
         in_head = {id(m) for m in head.modules()}

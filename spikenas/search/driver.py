@@ -74,11 +74,13 @@ def build_context(
     cost_options: Optional[dict[str, Any]] = None,
     seed: int = 0,
     channels_last: bool = True,
+    stack_bytes: int = 8 << 20,
 ) -> SearchContext:
     """A :class:`SearchContext` from plain settings; the macro is fitted to the limits
     (``budget``: a size, or named limits such as ``{memory: 256KiB, synops: 2e6}``; see
     :mod:`spikenas.search.limits`). ``channels_last``: networks and batches are scored in the
-    channels-last memory layout."""
+    channels-last memory layout. ``stack_bytes``: input bytes the part after a cell may take
+    for several candidates at once (0: one at a time)."""
     registries = get_registries()
     space.check()
     cells = CellSpace(space.operations, registries.operations, space.nodes, space.backward, space.direct_edge)
@@ -99,7 +101,8 @@ def build_context(
     largest = max(memory.profiler.profile(g).params for g in memory.largest(cells, space.cells))
     check_fits_in_memory(largest, f"the largest network of the space (macro channels={macro.channels}, head_hidden={macro.head_hidden}; "
                                   "lower space.channels or space.head_hidden)")
-    return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed, limits.synops, layout)
+    return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed, limits.synops, layout,
+                         stack_bytes)
 
 
 def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None = None, workers: Workers | None = None,
@@ -184,12 +187,12 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     batches = [datamodule.sample_batch(settings.score_batch_size, seed + i).to(device) for i in range(settings.score_batches)]
     ctx = build_context(
         macro, neuron, settings.space, batches, settings.budget, settings.score, settings.score_options,
-        settings.cost_model, settings.cost_options, seed, settings.channels_last,
+        settings.cost_model, settings.cost_options, seed, settings.channels_last, settings.stack_limit(),
     )
     strategy = make_strategy(settings.strategy, settings.strategy_options,
                              **{k: getattr(settings, k) for k in SHARED_SETTINGS})
     key = settings_key({
-        **{k: v for k, v in settings.as_dict().items() if k != "compile_lif"},  # equal spikes either way
+        **{k: v for k, v in settings.as_dict().items() if k not in ("compile_lif", "stack_bytes")},  # equal spikes either way
         "macro": macro.to_dict(), "neuron": asdict(neuron),
         "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,
     })

@@ -88,8 +88,7 @@ class CellEvaluator:
     layer); for the last cell this is the whole network's score.
     """
 
-    def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30,
-                 stack_bytes: int = 8 << 20) -> None:
+    def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30) -> None:
         self.ctx = ctx
         self.index = len(prefix)
         last = self.index == ctx.num_cells - 1
@@ -103,7 +102,6 @@ class CellEvaluator:
         self._modules: dict[str, nn.Module] = {}
         self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
         self._stacked: StackedTail | None = None
-        self.stack_bytes = stack_bytes
         self._edges = _TensorLRU(cache_bytes)
         self._inputs: list[torch.Tensor] = []
         self._prefix: list[KernelAccumulator] = []
@@ -168,13 +166,13 @@ class CellEvaluator:
             return None
         if self._stacked is None:
             head = self.net.head
-            self._stacked = StackedTail([head.features, head.classifier] if self.is_last else [self.next_lif], self.stack_bytes)
+            self._stacked = StackedTail([head.features, head.classifier] if self.is_last else [self.next_lif], self.ctx.stack_bytes)
         return self._stacked
 
     def _evaluate(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:
-        """Assessments of ``cells``, in groups whose cell outputs fit ``stack_bytes`` together."""
+        """Assessments of ``cells``, in groups whose cell outputs fit ``ctx.stack_bytes`` together."""
         x = self._inputs[0]  # a cell's output has its input's shape
-        groups = chunks(cells, x.numel() * x.element_size(), self.stack_bytes)
+        groups = chunks(cells, x.numel() * x.element_size(), self.ctx.stack_bytes)
         return [a for group in groups for a in self._evaluate_group(group, whole, synops)]
 
     def _evaluate_group(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:

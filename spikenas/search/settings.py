@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional, Union
 
+from spikenas.cost import parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.space.config import SearchSpaceConfig
 
@@ -35,6 +36,7 @@ class SearchSettings:
     search_seed: int = 0
     channels_last: bool = True
     compile_lif: bool = True
+    stack_bytes: Union[int, str] = "8MiB"
 
     @classmethod
     def of(cls, **values: Any) -> "SearchSettings":
@@ -55,8 +57,19 @@ class SearchSettings:
         for name in ("channels_last", "compile_lif"):
             if not isinstance(getattr(self, name), bool):
                 raise SpikenasError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        self.stack_limit()
         self.space.check()
         return self
+
+    def stack_limit(self) -> int:
+        """``stack_bytes`` in bytes: how much input the part after a cell may take for several
+        candidates at once (0: one candidate at a time)."""
+        if self.stack_bytes == 0 or str(self.stack_bytes).strip() == "0":
+            return 0
+        limit = parse_bytes(self.stack_bytes, "stack_bytes")
+        if limit is None:
+            raise SpikenasError(f"stack_bytes {self.stack_bytes!r} is not a size; use 0, bytes or units like 8MiB")
+        return limit
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (the space as a mapping): what identifies a search's result."""
