@@ -74,6 +74,7 @@ class Evaluator:
 
     def close(self) -> None:
         if self._bar is not None:
+            self._bar.refresh()  # the final count and best score, also where stdout is a file
             self._bar.close()
             self._bar = None
 
