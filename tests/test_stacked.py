@@ -15,7 +15,8 @@ from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
 from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.search.incremental import CellEvaluator
-from spikenas.search.stacked import StackedTail, _dense, _groups
+from spikenas.search.settings import SearchSettings
+from spikenas.search.stacked import STACK_BYTES, StackedTail, _dense, _groups
 from spikenas.space.config import SearchSpaceConfig
 
 
@@ -102,6 +103,11 @@ def test_candidates_stack_only_within_the_byte_limit_and_with_one_layout():
     expanded = x[0].expand(5, 2, 3, 4, 4)  # the encoder's repeated frame: never stacked
     assert not _dense(expanded) and _dense(channels_last)
     assert [len(g) for g in _groups([expanded, expanded], max_bytes=1 << 30)] == [1, 1]
+
+
+def test_the_search_setting_defaults_to_the_library_limit():
+    assert SearchSettings().stack_limit() == STACK_BYTES
+    assert SearchSettings(stack_bytes=0).stack_limit() == 0
 
 
 def test_a_tail_without_a_lif_layer_is_refused():

@@ -27,7 +27,7 @@ from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.network.profile import Profiler
-from spikenas.search.stacked import StackedTail, chunks, recorder
+from spikenas.search.stacked import STACK_BYTES, StackedTail, chunks, recorder
 from spikenas.synops import SynOpsTally, fan_outs_by_module
 
 
@@ -134,7 +134,7 @@ class SearchContext:
     seed: int
     synops_limit: float | None = None
     memory_format: torch.memory_format = torch.contiguous_format
-    stack_bytes: int = 8 << 20
+    stack_bytes: int = STACK_BYTES
 
     @property
     def device(self) -> torch.device:

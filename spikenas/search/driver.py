@@ -28,6 +28,7 @@ from spikenas.space.config import SearchSpaceConfig
 from spikenas.network import SpikingNetwork
 from spikenas.search.context import MemoryCheck, SearchContext, assess_network, choose_macro, synops_unreachable
 from spikenas.search.limits import parse_limits
+from spikenas.search.stacked import STACK_BYTES
 from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
@@ -74,7 +75,7 @@ def build_context(
     cost_options: Optional[dict[str, Any]] = None,
     seed: int = 0,
     channels_last: bool = True,
-    stack_bytes: int = 8 << 20,
+    stack_bytes: int = STACK_BYTES,
 ) -> SearchContext:
     """A :class:`SearchContext` from plain settings; the macro is fitted to the limits
     (``budget``: a size, or named limits such as ``{memory: 256KiB, synops: 2e6}``; see

@@ -29,6 +29,7 @@ from torch import nn
 from spikenas.neuron import LIF
 
 Recorder = Callable[[int, LIF, torch.Tensor], None]
+STACK_BYTES = 8 << 20  # the default limit (``stack_bytes: 8MiB``): 1 MB candidates stack, 16 MB ones do not
 
 
 class StackedTail:
@@ -39,7 +40,7 @@ class StackedTail:
     in network order, exactly as :func:`~spikenas.neuron.record_spikes` would on its own run.
     """
 
-    def __init__(self, stages: Sequence[nn.Sequential], max_bytes: int = 8 << 20) -> None:
+    def __init__(self, stages: Sequence[nn.Sequential], max_bytes: int = STACK_BYTES) -> None:
         layers = [layer for stage in stages for layer in stage]
         lifs = [i for i, layer in enumerate(layers) if isinstance(layer, LIF)]
         if not lifs:
