@@ -48,6 +48,53 @@ def test_incremental_last_cell_score_equals_whole_network_score(tiny_macro, neur
 
 
 
+@pytest.mark.parametrize("backward", [False, True])
+@pytest.mark.parametrize("budget", [None, {"memory": "1MiB", "synops": 1e12}])
+def test_the_next_cell_starts_where_scoring_the_chosen_cell_whole_left_off(tiny_macro, neuron, images, backward, budget):
+    """The rerank scores the finalists on the whole network; the next cell's evaluator starts
+    from the chosen one's reduction output without running the prefix again, and scores (and
+    SynOps) exactly as one built from scratch for that prefix."""
+    ctx = make_ctx(tiny_macro, neuron, images, backward=backward, budget=budget)
+    rng = random.Random(2)
+    finalists = [ctx.cells.sample(rng) for _ in range(3)]
+    candidates = [ctx.cells.sample(rng) for _ in range(3)]
+    first = CellEvaluator(ctx, ())
+    first.assess_many(finalists) if budget else first.score_many(finalists, whole=True)
+    reductions = []
+    first.net.reductions[0].register_forward_hook(lambda *args: reductions.append(1))
+    for chosen, kept in [(finalists[1], True), (candidates[0], False)]:
+        reductions.clear()
+        following = first.following(chosen)
+        assert len(reductions) == (0 if kept else len(ctx.batches))
+        fresh = CellEvaluator(ctx, (chosen,))
+        assert following.prefix == fresh.prefix == (chosen,)
+        assert following.assess_many(candidates) == fresh.assess_many(candidates)  # exactly, SynOps too
+        assert following.score(candidates[1], whole=False) == fresh.score(candidates[1], whole=False)
+
+
+def test_next_cell_inputs_over_the_keep_limit_are_computed_again(tiny_macro, neuron, images, monkeypatch):
+    from spikenas.search import incremental
+
+    monkeypatch.setattr(incremental, "KEEP_BYTES", 0)
+    ctx = make_ctx(tiny_macro, neuron, images)
+    finalists = [ctx.cells.sample(random.Random(i)) for i in range(2)]
+    first = CellEvaluator(ctx, ())
+    first.score_many(finalists, whole=True)
+    reductions = []
+    first.net.reductions[0].register_forward_hook(lambda *args: reductions.append(1))
+    following = first.following(finalists[0])
+    assert len(reductions) == len(ctx.batches)
+    candidate = ctx.cells.sample(random.Random(5))
+    assert following.score(candidate) == CellEvaluator(ctx, (finalists[0],)).score(candidate)
+
+
+def test_the_last_cell_has_no_following_cell(tiny_macro, neuron, images):
+    ctx = make_ctx(tiny_macro, neuron, images)
+    last = CellEvaluator(ctx, (ctx.cells.sample(random.Random(0)),))
+    with pytest.raises(ValueError, match="cell 1 is the last cell"):
+        last.following(ctx.cells.sample(random.Random(1)))
+
+
 def _count_calls(evaluator, cells, kind) -> list[str]:
     """Names of the edges whose ``kind`` layers run from now on, one entry per call."""
     calls: list[str] = []

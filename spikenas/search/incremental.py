@@ -14,6 +14,10 @@ node and shared by every such edge from it (their kernel contributions too).
 The part after the cell runs for all the candidates of a call to :meth:`CellEvaluator.score_many`
 at once where it is a chain of frame-wise and LIF layers (:class:`~spikenas.search.stacked.StackedTail`:
 each LIF layer once on the stacked candidates; every spike as when run alone).
+Scoring a cell on the whole network passes through the next cell's input; for the finalists
+the search scores that way, the evaluator keeps it (:meth:`CellEvaluator.next_inputs`), so the
+next cell's evaluator (:meth:`CellEvaluator.following`) starts there instead of running the
+prefix again, with the same kernel sums bit for bit as one built from scratch.
 Cells with backward edges run step by step, unmemoised. Under a SynOps
 limit, :meth:`CellEvaluator.assess` also counts the whole network's SynOps in the same pass
 (the prefix's and each memoised edge's counts are kept with them).
@@ -22,7 +26,7 @@ limit, :meth:`CellEvaluator.assess` also counts the whole network's SynOps in th
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Hashable
+from typing import Hashable, NamedTuple
 
 import torch
 from torch import nn
@@ -66,18 +70,17 @@ def _until_first_lif(module: nn.Sequential) -> nn.Sequential:
     return module
 
 
-class _Rest(nn.Module):
-    """The network after cell ``index``: reductions, the (cheapest) later cells, the head."""
+KEEP_BYTES = 256 << 20  # next-cell inputs an evaluator keeps from whole-network scoring
 
-    def __init__(self, net, index: int) -> None:
-        super().__init__()
-        self.net = net
-        self.index = index
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i in range(self.index + 1, len(self.net.cells)):
-            x = self.net.cells[i](self.net.reductions[i - 1](x))
-        return self.net.head(x)
+class BatchState(NamedTuple):
+    """The network at a cell's input for one scoring batch: the input ``x [T, B, C, H, W]``, the
+    kernel contributions of every LIF layer before it (``acc``) and, when SynOps are counted,
+    their SynOps (``synops``, a float64 tensor; None otherwise)."""
+
+    x: torch.Tensor
+    acc: KernelAccumulator
+    synops: torch.Tensor | None
 
 
 class CellEvaluator:
@@ -85,40 +88,72 @@ class CellEvaluator:
 
     ``score(cell)`` is the mean over the scoring batches of the score of the network prefix
     (stem, fixed cells and reductions, the candidate, and what follows it up to the next LIF
-    layer); for the last cell this is the whole network's score.
+    layer); for the last cell this is the whole network's score. ``cache_bytes`` bounds the
+    memoised edge outputs; ``start`` is the network at the cell's input, one
+    :class:`BatchState` per scoring batch (:meth:`following` passes it; computed when None).
     """
 
-    def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30) -> None:
+    def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30,
+                 start: list[BatchState] | None = None) -> None:
         self.ctx = ctx
+        self.prefix = tuple(prefix)
         self.index = len(prefix)
-        last = self.index == ctx.num_cells - 1
+        self.is_last = self.index == ctx.num_cells - 1
         # Parts are seeded by name, so this network shares every weight with any network
         # that has the same parts; its own cells after the prefix are never run.
         self.net = scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells, prefix)))
-        self.is_last = last
-        self.rest: nn.Module = self.net.head if last else _Rest(self.net, self.index)
-        self.next_lif: nn.Module = self.net.head if last else _until_first_lif(self.net.reductions[self.index])
+        self.next_lif: nn.Module = self.net.head if self.is_last else _until_first_lif(self.net.reductions[self.index])
         self.channels = ctx.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
         self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
         self._stacked: StackedTail | None = None
         self._edges = _TensorLRU(cache_bytes)
-        self._inputs: list[torch.Tensor] = []
-        self._prefix: list[KernelAccumulator] = []
         self._measure = ctx.synops_limit is not None  # count SynOps of whole networks
         self._fan = fan_outs_by_module(self.net) if self._measure else {}
-        self._prefix_synops: list[torch.Tensor | None] = []
+        self._kept: dict[CellGenotype, list[BatchState]] = {}  # next-cell inputs of whole-scored cells
+        self._kept_bytes = 0
+        start = start if start is not None else self._start()
+        self._inputs = [s.x for s in start]
+        self._prefix = [s.acc for s in start]
+        self._prefix_synops = [s.synops for s in start]
+
+    def _start(self) -> list[BatchState]:
+        """The network at this cell's input: the encoded images for cell 0; for a later cell,
+        what the previous cell's evaluator hands on (:meth:`next_inputs`), so the kernel
+        contributions are summed in the same order whether or not that evaluator kept them."""
+        if self.prefix:
+            return CellEvaluator(self.ctx, self.prefix[:-1], cache_bytes=0).next_inputs(self.prefix[-1])
+        states = []
         with torch.inference_mode():
-            for images in ctx.batches:
-                acc, tally = KernelAccumulator(ctx.score), SynOpsTally(self._fan)
+            for images in self.ctx.batches:
+                acc, tally = KernelAccumulator(self.ctx.score), SynOpsTally(self._fan)
                 with self._recording(self.net, acc, tally):
                     x = self.net.encode(images)
-                    for i in range(self.index):
-                        x = self.net.cells[i](x)
-                        x = self.net.reductions[i](x)
-                self._inputs.append(x)
-                self._prefix.append(acc)
-                self._prefix_synops.append(tally.total)
+                states.append(BatchState(x, acc, tally.total if self._measure else None))
+        return states
+
+    def next_inputs(self, cell: CellGenotype) -> list[BatchState]:
+        """The network at the next cell's input, per scoring batch, with ``cell`` at this
+        position: kept from scoring ``cell`` on the whole network when it was (within
+        :data:`KEEP_BYTES`), otherwise computed now."""
+        if self.is_last:
+            raise ValueError(f"cell {self.index} is the last cell: no cell follows it")
+        kept = self._kept.get(cell)
+        if kept is not None:
+            return kept
+        module = self._cell_module(cell)
+        keys = None if module.recurrent else _node_keys(module)
+        states = []
+        with torch.inference_mode():
+            for b in range(len(self._inputs)):
+                acc = self._prefix[b].copy()
+                tally = SynOpsTally(self._fan, self._prefix_synops[b]) if self._measure else None
+                states.append(self._reduce(self._run_cell(module, b, keys, acc, tally), acc, tally))
+        return states
+
+    def following(self, cell: CellGenotype) -> "CellEvaluator":
+        """The evaluator of the next cell, with ``cell`` chosen at this position."""
+        return CellEvaluator(self.ctx, self.prefix + (cell,), self._edges.max_bytes, self.next_inputs(cell))
 
     def _recording(self, module: nn.Module, acc: KernelAccumulator, tally: SynOpsTally | None):
         """Spikes of ``module`` into the score's accumulator and, when SynOps are counted,
@@ -176,31 +211,71 @@ class CellEvaluator:
         return [a for group in groups for a in self._evaluate_group(group, whole, synops)]
 
     def _evaluate_group(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:
-        after = self.rest if whole else self.next_lif
         tail = self._tail(whole) if len(cells) > 1 else None
-        build = self.ctx.registries.operations
-        modules = [CellModule(cell, self.channels, self.ctx.neuron, build, build_op=self.module) for cell in cells]
+        beyond = whole and not self.is_last  # the rest of the network: keep the next cell's input
+        modules = [self._cell_module(cell) for cell in cells]
         sources = [None if m.recurrent else _node_keys(m) for m in modules]
         values: list[list[float]] = [[] for _ in cells]
         totals = [SynOpsTally(self._fan) for _ in cells]
+        kept: list[list[BatchState] | None] = [[] if beyond and (synops or not self._measure) else None for _ in cells]
         with torch.inference_mode():
             for b in range(len(self._inputs)):
                 accs = [self._prefix[b].copy() for _ in cells]
                 tallies = [SynOpsTally(self._fan, self._prefix_synops[b]) if synops else None for _ in cells]
                 outs = [self._run_cell(module, b, keys, acc, tally)
                         for module, keys, acc, tally in zip(modules, sources, accs, tallies)]
-                if tail is None:
-                    for out, acc, tally in zip(outs, accs, tallies):
-                        with self._recording(after, acc, tally):
-                            after(out)
-                else:
+                if tail is not None:
                     tail.run(outs, recorder(accs, tallies))
-                for k, (acc, tally) in enumerate(zip(accs, tallies)):
+                for k, (out, acc, tally) in enumerate(zip(outs, accs, tallies)):
+                    if tail is None and beyond:
+                        state = self._reduce(out, acc, tally)
+                        if kept[k] is not None:
+                            kept[k].append(state)
+                        with self._recording(self.net, acc, tally):
+                            self._beyond(state.x)
+                    elif tail is None:
+                        with self._recording(self.next_lif, acc, tally):
+                            self.next_lif(out)
                     values[k].append(acc.value())
                     if tally is not None:
                         totals[k].add(tally.total)
+        for cell, states in zip(cells, kept):
+            self._keep(cell, states)
         images = sum(len(x) for x in self.ctx.batches)
         return [Assessment(finite_mean(v), total.value() / images if synops else None) for v, total in zip(values, totals)]
+
+    def _cell_module(self, cell: CellGenotype) -> CellModule:
+        """The candidate as a :class:`CellModule` running the cached edge modules."""
+        build = self.ctx.registries.operations
+        return CellModule(cell, self.channels, self.ctx.neuron, build, build_op=self.module)
+
+    def _reduce(self, out: torch.Tensor, acc: KernelAccumulator, tally: SynOpsTally | None) -> BatchState:
+        """The reduction after this cell on its output ``out``, recorded into ``acc`` and
+        ``tally``: the next cell's input and what the network recorded before it."""
+        reduction = self.net.reductions[self.index]
+        with self._recording(reduction, acc, tally):
+            x = reduction(out)
+        return BatchState(x, acc.copy(), None if tally is None else tally.total)
+
+    def _beyond(self, x: torch.Tensor) -> torch.Tensor:
+        """The network from the next cell's input ``x``: the later cells (at their cheapest) with
+        their reductions, then the head."""
+        net = self.net
+        for i in range(self.index + 1, len(net.cells)):
+            if i > self.index + 1:
+                x = net.reductions[i - 1](x)
+            x = net.cells[i](x)
+        return net.head(x)
+
+    def _keep(self, cell: CellGenotype, states: list[BatchState] | None) -> None:
+        """Keep ``cell``'s next-cell inputs (all batches) for :meth:`next_inputs` while the kept
+        inputs stay within :data:`KEEP_BYTES`."""
+        if not states or cell in self._kept:
+            return
+        size = sum(s.x.numel() * s.x.element_size() for s in states)
+        if self._kept_bytes + size <= KEEP_BYTES:
+            self._kept[cell] = states
+            self._kept_bytes += size
 
     def _run_cell(self, module: CellModule, b: int, sources: dict | None, acc: KernelAccumulator,
                   tally: SynOpsTally | None) -> torch.Tensor:

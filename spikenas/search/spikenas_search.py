@@ -56,19 +56,19 @@ class SpikeNASSearch(SearchStrategy):
         return CellGenotype(space.nodes, tuple(Edge(i, j, op) for i, j in space.pairs))
 
     def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:
-        chosen: tuple[CellGenotype, ...] = ()
-        score = None
-        for index in range(ctx.num_cells):
-            cell, score = self.search_cell(ctx, evaluator, chosen)
-            chosen += (cell,)
-        return Found(Genotype(chosen), score)  # the last cell's score is the whole network's
+        scorer = CellEvaluator(ctx, ())
+        while True:
+            cell, score = self.search_cell(ctx, evaluator, scorer)
+            if scorer.is_last:
+                return Found(Genotype(scorer.prefix + (cell,)), score)  # the last cell's score is the whole network's
+            scorer = scorer.following(cell)  # from where the chosen cell's whole-network scoring left off
 
     def search_cell(self, ctx: SearchContext, evaluator: Evaluator,
-                    prefix: tuple[CellGenotype, ...]) -> tuple[CellGenotype, float | None]:
-        """Cell ``len(prefix)`` and, for the last cell, the whole network's score."""
-        index = len(prefix)
+                    scorer: CellEvaluator) -> tuple[CellGenotype, float | None]:
+        """The cell ``scorer`` scores (position ``scorer.index``, after ``scorer.prefix``) and,
+        for the last cell, the whole network's score."""
+        prefix, index = scorer.prefix, scorer.index
         stage = f"cell{index}"
-        scorer = CellEvaluator(ctx, prefix)
         space = ctx.cells
 
         def completed(cell: CellGenotype) -> Genotype:
