@@ -5,10 +5,12 @@ All run in one process on the same scoring batch, device, score, cost model and 
 is timed end to end (its search plus the final whole-network score of its genotype) in the
 steady state: every strategy first runs a short untimed search (kernel and allocator set-up,
 compiled shapes). SpikeNAS's search, a fraction of a second with ``--quick``, is timed
-``--repeats`` times before the other strategies and as many after them (default 5 with
-``--quick``, else 1) and the median kept, so one scheduler hiccup, or a slower stretch of a
-shared machine during the minute the random search runs, does not decide the ratio; every
-repeat must find the same network. The last line printed is::
+``--repeats`` times before the random search, ``--probes`` times during it (evenly spaced over
+its candidates, its clock stopped meanwhile) and ``--repeats`` times after it (default 5, 10
+and 5 with ``--quick``, else 1, 0 and 1), and the median kept: SpikeNAS's time samples the
+machine over the same minutes as the random search's, so neither a scheduler hiccup nor a
+slower stretch of a shared machine decides the ratio. Every repeat must find the same network.
+The evolution runs last. The last line printed is::
 
     speedup=<x> spikenas_score=<s> random_score=<s> spikenas_bytes=<n> random_bytes=<n> budget_bytes=<n> spikenas_candidates=<n> random_candidates=<n>
     evolution_score=<s> evolution_seconds=<s> evolution_candidates=<n> random_seconds_to_spikenas=<s> evolution_seconds_to_spikenas=<s>
@@ -55,6 +57,7 @@ from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
 from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.strategy import SearchStrategy
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
 
@@ -98,14 +101,40 @@ def default_budget(macro: MacroConfig, space: SearchSpaceConfig) -> int:
     return (low + high) // 2
 
 
+class Probed(SearchStrategy):
+    """``inner`` searching as usual, with ``probe()`` run each time it has scored another
+    ``every`` candidates; ``paused``: the seconds spent in probes, to take off its time."""
+
+    def __init__(self, inner: SearchStrategy, every: int, probe) -> None:
+        self.inner, self.every, self.probe = inner, every, probe
+        self.name = inner.name
+        self.paused = 0.0
+
+    def run(self, ctx, evaluator):
+        evaluate, due = evaluator.evaluate, [self.every]
+
+        def probing(*args, **kwargs):
+            records = evaluate(*args, **kwargs)
+            if evaluator.evaluated >= due[0]:
+                due[0] += self.every
+                start = time.perf_counter()
+                self.probe()
+                self.paused += time.perf_counter() - start
+            return records
+
+        evaluator.evaluate = probing
+        return self.inner.run(ctx, evaluator)
+
+
 def run_strategies(args, macro: MacroConfig, space: SearchSpaceConfig, batches: list[torch.Tensor], budget: int,
                    device: torch.device) -> tuple[dict, dict]:
     """Each strategy searched and timed end to end on a context of its own, in the steady
     state: first, untimed, two networks are scored and every strategy runs a short search
     (kernel and allocator set-up, the compiled LIF shapes). SpikeNAS's search, a fraction of a
-    second, is then timed ``args.repeats`` times before the others and as many times after them
-    (fresh contexts; the median is kept, and every repeat must find the same network), so that
-    its time samples the machine's state over the same minutes as theirs; the others run once.
+    second, is then timed ``args.repeats`` times before the random search, ``args.probes`` times
+    during it (its clock stopped meanwhile) and ``args.repeats`` times after it (fresh contexts;
+    the median is kept, and every repeat must find the same network), so that its time samples
+    the machine's state over the same minutes as the random search's; the others run once.
     Returns ``({name: (result, seconds)}, {name: RecordLog})``."""
     def context():
         return build_context(macro, NeuronConfig(), space, batches, budget=budget, seed=args.seed,
@@ -122,22 +151,27 @@ def run_strategies(args, macro: MacroConfig, space: SearchSpaceConfig, batches: 
                 RandomSearch(candidates=32), EvolutionSearch(candidates=32)]
     for strategy in warm_ups[:len(strategies)]:
         search(context(), strategy, RecordLog(), show_progress=False)
-    def timed_runs(strategy, count: int) -> list[tuple[float, object, RecordLog]]:
-        runs = []
-        for _ in range(count):
-            ctx = context()
-            log = RecordLog()
-            sync(device)
-            start = time.perf_counter()
-            result = search(ctx, strategy, log)
-            sync(device)
-            runs.append((time.perf_counter() - start, result, log))
-        return runs
+
+    def timed_run(strategy, show_progress: bool = True) -> tuple[float, object, RecordLog]:
+        ctx = context()
+        log = RecordLog()
+        sync(device)
+        start = time.perf_counter()
+        result = search(ctx, strategy, log, show_progress=show_progress)
+        sync(device)
+        return time.perf_counter() - start - getattr(strategy, "paused", 0.0), result, log
 
     spikenas, others = strategies[0], strategies[1:]
-    before = timed_runs(spikenas, args.repeats)
-    timed = {other.name: timed_runs(other, 1) for other in others}
-    timed[spikenas.name] = before + timed_runs(spikenas, args.repeats)  # around the others: the same machine state
+    timed = {spikenas.name: [timed_run(spikenas) for _ in range(args.repeats)]}
+    for other in others:
+        if other.name == "random" and args.probes:
+            def probe():
+                sync(device)
+                timed[spikenas.name].append(timed_run(spikenas, show_progress=False))
+            other = Probed(other, max(1, -(-other.candidates // args.probes)), probe)
+        timed[other.name] = [timed_run(other)]
+        if other.name == "random":
+            timed[spikenas.name] += [timed_run(spikenas) for _ in range(args.repeats)]
     results, logs = {}, {}
     for strategy in strategies:
         runs = timed[strategy.name]
@@ -171,13 +205,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rerank", type=int, default=3)
     parser.add_argument("--stack-bytes", default=SearchSettings.stack_bytes,
                         help="input the part after a cell may take for several candidates at once, every strategy (0: one at a time)")
-    parser.add_argument("--repeats", type=int, default=None, help="SpikeNAS searches timed before and as many after the others, the median reported (default: 5 with --quick, else 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="SpikeNAS searches timed before and as many after the random search, the median reported (default: 5 with --quick, else 1)")
+    parser.add_argument("--probes", type=int, default=None, help="SpikeNAS searches timed during the random search, evenly spaced (default: 10 with --quick, else 0)")
     parser.add_argument("--budget", default=None, help="bytes or units (default: halfway, see above)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 with --quick, else torch's)")
     args = parser.parse_args(argv)
     args.repeats = max(1, args.repeats or (5 if args.quick else 1))
+    args.probes = max(0, args.probes if args.probes is not None else (10 if args.quick else 0))
     kept = keep_freed_memory()  # as spikenas search does, for every strategy
     if args.threads or args.quick:
         torch.set_num_threads(args.threads or 1)  # tiny tensors: one thread beats a contended pool

@@ -73,10 +73,17 @@ class MemoryCheck:
         self.cost = cost
         self.budget = budget
         self._cheapest: dict[tuple[int, int, int], CellGenotype] = {}
+        self._bytes: dict[Genotype, int] = {}
 
     def bytes_of(self, genotype: Genotype) -> int:
-        """The cost model's ``total_bytes`` of the whole network."""
-        return self.cost(self.profiler.profile(genotype)).total_bytes
+        """The cost model's ``total_bytes`` of the whole network (remembered: a search checks a
+        candidate against the budget and records its bytes; cost models are pure)."""
+        known = self._bytes.get(genotype)
+        if known is None:
+            if len(self._bytes) >= 1 << 16:
+                self._bytes.clear()
+            known = self._bytes[genotype] = self.cost(self.profiler.profile(genotype)).total_bytes
+        return known
 
     def fits(self, genotype: Genotype) -> bool:
         return self.budget is None or self.bytes_of(genotype) <= self.budget

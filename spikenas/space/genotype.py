@@ -26,6 +26,7 @@ path from input to output) live in :mod:`spikenas.space.cell`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -219,7 +220,7 @@ class Genotype:
         return cls.from_dict(data)
 
     # -- identity ----------------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         """A stable 12-hex-digit identity (same on every machine and Python version)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
