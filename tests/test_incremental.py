@@ -121,6 +121,37 @@ def test_a_move_reruns_only_the_edges_downstream_of_it(tiny_macro, neuron, image
     assert evaluator.score(moved) == score and calls == []
 
 
+def test_a_move_on_a_nodes_last_edge_reuses_the_sum_of_the_edges_before_it(tiny_macro, neuron, images):
+    """Node sums are memoised like edges: after ``first``, moving edge 2->3 adds only the new
+    edge's output to the remembered sum of 0->3 and 1->3 (node 2's sum is reused whole)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CellAdds(TorchDispatchMode):  # additions of whole [T, B, C, H, W] node values
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is torch.ops.aten.add.Tensor and out.dim() == 5:
+                CellAdds.count += 1
+            return out
+
+    ctx = make_ctx(tiny_macro, neuron, images)
+    prefix = (ctx.cells.sample(random.Random(0)),)
+    ops = [("conv3x3", 0, 1), ("conv3x3", 0, 2), ("conv1x1", 1, 2), ("conv3x3", 0, 3), ("conv1x1", 1, 3)]
+    first = CellGenotype.from_ops(4, ops + [("conv1x1", 2, 3)])
+    moved = CellGenotype.from_ops(4, ops + [("conv3x3", 2, 3)])
+    evaluator = CellEvaluator(ctx, prefix)
+    evaluator.score(first, whole=False)
+    counts = []
+    for scorer in (evaluator, CellEvaluator(ctx, prefix)):  # memoised, then from scratch
+        CellAdds.count = 0
+        with torch.no_grad(), CellAdds():
+            score = scorer.score(moved, whole=False)
+        counts.append(CellAdds.count)
+        assert score == evaluator.score(moved, whole=False)
+    assert counts == [len(ctx.batches), 3 * len(ctx.batches)]
+
+
 def test_convolution_edges_from_one_node_share_its_spikes(tiny_macro, neuron, images):
     """Every built-in convolution begins with a LIF layer on its source node: edges from one
     node fire the same spikes, so the evaluator runs that layer once per node and batch (and

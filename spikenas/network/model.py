@@ -79,10 +79,13 @@ class CellModule(nn.Module):
         self._forward_in = {j: [e for e in self._incoming[j] if not e.backward] for j in range(cell.nodes)}
         self._backward = [e for e in self.edges if e.backward]
 
-    def forward(self, x: torch.Tensor, run_edge: Callable[[Edge, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-        """``x [T, B, C, H, W]`` -> the output node's value. ``run_edge(edge, source)`` replaces
-        running an edge's module on a node value in a cell without backward edges (the search
-        memoises edge outputs through it); edges run in the order of ``self.edges``."""
+    def forward(self, x: torch.Tensor, run_edge: Callable[[Edge, torch.Tensor], torch.Tensor] | None = None,
+                add: Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor] | None = None) -> torch.Tensor:
+        """``x [T, B, C, H, W]`` -> the output node's value. In a cell without backward edges,
+        ``run_edge(edge, source)`` replaces running an edge's module on a node value, and
+        ``add(total, y, j, k)`` replaces ``total + y``, the sum of node ``j``'s first ``k``
+        incoming edges' outputs plus the next one's (the search memoises both); edges run in
+        the order of ``self.edges`` and are summed in that order."""
         if self.recurrent:
             return self._forward_steps(x)
         run = run_edge or self._run_edge
@@ -91,8 +94,9 @@ class CellModule(nn.Module):
             incoming = self._incoming[j]
             if incoming:
                 total = run(incoming[0], nodes[incoming[0].src])
-                for e in incoming[1:]:
-                    total = total + run(e, nodes[e.src])
+                for k, e in enumerate(incoming[1:], 1):
+                    y = run(e, nodes[e.src])
+                    total = total + y if add is None else add(total, y, j, k)
                 nodes[j] = total
         last = self.nodes - 1
         return nodes[last] if last in nodes else torch.zeros_like(x)  # an output node without live edges

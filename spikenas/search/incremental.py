@@ -99,9 +99,10 @@ class CellEvaluator:
         self.prefix = tuple(prefix)
         self.index = len(prefix)
         self.is_last = self.index == ctx.num_cells - 1
-        # Parts are seeded by name, so this network shares every weight with any network
-        # that has the same parts; its own cells after the prefix are never run.
-        self.net = scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells, prefix)))
+        # Parts are seeded by name, so this network shares every weight with any network that
+        # has the same parts. Only its stem (cell 0), reductions from this cell's on, later cells
+        # and head run: every cell is built at its cheapest, the prefix's need not be built.
+        self.net = scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells)))
         self.next_lif: nn.Module = self.net.head if self.is_last else _until_first_lif(self.net.reductions[self.index])
         self.channels = ctx.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
@@ -284,7 +285,18 @@ class CellEvaluator:
         if sources is None:  # step by step: nothing to memoise
             with self._recording(module, acc, tally):
                 return module(self._inputs[b])
-        return module(self._inputs[b], run_edge=lambda e, x: self._memoised(e, x, (b, str(e), sources[e.src]), acc, tally))
+        return module(self._inputs[b], run_edge=lambda e, x: self._memoised(e, x, (b, str(e), sources[e.src]), acc, tally),
+                      add=lambda total, y, j, k: self._summed(total, y, (b, "sum", sources[j][:k + 1])))
+
+    def _summed(self, total: torch.Tensor, y: torch.Tensor, key: Hashable) -> torch.Tensor:
+        """``total + y``, memoised by ``key`` (the edges summed and what feeds them): a move
+        that changes a node's last incoming edge reuses the sum of the ones before it."""
+        cached = self._edges.get(key)
+        if cached is None:
+            out = total + y
+            self._edges.put(key, (out,), out.numel() * out.element_size())
+            return out
+        return cached[0]
 
     def _memoised(self, edge: Edge, source: torch.Tensor, key: Hashable, acc: KernelAccumulator,
                   tally: SynOpsTally | None) -> torch.Tensor:
@@ -346,10 +358,11 @@ class CellEvaluator:
         return cached[:4]
 
 
-def _node_keys(cell: CellModule) -> dict[int, Hashable]:
+def _node_keys(cell: CellModule) -> dict[int, tuple]:
     """A key per node of a feed-forward cell that names the sub-graph computing it (node 0: the
-    cell input), so equal keys mean equal values for one input."""
-    keys: dict[int, Hashable] = {0: ()}
+    cell input), so equal keys mean equal values for one input: one ``(edge, source key)`` term
+    per incoming edge, in the order the cell sums them."""
+    keys: dict[int, tuple] = {0: ()}
     for j in range(1, cell.nodes):
         incoming = [e for e in cell.edges if e.dst == j]
         if incoming:
