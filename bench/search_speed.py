@@ -6,7 +6,7 @@ is timed end to end (its search plus the final whole-network score of its genoty
 steady state: every strategy first runs a short untimed search (kernel and allocator set-up,
 compiled shapes). SpikeNAS's search, a fraction of a second with ``--quick``, is timed
 ``--repeats`` times before the random search, ``--probes`` times during it (evenly spaced over
-its candidates, its clock stopped meanwhile) and ``--repeats`` times after it (default 5, 10
+its candidates, its clock stopped meanwhile, each after an untimed run as the others are) and ``--repeats`` times after it (default 5, 10
 and 5 with ``--quick``, else 1, 0 and 1), and the median kept: SpikeNAS's time samples the
 machine over the same minutes as the random search's, so neither a scheduler hiccup nor a
 slower stretch of a shared machine decides the ratio. Every repeat must find the same network.
@@ -165,8 +165,9 @@ def run_strategies(args, macro: MacroConfig, space: SearchSpaceConfig, batches: 
     timed = {spikenas.name: [timed_run(spikenas) for _ in range(args.repeats)]}
     for other in others:
         if other.name == "random" and args.probes:
-            def probe():
+            def probe():  # an untimed run first: the random search has just filled the caches with its own data
                 sync(device)
+                timed_run(spikenas, show_progress=False)
                 timed[spikenas.name].append(timed_run(spikenas, show_progress=False))
             other = Probed(other, max(1, -(-other.candidates // args.probes)), probe)
         timed[other.name] = [timed_run(other)]

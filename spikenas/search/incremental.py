@@ -31,7 +31,7 @@ from typing import Hashable, NamedTuple
 import torch
 from torch import nn
 
-from spikenas.network import CellModule, edge_key, seeded
+from spikenas.network import CellModule, SpikingNetwork, edge_key, seeded
 from spikenas.neuron import LIF, record_spikes
 from spikenas.ops import SpikingSequential
 from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
@@ -90,19 +90,21 @@ class CellEvaluator:
     (stem, fixed cells and reductions, the candidate, and what follows it up to the next LIF
     layer); for the last cell this is the whole network's score. ``cache_bytes`` bounds the
     memoised edge outputs; ``start`` is the network at the cell's input, one
-    :class:`BatchState` per scoring batch (:meth:`following` passes it; computed when None).
+    :class:`BatchState` per scoring batch (:meth:`following` passes it; computed when None);
+    ``net`` the scoring network, every cell at its cheapest, when another evaluator of the
+    search has it (built when None).
     """
 
     def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30,
-                 start: list[BatchState] | None = None) -> None:
+                 start: list[BatchState] | None = None, net: SpikingNetwork | None = None) -> None:
         self.ctx = ctx
         self.prefix = tuple(prefix)
         self.index = len(prefix)
         self.is_last = self.index == ctx.num_cells - 1
         # Parts are seeded by name, so this network shares every weight with any network that
         # has the same parts. Only its stem (cell 0), reductions from this cell's on, later cells
-        # and head run: every cell is built at its cheapest, the prefix's need not be built.
-        self.net = scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells)))
+        # and head run: every cell is built at its cheapest (the same network for every cell).
+        self.net = net if net is not None else scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells)))
         self.next_lif: nn.Module = self.net.head if self.is_last else _until_first_lif(self.net.reductions[self.index])
         self.channels = ctx.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
@@ -123,7 +125,7 @@ class CellEvaluator:
         what the previous cell's evaluator hands on (:meth:`next_inputs`), so the kernel
         contributions are summed in the same order whether or not that evaluator kept them."""
         if self.prefix:
-            return CellEvaluator(self.ctx, self.prefix[:-1], cache_bytes=0).next_inputs(self.prefix[-1])
+            return CellEvaluator(self.ctx, self.prefix[:-1], cache_bytes=0, net=self.net).next_inputs(self.prefix[-1])
         states = []
         with torch.inference_mode():
             for images in self.ctx.batches:
@@ -154,7 +156,7 @@ class CellEvaluator:
 
     def following(self, cell: CellGenotype) -> "CellEvaluator":
         """The evaluator of the next cell, with ``cell`` chosen at this position."""
-        return CellEvaluator(self.ctx, self.prefix + (cell,), self._edges.max_bytes, self.next_inputs(cell))
+        return CellEvaluator(self.ctx, self.prefix + (cell,), self._edges.max_bytes, self.next_inputs(cell), self.net)
 
     def _recording(self, module: nn.Module, acc: KernelAccumulator, tally: SynOpsTally | None):
         """Spikes of ``module`` into the score's accumulator and, when SynOps are counted,
