@@ -6,7 +6,9 @@ import math
 
 import torch
 
-from spikenas.score import KernelAccumulator, finite_mean, neurons_flat
+import pytest
+
+from spikenas.score import KernelAccumulator, candidate_kernels, finite_mean, neurons_flat
 from spikenas.score.hamming import Hamming
 from spikenas.score.sahd import SAHD
 
@@ -63,6 +65,32 @@ def test_a_channels_last_layer_is_scored_without_a_copy_and_to_the_same_kernel()
         plain.add(spikes)
         permuted.add(last)
         assert torch.equal(plain.kernel, permuted.kernel)  # integer counts: exact in any order
+
+
+@pytest.mark.parametrize("score", [SAHD(), SAHD(alpha=0.8, neuron_normalised=False), Hamming()], ids=["sahd", "sahd-ablation", "hamming"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_stacked_groups_kernels_equal_each_candidates_own_bit_for_bit(score, channels_last):
+    """Batched scoring computes the kernels of K candidates' spikes ``[T, K, B, ...]`` (laid out
+    candidate by candidate, as a stacked LIF layer leaves them) in one call; each must be the
+    kernel its candidate gets alone, or stacked and single scores would differ."""
+    g = torch.Generator().manual_seed(0)
+    per_candidate = (torch.rand(4, 5, 6, 3, 5, 5, generator=g) < torch.linspace(0.05, 0.9, 6).view(1, 1, 6, 1, 1, 1)).float()
+    per_candidate[1, :, 2] = 0  # a silent sample, and a saturated one: the rate guard
+    per_candidate[1, :, 3] = 1
+    if channels_last:
+        per_candidate = torch.stack([c.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(c.shape) for c in per_candidate])
+    stacked = per_candidate.transpose(0, 1)  # [T, K, B, C, H, W]
+    alone = [score.kernel(neurons_flat(c)) for c in per_candidate]
+    batched = candidate_kernels(score, stacked)
+    assert len(batched) == 4 and all(torch.equal(a, b) for a, b in zip(alone, batched))
+    assert all(torch.equal(a, b) for a, b in zip(alone, candidate_kernels(_OneAtATime(score), stacked)))
+
+
+class _OneAtATime:
+    """A score without ``batched``, as a third party may write one."""
+
+    def __init__(self, score) -> None:
+        self.kernel = lambda spikes: score.kernel(spikes) if spikes.dim() == 3 else pytest.fail("batched call")
 
 
 def test_scoring_channels_last_keeps_the_ranking_of_200_candidates(tiny_macro, neuron):

@@ -29,7 +29,10 @@ class KernelScore(Protocol):
         """``spikes [T, B, N]`` (0/1) -> the ``[B, B]`` float64 sum of the T contributions.
 
         ``N`` holds a layer's neurons in memory order (see :func:`neurons_flat`), so a kernel
-        must not depend on their order: it compares samples over the set of neurons."""
+        must not depend on their order: it compares samples over the set of neurons. A score
+        whose ``batched`` attribute is true also takes ``[T, K, B, N]`` (K candidates' spikes)
+        and returns ``[K, B, B]``, each equal to its candidate's own kernel bit for bit
+        (:func:`candidate_kernels`)."""
         ...
 
     def reduce(self, kernel: torch.Tensor) -> float:
@@ -66,11 +69,21 @@ class KernelAccumulator:
         return float(self.score.reduce(self.kernel / self.count))
 
 
-def neurons_flat(spikes: torch.Tensor) -> torch.Tensor:
-    """``spikes [T, B, ...]`` -> ``[T, B, N]`` with the neurons in memory order: a view, not a
-    copy, of a channels-last layer's output (``flatten(2)`` would copy it into C, H, W order)."""
-    inner = sorted(range(2, spikes.dim()), key=lambda d: -spikes.stride(d))
-    return spikes.permute(0, 1, *inner).flatten(2)
+def neurons_flat(spikes: torch.Tensor, lead: int = 2) -> torch.Tensor:
+    """``spikes [T, B, ...]`` -> ``[T, B, N]`` (``lead`` leading dimensions kept: 3 for
+    ``[T, K, B, ...]``) with the neurons in memory order: a view, not a copy, of a
+    channels-last layer's output (``flatten(lead)`` would copy it into C, H, W order)."""
+    inner = sorted(range(lead, spikes.dim()), key=lambda d: -spikes.stride(d))
+    return spikes.permute(*range(lead), *inner).flatten(lead)
+
+
+def candidate_kernels(score: KernelScore, spikes: torch.Tensor) -> list[torch.Tensor]:
+    """The kernel contributions of K candidates' spikes of one layer, ``spikes [T, K, B, ...]``:
+    ``[score.kernel(neurons_flat(spikes[:, k])) for k in range(K)]``, from one call for a
+    ``batched`` score (every built-in)."""
+    if getattr(score, "batched", False):
+        return list(score.kernel(neurons_flat(spikes, lead=3)).unbind(0))
+    return [score.kernel(neurons_flat(s)) for s in spikes.unbind(1)]
 
 
 def scoring_mode(network: nn.Module) -> nn.Module:
@@ -102,13 +115,28 @@ def score_network(network: nn.Module, batches: list[torch.Tensor], score: Kernel
 def hamming_distances(spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairwise Hamming distances of binary spike vectors and their spike counts.
 
-    ``spikes [T, B, N]`` (0/1) -> ``(distances [T, B, B], counts [T, B])``, both float32 and
-    exact (integers below 2**24), from one batched matrix product: no loop over sample pairs.
+    ``spikes [T, ..., B, N]`` (0/1) -> ``(distances [T, ..., B, B], counts [T, ..., B])``, both
+    float32 and exact (integers below 2**24, whatever the order of summation), from one batched
+    matrix product: no loop over sample pairs.
     """
     x = spikes.float()
-    both = torch.bmm(x, x.transpose(1, 2))  # [T, B, B] spikes in common
-    counts = x.sum(-1)  # [T, B]
-    return counts.unsqueeze(2) + counts.unsqueeze(1) - 2 * both, counts
+    if x.dim() == 3:
+        both = torch.bmm(x, x.transpose(1, 2))  # [T, B, B] spikes in common
+    else:  # one product over the leading dimensions taken in memory order: a view, not a copy, where they are dense
+        lead = sorted(range(x.dim() - 2), key=lambda d: -x.stride(d))
+        b = x.shape[-2]
+        flat = x.permute(*lead, -2, -1).reshape(-1, *x.shape[-2:])
+        both = torch.bmm(flat, flat.transpose(1, 2)).view(*(x.shape[d] for d in lead), b, b)
+        both = both.permute(*sorted(range(len(lead)), key=lambda i: lead[i]), -2, -1)
+    counts = x.sum(-1)  # [T, ..., B]
+    return counts.unsqueeze(-1) + counts.unsqueeze(-2) - 2 * both, counts
+
+
+def sum_steps(contributions: torch.Tensor) -> torch.Tensor:
+    """``contributions [T, ...]`` summed over T in a fixed order (t = 0, 1, ...): the same bits
+    for one candidate's ``[T, B, B]`` and a stacked group's ``[T, K, B, B]``, where ``sum(0)``
+    may group the terms differently for different shapes."""
+    return contributions.cumsum(0)[-1]
 
 
 def finite_mean(values: list[float]) -> float:

@@ -23,11 +23,13 @@ from spikenas.score import hamming_distances
 class Hamming:
     """Hamming-distance kernel score (no sparsity correction)."""
 
+    batched = True  # kernel() also takes [T, K, B, N] (see KernelScore.kernel)
+
     def __init__(self) -> None:
         self.name = "hamming"
 
     def kernel(self, spikes: torch.Tensor) -> torch.Tensor:
-        """``spikes [T, B, N]`` -> ``[B, B]`` float64: the sum over T of ``N - Hamming``."""
+        """``spikes [T, (K,) B, N]`` -> ``[(K,) B, B]`` float64: the sum over T of ``N - Hamming``."""
         hamming, _ = hamming_distances(spikes)
         return (spikes.shape[-1] - hamming.double()).sum(0)
 

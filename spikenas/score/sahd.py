@@ -17,11 +17,13 @@ from __future__ import annotations
 import torch
 
 from spikenas.plugin import hookimpl
-from spikenas.score import hamming_distances
+from spikenas.score import hamming_distances, sum_steps
 
 
 class SAHD:
     """Sparsity-aware Hamming-distance kernel score."""
+
+    batched = True  # kernel() also takes [T, K, B, N] (see KernelScore.kernel)
 
     def __init__(self, alpha: float = 0.5, neuron_normalised: bool = True) -> None:
         self.name = "sahd"
@@ -32,11 +34,11 @@ class SAHD:
         n = spikes.shape[-1]
         hamming, ones = hamming_distances(spikes)
         rate = (ones / n).double()
-        expected = rate.unsqueeze(2) * (1 - rate.unsqueeze(1)) + (1 - rate.unsqueeze(2)) * rate.unsqueeze(1)
+        expected = rate.unsqueeze(-1) * (1 - rate.unsqueeze(-2)) + (1 - rate.unsqueeze(-1)) * rate.unsqueeze(-2)
         if self.neuron_normalised:
             expected = expected * n
         scaled = self.alpha * hamming.double() / torch.where(expected > 0, expected, 1.0)
-        return (n - scaled).sum(0)
+        return sum_steps(n - scaled)
 
     def reduce(self, kernel: torch.Tensor) -> float:
         return torch.linalg.slogdet(kernel).logabsdet.item()

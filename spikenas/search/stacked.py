@@ -27,8 +27,9 @@ import torch
 from torch import nn
 
 from spikenas.neuron import LIF
+from spikenas.score import candidate_kernels
 
-Recorder = Callable[[int, LIF, torch.Tensor], None]
+Recorder = Callable[[int, LIF, torch.Tensor], None]  # (first candidate, layer, spikes [T, K, B, ...])
 STACK_BYTES = 8 << 20  # the default limit (``stack_bytes: 8MiB``): 1 MB candidates stack, 16 MB ones do not
 
 
@@ -36,8 +37,10 @@ class StackedTail:
     """A chain of :class:`~spikenas.ops.SpikingSequential` stages run for K candidates at once.
 
     ``run(inputs, record)``: ``inputs`` holds each candidate's ``[T, B, ...]`` tail input;
-    ``record(k, lif, spikes [T, B, ...])`` receives candidate ``k``'s spikes of every LIF layer,
-    in network order, exactly as :func:`~spikenas.neuron.record_spikes` would on its own run.
+    ``record(first, lif, spikes [T, K, B, ...])`` receives the spikes of every LIF layer, in
+    network order, of candidates ``first`` to ``first + K - 1`` (a stacked group), each
+    ``spikes[:, k]`` exactly what :func:`~spikenas.neuron.record_spikes` would see on the
+    candidate's own run.
     """
 
     def __init__(self, stages: Sequence[nn.Sequential], max_bytes: int = STACK_BYTES) -> None:
@@ -62,20 +65,23 @@ class StackedTail:
                 xs = [_frame_wise(frames, x) for x in xs]
             spikes: list[torch.Tensor] = []
             for group in _groups(xs, self.max_bytes):
-                spikes += _lif_stacked(lif, group)
-            for k, s in enumerate(spikes):
-                record(k, lif, s)
+                stacked = _lif_stacked(lif, group)
+                record(len(spikes), lif, stacked)
+                spikes += stacked.unbind(1)
             xs = spikes
 
 
 def recorder(accs: list, tallies: list) -> Recorder:
     """A :class:`StackedTail` recorder that adds candidate ``k``'s spikes to ``accs[k]`` (a
-    :class:`~spikenas.score.KernelAccumulator`) and, unless it is None, to ``tallies[k]`` (a
+    :class:`~spikenas.score.KernelAccumulator`; a group's kernels from one call,
+    :func:`~spikenas.score.candidate_kernels`) and, unless it is None, to ``tallies[k]`` (a
     :class:`~spikenas.synops.SynOpsTally`)."""
-    def record(k: int, lif: LIF, spikes: torch.Tensor) -> None:
-        accs[k].add(spikes)
-        if tallies[k] is not None:
-            tallies[k].add_layer(lif, spikes)
+    def record(first: int, lif: LIF, spikes: torch.Tensor) -> None:
+        steps = spikes.shape[0]
+        for k, kernel in enumerate(candidate_kernels(accs[first].score, spikes), first):
+            accs[k].merge(kernel, steps)  # as accs[k].add(spikes[:, k - first]) would, bit for bit
+            if tallies[k] is not None:
+                tallies[k].add_layer(lif, spikes[:, k - first])
     return record
 
 
@@ -110,16 +116,16 @@ def _groups(xs: list[torch.Tensor], max_bytes: int) -> list[list[torch.Tensor]]:
     return groups
 
 
-def _lif_stacked(lif: LIF, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """``[lif(x) for x in xs]`` from one call on ``[T, K, B, ...]``; each spike tensor has the
-    strides ``lif(x)`` would give it."""
+def _lif_stacked(lif: LIF, xs: list[torch.Tensor]) -> torch.Tensor:
+    """``[lif(x) for x in xs]`` stacked as ``[T, K, B, ...]``, from one call; each ``[:, k]``
+    has the strides ``lif(x)`` would give it."""
     if len(xs) == 1:
-        return [lif(xs[0])]
+        return lif(xs[0]).unsqueeze(1)
     x0 = xs[0]
     stacked = torch.empty_strided((len(xs), *x0.shape), (x0.numel(), *x0.stride()), dtype=x0.dtype, device=x0.device)
     for k, x in enumerate(xs):
         stacked[k].copy_(x)
-    return list(lif(stacked.transpose(0, 1)).unbind(1))
+    return lif(stacked.transpose(0, 1))
 
 
 def _dense(x: torch.Tensor) -> bool:
