@@ -59,6 +59,7 @@ def test_the_next_cell_starts_where_scoring_the_chosen_cell_whole_left_off(tiny_
     finalists = [ctx.cells.sample(rng) for _ in range(3)]
     candidates = [ctx.cells.sample(rng) for _ in range(3)]
     first = CellEvaluator(ctx, ())
+    first.score_many(finalists, whole=False)  # the ascent's local scores come first (their spikes are remembered)
     first.assess_many(finalists) if budget else first.score_many(finalists, whole=True)
     reductions = []
     first.net.reductions[0].register_forward_hook(lambda *args: reductions.append(1))
@@ -70,6 +71,20 @@ def test_the_next_cell_starts_where_scoring_the_chosen_cell_whole_left_off(tiny_
         assert following.prefix == fresh.prefix == (chosen,)
         assert following.assess_many(candidates) == fresh.assess_many(candidates)  # exactly, SynOps too
         assert following.score(candidates[1], whole=False) == fresh.score(candidates[1], whole=False)
+
+
+def test_the_rerank_takes_the_next_reductions_first_spikes_from_the_local_score(tiny_macro, neuron, images):
+    ctx = make_ctx(tiny_macro, neuron, images)
+    finalist = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 1, 2), ("conv3x3", 2, 3), ("avgpool", 0, 3)])
+    first = CellEvaluator(ctx, ())
+    first.score(finalist, whole=False)
+    reduction = first.net.reductions[0]
+    lif = next(m for m in reduction if isinstance(m, LIF))
+    runs = []
+    lif.register_forward_hook(lambda *args: runs.append(1))
+    whole = first.score(finalist, whole=True)
+    assert runs == []  # not run again ...
+    assert whole == CellEvaluator(ctx, ()).score(finalist, whole=True)  # ... and the same score as running it
 
 
 def test_next_cell_inputs_over_the_keep_limit_are_computed_again(tiny_macro, neuron, images, monkeypatch):

@@ -111,6 +111,7 @@ class CellEvaluator:
         self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
         self._stacked: StackedTail | None = None
         self._edges = _TensorLRU(cache_bytes)
+        self._tails = _TensorLRU(KEEP_BYTES)  # see _remember_tail
         self._measure = ctx.synops_limit is not None  # count SynOps of whole networks
         self._fan = fan_outs_by_module(self.net) if self._measure else {}
         self._kept: dict[CellGenotype, list[BatchState]] = {}  # next-cell inputs of whole-scored cells
@@ -151,7 +152,8 @@ class CellEvaluator:
             for b in range(len(self._inputs)):
                 acc = self._prefix[b].copy()
                 tally = SynOpsTally(self._fan, self._prefix_synops[b]) if self._measure else None
-                states.append(self._reduce(self._run_cell(module, b, keys, acc, tally), acc, tally))
+                output = None if keys is None else keys.get(module.nodes - 1)
+                states.append(self._reduce(self._run_cell(module, b, keys, acc, tally), acc, tally, (b, output)))
         return states
 
     def following(self, cell: CellGenotype) -> "CellEvaluator":
@@ -214,10 +216,12 @@ class CellEvaluator:
         return [a for group in groups for a in self._evaluate_group(group, whole, synops)]
 
     def _evaluate_group(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:
-        tail = self._tail(whole) if len(cells) > 1 else None
+        tail = self._tail(whole)
         beyond = whole and not self.is_last  # the rest of the network: keep the next cell's input
         modules = [self._cell_module(cell) for cell in cells]
         sources = [None if m.recurrent else _node_keys(m) for m in modules]
+        outputs = [None if keys is None else keys.get(m.nodes - 1) for m, keys in zip(modules, sources)]
+        local = not whole and not self.is_last  # the next reduction's first LIF layer: remember its spikes
         values: list[list[float]] = [[] for _ in cells]
         totals = [SynOpsTally(self._fan) for _ in cells]
         kept: list[list[BatchState] | None] = [[] if beyond and (synops or not self._measure) else None for _ in cells]
@@ -228,17 +232,15 @@ class CellEvaluator:
                 outs = [self._run_cell(module, b, keys, acc, tally)
                         for module, keys, acc, tally in zip(modules, sources, accs, tallies)]
                 if tail is not None:
-                    tail.run(outs, recorder(accs, tallies))
+                    remember = (lambda k, spikes, kernel: self._remember_tail((b, outputs[k]), spikes, kernel)) if local else None
+                    tail.run(outs, recorder(accs, tallies, remember))
                 for k, (out, acc, tally) in enumerate(zip(outs, accs, tallies)):
-                    if tail is None and beyond:
-                        state = self._reduce(out, acc, tally)
+                    if beyond:
+                        state = self._reduce(out, acc, tally, (b, outputs[k]))
                         if kept[k] is not None:
                             kept[k].append(state)
                         with self._recording(self.net, acc, tally):
                             self._beyond(state.x)
-                    elif tail is None:
-                        with self._recording(self.next_lif, acc, tally):
-                            self.next_lif(out)
                     values[k].append(acc.value())
                     if tally is not None:
                         totals[k].add(tally.total)
@@ -252,13 +254,31 @@ class CellEvaluator:
         build = self.ctx.registries.operations
         return CellModule(cell, self.channels, self.ctx.neuron, build, build_op=self.module)
 
-    def _reduce(self, out: torch.Tensor, acc: KernelAccumulator, tally: SynOpsTally | None) -> BatchState:
-        """The reduction after this cell on its output ``out``, recorded into ``acc`` and
-        ``tally``: the next cell's input and what the network recorded before it."""
+    def _reduce(self, out: torch.Tensor, acc: KernelAccumulator, tally: SynOpsTally | None,
+                key: tuple[int, Hashable | None]) -> BatchState:
+        """The reduction after this cell on its output ``out`` (``key``: batch and output key),
+        recorded into ``acc`` and ``tally``: the next cell's input and what the network recorded
+        before it. Its first LIF layer's spikes come from the local score when remembered."""
         reduction = self.net.reductions[self.index]
+        remembered = self._tails.get(key) if key[1] is not None else None
         with self._recording(reduction, acc, tally):
-            x = reduction(out)
+            if remembered is None:
+                x = reduction(out)
+            else:
+                spikes, kernel = remembered[:2]
+                acc.merge(kernel, spikes.shape[0])  # as recording the layer would, bit for bit
+                if tally is not None:
+                    tally.add_layer(self.next_lif[-1], spikes)
+                x = reduction[len(self.next_lif):](spikes)
         return BatchState(x, acc.copy(), None if tally is None else tally.total)
+
+    def _remember_tail(self, key: tuple[int, Hashable | None], spikes: torch.Tensor, kernel: torch.Tensor) -> None:
+        """Remember a candidate's spikes ``[T, B, ...]`` of the next reduction's first LIF layer
+        and their kernel contribution, by batch and output key, within :data:`KEEP_BYTES`: the
+        rerank scores the best candidates on the whole network, through that layer again."""
+        size = spikes.numel() * spikes.element_size()
+        if key[1] is not None and size <= KEEP_BYTES:
+            self._tails.put(key, (spikes, kernel), size)
 
     def _beyond(self, x: torch.Tensor) -> torch.Tensor:
         """The network from the next cell's input ``x``: the later cells (at their cheapest) with

@@ -71,17 +71,20 @@ class StackedTail:
             xs = spikes
 
 
-def recorder(accs: list, tallies: list) -> Recorder:
+def recorder(accs: list, tallies: list, also: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> Recorder:
     """A :class:`StackedTail` recorder that adds candidate ``k``'s spikes to ``accs[k]`` (a
     :class:`~spikenas.score.KernelAccumulator`; a group's kernels from one call,
     :func:`~spikenas.score.candidate_kernels`) and, unless it is None, to ``tallies[k]`` (a
-    :class:`~spikenas.synops.SynOpsTally`)."""
+    :class:`~spikenas.synops.SynOpsTally`); ``also(k, spikes [T, B, ...], kernel [B, B])``
+    receives each candidate's spikes and kernel contribution too."""
     def record(first: int, lif: LIF, spikes: torch.Tensor) -> None:
         steps = spikes.shape[0]
         for k, kernel in enumerate(candidate_kernels(accs[first].score, spikes), first):
             accs[k].merge(kernel, steps)  # as accs[k].add(spikes[:, k - first]) would, bit for bit
             if tallies[k] is not None:
                 tallies[k].add_layer(lif, spikes[:, k - first])
+            if also is not None:
+                also(k, spikes[:, k - first], kernel)
     return record
 
 
