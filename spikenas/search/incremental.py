@@ -70,7 +70,7 @@ def _until_first_lif(module: nn.Sequential) -> nn.Sequential:
     return module
 
 
-KEEP_BYTES = 256 << 20  # next-cell inputs an evaluator keeps from whole-network scoring
+KEEP_BYTES = 256 << 20  # per evaluator, for each of: next-cell inputs kept from whole-network scoring, local spikes kept for the rerank
 
 
 class BatchState(NamedTuple):
