@@ -275,9 +275,11 @@ class CellEvaluator:
     def _remember_tail(self, key: tuple[int, Hashable | None], spikes: torch.Tensor, kernel: torch.Tensor) -> None:
         """Remember a candidate's spikes ``[T, B, ...]`` of the next reduction's first LIF layer
         and their kernel contribution, by batch and output key, within :data:`KEEP_BYTES`: the
-        rerank scores the best candidates on the whole network, through that layer again."""
+        rerank scores the best candidates on the whole network, through that layer again. Only
+        spikes small enough for a cell's candidates (dozens) to fit are kept: larger ones would
+        be evicted before the rerank and only cost memory."""
         size = spikes.numel() * spikes.element_size()
-        if key[1] is not None and size <= KEEP_BYTES:
+        if key[1] is not None and size <= KEEP_BYTES // 64:
             self._tails.put(key, (spikes, kernel), size)
 
     def _beyond(self, x: torch.Tensor) -> torch.Tensor:
