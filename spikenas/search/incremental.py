@@ -106,6 +106,7 @@ class CellEvaluator:
         # and head run: every cell is built at its cheapest (the same network for every cell).
         self.net = net if net is not None else scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells)))
         self.next_lif: nn.Module = self.net.head if self.is_last else _until_first_lif(self.net.reductions[self.index])
+        self._after_next_lif = None if self.is_last else self.net.reductions[self.index][len(self.next_lif):]
         self.channels = ctx.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
         self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
@@ -147,12 +148,12 @@ class CellEvaluator:
             return kept
         module = self._cell_module(cell)
         keys = None if module.recurrent else _node_keys(module)
+        output = _output_key(module, keys)
         states = []
         with torch.inference_mode():
             for b in range(len(self._inputs)):
                 acc = self._prefix[b].copy()
                 tally = SynOpsTally(self._fan, self._prefix_synops[b]) if self._measure else None
-                output = None if keys is None else keys.get(module.nodes - 1)
                 states.append(self._reduce(self._run_cell(module, b, keys, acc, tally), acc, tally, (b, output)))
         return states
 
@@ -220,7 +221,7 @@ class CellEvaluator:
         beyond = whole and not self.is_last  # the rest of the network: keep the next cell's input
         modules = [self._cell_module(cell) for cell in cells]
         sources = [None if m.recurrent else _node_keys(m) for m in modules]
-        outputs = [None if keys is None else keys.get(m.nodes - 1) for m, keys in zip(modules, sources)]
+        outputs = [_output_key(m, keys) for m, keys in zip(modules, sources)]
         local = not whole and not self.is_last  # the next reduction's first LIF layer: remember its spikes
         values: list[list[float]] = [[] for _ in cells]
         totals = [SynOpsTally(self._fan) for _ in cells]
@@ -269,7 +270,7 @@ class CellEvaluator:
                 acc.merge(kernel, spikes.shape[0])  # as recording the layer would, bit for bit
                 if tally is not None:
                     tally.add_layer(self.next_lif[-1], spikes)
-                x = reduction[len(self.next_lif):](spikes)
+                x = self._after_next_lif(spikes)
         return BatchState(x, acc.copy(), None if tally is None else tally.total)
 
     def _remember_tail(self, key: tuple[int, Hashable | None], spikes: torch.Tensor, kernel: torch.Tensor) -> None:
@@ -392,3 +393,9 @@ def _node_keys(cell: CellModule) -> dict[int, tuple]:
         if incoming:
             keys[j] = tuple((str(e), keys[e.src]) for e in incoming)
     return keys
+
+
+def _output_key(cell: CellModule, keys: dict[int, tuple] | None) -> tuple | None:
+    """The key of a feed-forward cell's output (:func:`_node_keys`); None for a cell with
+    backward edges or without a live edge into its output node (nothing to remember it by)."""
+    return None if keys is None else keys.get(cell.nodes - 1)
