@@ -25,7 +25,6 @@ limit, :meth:`CellEvaluator.assess` also counts the whole network's SynOps in th
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Hashable, NamedTuple
 
 import torch
@@ -37,30 +36,9 @@ from spikenas.ops import SpikingSequential
 from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
 from spikenas.search.context import Assessment, SearchContext
 from spikenas.search.stacked import StackedTail, chunks, recorder
+from spikenas.search.tensor_cache import TensorLRU
 from spikenas.space.genotype import CellGenotype, Edge
 from spikenas.synops import SynOpsTally, fan_outs_by_module
-
-
-class _TensorLRU:
-    """Least-recently-used cache bounded by the bytes of the tensors it holds."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[Hashable, tuple] = OrderedDict()
-
-    def get(self, key: Hashable) -> tuple | None:
-        item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
-
-    def put(self, key: Hashable, item: tuple, size: int) -> None:
-        self._items[key] = item + (size,)
-        self.bytes += size
-        while self.bytes > self.max_bytes and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self.bytes -= old[-1]
 
 
 def _until_first_lif(module: nn.Sequential) -> nn.Sequential:
@@ -111,8 +89,8 @@ class CellEvaluator:
         self._modules: dict[str, nn.Module] = {}
         self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
         self._stacked: StackedTail | None = None
-        self._edges = _TensorLRU(cache_bytes)
-        self._tails = _TensorLRU(KEEP_BYTES)  # see _remember_tail
+        self._edges = TensorLRU(cache_bytes)
+        self._tails = TensorLRU(KEEP_BYTES)  # see _remember_tail
         self._measure = ctx.synops_limit is not None  # count SynOps of whole networks
         self._fan = fan_outs_by_module(self.net) if self._measure else {}
         self._kept: dict[CellGenotype, list[BatchState]] = {}  # next-cell inputs of whole-scored cells
