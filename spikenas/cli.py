@@ -17,12 +17,18 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
 from spikenas.allocator import tune_for_command
+from spikenas.checkpoint import SafeCheckpointIO, read_checkpoint
 from spikenas.configfile import check_config_args
 from spikenas.errors import SpikenasError
 
 
+LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc")  # --ckpt_path values Lightning resolves to a file itself
+
+
 class SpikenasCLI(LightningCLI):
     """LightningCLI whose trainer also has ``search``, ``analyze`` and ``export`` (see :class:`spikenas.trainer.Trainer`)."""
+
+    _checkpoint: tuple[str, dict] | None = None  # --ckpt_path as given, and what it holds
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cli_args = kwargs.get("args")
@@ -64,7 +70,22 @@ class SpikenasCLI(LightningCLI):
                 self.config_init[f"{prefix}checkpoint"] = pl.Callback()
             # the checkpoint's ModelCheckpoint state is left out on purpose: no advice to add it
             warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if self._checkpoint is not None and isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO):
+            trainer.strategy.checkpoint_io.preloaded(*self._checkpoint)
+        return trainer
+
+    def _parse_ckpt_path(self) -> None:
+        """Read ``--ckpt_path`` once, safely (:func:`~spikenas.checkpoint.read_checkpoint`: a
+        URL is downloaded first; ``weights_only=True``), for the trainer to use. Lightning's own
+        version loads URLs with ``weights_only=False`` and replaces the config's model with the
+        checkpoint's hyper-parameters; here the config decides the network, and a checkpoint of
+        another network is refused when it is loaded (``SNNClassifier.on_load_checkpoint``)."""
+        self._checkpoint = None
+        subcommand = self.config.get("subcommand")
+        location = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if location and str(location) not in LIGHTNING_CKPT_ALIASES and not str(location).startswith("registry"):
+            self._checkpoint = (str(location), read_checkpoint(location))
 
     def search(self, **kwargs) -> None:
         from spikenas.search.driver import run_search

@@ -19,6 +19,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MetricCollection
 
+from spikenas.checkpoint import check_holds_network
 from spikenas.cost import format_bytes, parse_bytes
 from spikenas.search.limits import parse_count
 from spikenas.errors import SpikenasError
@@ -184,6 +185,12 @@ class SNNClassifier(pl.LightningModule):
         """The cost model's report of the network: parameter and state bytes."""
         profile = Profiler(self.macro, self.neuron, get_registries().operations).profile(self.genotype)
         return self.cost()(profile)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse (one line) a checkpoint that does not hold this config's network, before
+        Lightning loads its weights: the config decides what is trained, tested and exported."""
+        if self.network is not None:
+            check_holds_network(checkpoint, dict(self.hparams), self.state_dict())
 
     def check_deployable(self) -> None:
         """One-line errors for a network that is not the one its budget describes: weights

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,30 +39,48 @@ def logs_root(trainer: pl.Trainer) -> Path:
     return Path(trainer.default_root_dir) / "lightning_logs"
 
 
+def _claim(directory: Path) -> bool:
+    """Whether this process now owns ``directory`` (created if needed): it held no files and
+    nobody had claimed it. The claim is the exclusive creation of
+    ``<parent>/.claims/<name>`` (it holds the claiming process's id), so of two runs that pick
+    the same directory at once exactly one wins, whoever made the directory; the run
+    directory itself holds only the run's results."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if any(not p.name.startswith(".") for p in directory.iterdir()):
+        return False
+    claims = directory.parent / ".claims"
+    claims.mkdir(exist_ok=True)
+    try:
+        fd = os.open(claims / directory.name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{os.getpid()}\n")
+    return True
+
+
 def claim_run_dir(trainer: pl.Trainer, root: Path) -> Path:
-    """A new run directory, created now: the logger's ``log_dir`` if it names one that holds
-    no files yet, else the next free ``root/version_N`` (created with ``exist_ok=False``, so a
-    concurrent run takes the one after). A ``log_dir`` holding files (a fixed ``version`` used
-    before) is a one-line error, never overwritten; so is a directory that cannot be made."""
+    """A run directory this run owns (see :func:`_claim`): the logger's ``log_dir`` if nobody
+    has claimed it and it holds no files yet, else the next free ``root/version_N``. A taken
+    ``log_dir`` outside ``root`` (a logger's own layout) is a one-line error, never shared or
+    overwritten; so is a directory that cannot be made."""
     logger = trainer.logger
     chosen = Path(logger.log_dir) if logger is not None and getattr(logger, "log_dir", None) else None
     try:
-        if chosen is not None and not (chosen.is_dir() and any(not p.name.startswith(".") for p in chosen.iterdir())):
-            chosen.mkdir(parents=True, exist_ok=True)
+        if chosen is not None and _claim(chosen):
             return chosen
         if chosen is not None and chosen.parent != root:  # a logger's own layout: do not guess another
-            raise SpikenasError(f"run directory {chosen} already holds another run's files; set another "
-                                "trainer.logger version or move them away")
+            raise SpikenasError(f"run directory {chosen} already holds another run; set another "
+                                "trainer.logger version or move it away")
         root.mkdir(parents=True, exist_ok=True)
         while True:
-            versions = [int(p.name.split("_")[1]) for p in root.glob("version_*") if p.name.split("_")[1].isdigit()]
+            taken = [*root.glob("version_*"), *(root / ".claims").glob("version_*")]
+            versions = [int(p.name.split("_")[1]) for p in taken if p.name.split("_")[1].isdigit()]
             run_dir = root / f"version_{max(versions, default=-1) + 1}"
-            try:
-                run_dir.mkdir()
-            except FileExistsError:  # another run claimed it first
+            if not _claim(run_dir):  # another run claimed it first
                 continue
             if chosen is not None:
-                print(f"spikenas: {chosen} holds another run's files; this run writes to {run_dir}")
+                print(f"spikenas: {chosen} holds another run; this run writes to {run_dir}")
             return run_dir
     except OSError as exc:
         raise SpikenasError(f"cannot create a run directory in {root}: {exc.strerror or exc} ({exc.filename})") from None

@@ -10,13 +10,23 @@ from __future__ import annotations
 from typing import Any, Optional, Union
 
 import lightning.pytorch as pl
+from lightning.fabric.plugins import TorchCheckpointIO
 
 from spikenas.analysis.settings import ProxyRecipe, Studies
+from spikenas.checkpoint import SafeCheckpointIO
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.settings import SearchSettings
 
 
 class Trainer(pl.Trainer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's Trainer (same arguments) whose checkpoints are read with
+        ``weights_only=True`` and written atomically (:class:`~spikenas.checkpoint.SafeCheckpointIO`),
+        unless ``plugins`` names another ``CheckpointIO``."""
+        super().__init__(*args, **kwargs)
+        if type(self.strategy.checkpoint_io) is TorchCheckpointIO:
+            self.strategy.checkpoint_io = SafeCheckpointIO()
+
     def search(
         self,
         model: pl.LightningModule,
@@ -172,4 +182,4 @@ class Trainer(pl.Trainer):
         """
         from spikenas.export.command import run_export
 
-        return run_export(model, datamodule, ckpt_path, output, dt, check_images)
+        return run_export(self, model, datamodule, ckpt_path, output, dt, check_images)

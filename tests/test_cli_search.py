@@ -14,6 +14,7 @@ import yaml
 
 from spikenas import Genotype
 from spikenas.cli import main
+from spikenas.errors import SpikenasError
 from spikenas.data import Synthetic
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import record_spikes
@@ -236,7 +237,26 @@ def test_a_fixed_version_never_overwrites_an_earlier_run(tmp_path, capsys):
     run_search(tmp_path, "--budget", "40KB", *fixed)  # other settings: a new run, same version asked
     assert (first / "final.yaml").read_text() == before
     assert (tmp_path / "lightning_logs" / "version_1" / "final.yaml").is_file()
-    assert f"{first} holds another run's files; this run writes to" in capsys.readouterr().out
+    assert f"{first} holds another run; this run writes to" in capsys.readouterr().out
+
+
+def test_two_runs_asking_for_the_same_fixed_version_get_different_directories(tmp_path):
+    """Both started before either wrote a file: the second claim must not share the first's
+    directory (each run's logger may have created it already)."""
+    from types import SimpleNamespace
+
+    from spikenas.rundir import claim_run_dir
+
+    root = tmp_path / "lightning_logs"
+    fixed = root / "version_5"
+    fixed.mkdir(parents=True)  # as a logger makes it
+    trainer = SimpleNamespace(logger=SimpleNamespace(log_dir=str(fixed)))
+    first, second = claim_run_dir(trainer, root), claim_run_dir(trainer, root)
+    assert first == fixed and second == root / "version_6"
+    outside = SimpleNamespace(logger=SimpleNamespace(log_dir=str(tmp_path / "mine" / "v5")))
+    claim_run_dir(outside, root)
+    with pytest.raises(SpikenasError, match="already holds another run"):
+        claim_run_dir(outside, root)
 
 
 @pytest.mark.parametrize("where", ["file", "long"])

@@ -17,6 +17,7 @@ import nir
 import torch
 import yaml
 
+from spikenas.checkpoint import SafeCheckpointIO, check_holds_network
 from spikenas.errors import SpikenasError
 from spikenas.export.nir_graph import ExportError, network_to_nir
 from spikenas.export.nir_load import load_nir, run_nir
@@ -41,21 +42,17 @@ class ExportCheck:
                 f"{self.max_logit_difference:.2e}, same class for {self.same_class}/{self.images}")
 
 
-def restore(model: pl.LightningModule, ckpt_path: Optional[str]) -> None:
-    """Load ``ckpt_path``'s weights into ``model`` (one-line errors for a missing or foreign file)."""
+def restore(model: pl.LightningModule, ckpt_path: Optional[str], checkpoint_io: Optional[SafeCheckpointIO] = None) -> None:
+    """Load ``ckpt_path``'s weights into ``model``: read once with ``weights_only=True``
+    (through ``checkpoint_io`` when the CLI has already read it), refused in one line unless it
+    holds the config's network."""
     if model.network is None:
         raise SpikenasError("export needs a network: pass the final.yaml that `spikenas search` wrote (--config final.yaml)")
     if not ckpt_path:
         raise SpikenasError("export needs the trained weights: add --ckpt_path <run>/checkpoints/<best>.ckpt")
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise SpikenasError(f"checkpoint {str(path)!r} not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-        model.load_state_dict(state)
-    except (KeyError, RuntimeError, EOFError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpikenasError(f"checkpoint {str(path)!r} does not hold this config's network: {first}") from None
+    checkpoint = (checkpoint_io or SafeCheckpointIO()).load_checkpoint(ckpt_path)
+    check_holds_network(checkpoint, dict(model.hparams), model.state_dict(), f"checkpoint {ckpt_path!r}")
+    model.load_state_dict(checkpoint["state_dict"])
 
 
 def check_roundtrip(path: Path, network: torch.nn.Module, images: torch.Tensor) -> ExportCheck:
@@ -72,6 +69,7 @@ def check_roundtrip(path: Path, network: torch.nn.Module, images: torch.Tensor) 
 
 
 def run_export(
+    trainer: pl.Trainer,
     model: pl.LightningModule,
     datamodule: Optional[pl.LightningDataModule],
     ckpt_path: Optional[str],
@@ -79,7 +77,8 @@ def run_export(
     dt: float,
     check_images: int,
 ) -> ExportCheck:
-    restore(model, ckpt_path)
+    io = trainer.strategy.checkpoint_io
+    restore(model, ckpt_path, io if isinstance(io, SafeCheckpointIO) else None)
     metadata = {
         "genotype": yaml.safe_dump(model.genotype.to_dict(), sort_keys=False),
         "weight_bits": model.quantization.weight_bits or 32,

@@ -1,0 +1,192 @@
+"""Checkpoints never run code, are read once, hold the config's network, and are written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from spikenas.checkpoint import SafeCheckpointIO, read_checkpoint, save_checkpoint_file
+from spikenas.cli import main
+from spikenas.errors import SpikenasError
+
+from test_cli_fit import GENOTYPE, QUIET, SYNTHETIC, run_dir, write_config
+
+COMMANDS = ("fit", "validate", "test", "predict", "export")
+
+
+class Payload:
+    """Unpickling this creates ``path``: proof that a file ran code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+@contextlib.contextmanager
+def serve(directory: Path):
+    """An HTTP server on localhost for ``directory``; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A config and a checkpoint of its network after two training steps."""
+    tmp_path = tmp_path_factory.mktemp("trained")
+    cfg = write_config(tmp_path, SYNTHETIC)
+    main(["fit", "--config", cfg, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+          "--trainer.limit_val_batches", "1", *QUIET])
+    return cfg, run_dir(tmp_path) / "checkpoints" / "last.ckpt"
+
+
+def command(name: str, cfg: str, ckpt: str, tmp_path: Path) -> list[str]:
+    if name == "export":
+        return ["export", "--config", cfg, "--ckpt_path", ckpt, "--output", str(tmp_path / "net.nir")]
+    extra = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    return [name, "--config", cfg, "--ckpt_path", ckpt, *QUIET, *(extra if name == "fit" else [])]
+
+
+def one_line_error(args: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    message = str(exit_info.value.code)
+    assert message.startswith("spikenas: error: ") and "\n" not in message, message
+    assert "Traceback" not in capsys.readouterr().err
+    return message
+
+
+@pytest.mark.parametrize("where", ["local", "symlink", "http"])
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_hostile_checkpoint_is_refused_without_running_its_code(name, where, trained, tmp_path, capsys, monkeypatch):
+    cfg, _ = trained
+    marker = tmp_path / "ran"
+    legacy = name in ("fit", "export")  # both pickle formats, spread over the commands
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "epoch": 0, "x": Payload(marker)}, evil, _use_new_zipfile_serialization=not legacy)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    with contextlib.ExitStack() as stack:
+        if where == "symlink":
+            (tmp_path / "link.ckpt").symlink_to(evil)
+            location = str(tmp_path / "link.ckpt")
+        elif where == "http":
+            location = stack.enter_context(serve(tmp_path)) + "/evil.ckpt"
+        else:
+            location = str(evil)
+        message = one_line_error(command(name, cfg, location, tmp_path), capsys)
+    assert "refused: it asks to run posix.mkdir" in message
+    assert not marker.exists()
+    assert not (tmp_path / "torch_home").exists()  # nothing cached in torch hub
+
+
+def test_a_checkpoint_over_http_is_downloaded_then_used(trained, tmp_path, capsys):
+    cfg, last = trained
+    with serve(last.parent) as url:
+        main(["test", "--config", cfg, "--ckpt_path", f"{url}/{last.name}", *QUIET])
+    assert "test/acc" in capsys.readouterr().out
+    with serve(last.parent) as url:
+        message = one_line_error(["test", "--config", cfg, "--ckpt_path", f"{url}/missing.ckpt", *QUIET], capsys)
+    assert "HTTP 404" in message
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 10, os.urandom(4096), "truncated"])
+def test_a_damaged_checkpoint_is_one_line(content, trained, tmp_path, capsys):
+    cfg, last = trained
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(last.read_bytes()[:5000] if content == "truncated" else content)
+    for name in ("test", "export"):
+        message = one_line_error(command(name, cfg, str(bad), tmp_path), capsys)
+        assert repr(str(bad)) in message and ("damaged" in message or "truncated" in message)
+
+
+@pytest.mark.parametrize("location", ["missing.ckpt", "", "s3://bucket/x.ckpt", "."])
+def test_a_missing_or_unsupported_location_is_one_line(location, trained, tmp_path, capsys):
+    cfg, _ = trained
+    with pytest.raises(SpikenasError):
+        read_checkpoint(location)
+    if location:
+        one_line_error(command("test", cfg, location, tmp_path), capsys)
+
+
+def test_a_checkpoint_of_another_network_is_refused_naming_both(trained, tmp_path, capsys):
+    _, last = trained
+    other = {"cells": [{"nodes": 4, "edges": [["conv1x1", 0, 1], ["skip", 0, 3], ["conv1x1", 1, 3]]}]}
+    for genotype, model in ((other, {}), (GENOTYPE, {"quantization": {"weight_bits": 8}, "cost_options": {"weight_bits": 8}})):
+        cfg = write_config(tmp_path, SYNTHETIC, genotype=genotype, **model)
+        for name in ("fit", "test", "export"):
+            message = one_line_error(command(name, cfg, str(last), tmp_path), capsys)
+            assert "holds another network than the config" in message
+            assert "checkpoint genotype" in message and "config genotype" in message
+            assert ("genotype differ" in message) == (genotype is other)
+            assert ("8-bit weights" in message) == (genotype is GENOTYPE)
+    assert not (tmp_path / "net.nir").exists()
+
+
+def test_the_config_decides_the_network_not_the_checkpoint(trained, tmp_path):
+    """Lightning's CLI would replace the config's model by the checkpoint's hyper-parameters;
+    a changed dropout (not part of the weights) is the config's after loading."""
+    cfg, last = trained
+    config = yaml.safe_load(Path(cfg).read_text())
+    config["model"]["macro"]["dropout"] = 0.3
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    main(["validate", "--config", str(changed), "--ckpt_path", str(last), *QUIET,
+          "--trainer.default_root_dir", str(tmp_path / "v")])
+    hparams = yaml.safe_load(next((tmp_path / "v").rglob("hparams.yaml")).read_text())
+    assert hparams["macro"]["dropout"] == 0.3
+
+
+def test_a_symlinked_checkpoint_is_read_once(trained, tmp_path, monkeypatch):
+    """The bytes checked are the bytes used: the CLI's read is handed to the trainer."""
+    cfg, last = trained
+    opened = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):
+        if str(file).endswith("link.ckpt"):
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    (tmp_path / "link.ckpt").symlink_to(last)
+    monkeypatch.setattr("builtins.open", counting_open)
+    main(["validate", "--config", cfg, "--ckpt_path", str(tmp_path / "link.ckpt"), *QUIET,
+          "--trainer.default_root_dir", str(tmp_path / "v")])
+    assert len(opened) == 1
+
+
+def test_saving_a_checkpoint_on_a_full_disk_keeps_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    save_checkpoint_file({"state_dict": {"w": torch.ones(3)}}, path)
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("spikenas.checkpoint.os.fsync", full)
+    with pytest.raises(SpikenasError, match="No space left on device.*previous checkpoint, if any, is intact"):
+        SafeCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(1000)}}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_weights_only_false_is_never_used():
+    with pytest.raises(SpikenasError, match="weights_only=False"):
+        SafeCheckpointIO().load_checkpoint("x.ckpt", weights_only=False)
