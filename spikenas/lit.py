@@ -88,6 +88,8 @@ class SNNClassifier(pl.LightningModule):
             initialisation on the scoring batch; None = none). Training changes how often
             neurons fire, so ``fit`` does not refuse on it: it logs ``val/synops_of_limit``,
             the trained network's ``val/synops`` over this limit (above 1: over).
+        export_target: the toolchain the network was searched for (``spikenas search
+            --export_target``): ``spikenas export``'s default ``--target``.
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class SNNClassifier(pl.LightningModule):
         cost_model: str = "memory",
         cost_options: Optional[dict[str, Any]] = None,
         synops_limit: Union[float, str, None] = None,
+        export_target: Optional[str] = None,
     ) -> None:
         super().__init__()
         if isinstance(macro, dict):
@@ -134,6 +137,11 @@ class SNNClassifier(pl.LightningModule):
         self.cost_model = cost_model
         self.cost_options = dict(cost_options or {})
         self.synops_limit = None if synops_limit is None else parse_count(synops_limit, "model.synops_limit")
+        if export_target is not None:
+            from spikenas.export.targets import get_target
+
+            get_target(export_target)
+        self.export_target = export_target
         self._network_compiled = False
         self._fan_out_cache: dict[str, int] | None = None  # LIF layer -> fan-out, for SynOps
         # plain data only, so hparams.yaml and checkpoints hold no objects
@@ -148,6 +156,7 @@ class SNNClassifier(pl.LightningModule):
                 "cost_model": cost_model,
                 "cost_options": self.cost_options,
                 "synops_limit": self.synops_limit,
+                "export_target": export_target,
             }
         )
         if self.genotype is not None:

@@ -49,6 +49,7 @@ class Trainer(pl.Trainer):
         channels_last: bool = SearchSettings.channels_last,
         compile_lif: bool = SearchSettings.compile_lif,
         stack_bytes: Union[int, str] = SearchSettings.stack_bytes,
+        export_target: Optional[str] = SearchSettings.export_target,
     ) -> Any:
         """Search the architecture with the best training-free score within a memory budget.
 
@@ -90,6 +91,10 @@ class Trainer(pl.Trainer):
                 on all of them (bytes or units; 0: one candidate at a time). Scores are equal
                 either way. On a 2-core CPU it neither gains nor loses; on a GPU it is meant to
                 save kernel launches (not measured yet: ``bench/gpu.sh``).
+            export_target: the toolchain the network will run in (``nir``, ``snntorch``,
+                ``norse``, ``sinabs``): the search proposes only networks it runs (backward edges
+                off where it has none, only operations it can express) and ``final.yaml``
+                records it as ``spikenas export``'s default ``--target``.
 
         Returns:
             A :class:`~spikenas.search.result.SearchResult`.
@@ -160,26 +165,31 @@ class Trainer(pl.Trainer):
         output: str = "network.nir",
         dt: float = 1e-3,
         check_images: int = 16,
+        target: Optional[str] = None,
     ) -> Any:
         """Write the trained network as a NIR graph for neuromorphic hardware and simulators.
 
-        Batch norm is folded into the convolutions and neurons, quantised weights are written
-        as trained, the population vote is folded into the last layer and backward edges
-        become recurrent connections through a one-step ``Delay``; see ``docs/deploy.md``.
-        The file is then run back with nirtorch on ``check_images`` training images and
-        compared with the network.
+        Batch norm is folded into the convolutions, average pooling becomes sum pooling and
+        fixed-weight convolutions, quantised weights are written as trained and backward edges
+        become recurrent connections through a one-step ``Delay``; the graph follows the
+        conventions of ``target``'s reader (see ``docs/deploy.md``). The file is then run back by
+        that reader on ``check_images`` training images and compared with the network.
 
         Args:
             model: the network of ``final.yaml``.
             datamodule: the data (the images of the check).
             ckpt_path: the trained checkpoint (``<run>/checkpoints/best-....ckpt``).
             output: the ``.nir`` file to write (HDF5; replaced atomically).
-            dt: seconds of NIR time per timestep (LIF ``tau`` is written in seconds).
+            dt: seconds of NIR time per timestep (LIF ``tau`` is written in seconds) for the
+                ``nir`` target; the toolchains' targets use the step their importer assumes.
             check_images: images of the round-trip check (0: random images, 1 of them).
+            target: who reads the file: ``nir`` (standard NIR), ``snntorch``, ``norse`` or
+                ``sinabs`` (each toolchain's own NIR importer runs it unchanged); default: the
+                ``model.export_target`` that ``final.yaml`` records, else ``nir``.
 
         Returns:
             An :class:`~spikenas.export.command.ExportCheck`.
         """
         from spikenas.export.command import run_export
 
-        return run_export(self, model, datamodule, ckpt_path, output, dt, check_images)
+        return run_export(self, model, datamodule, ckpt_path, output, dt, check_images, target)

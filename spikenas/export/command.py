@@ -1,9 +1,10 @@
 """``spikenas export --config final.yaml --ckpt_path best.ckpt --output net.nir``.
 
-Restores the trained network from the checkpoint, writes its NIR graph atomically, then reads
-the file back with nirtorch's executor (:func:`~spikenas.export.load_nir`) and runs it on a
-batch of training images beside the network itself, so that every export states how exactly
-the file reproduces the network.
+Restores the trained network from the checkpoint, writes its NIR graph for one reader
+(``--target``: ``nir``, ``snntorch``, ``norse`` or ``sinabs``; by default the one ``final.yaml``
+records, else ``nir``) atomically, then runs the file with that reader (spikenas's own for
+``nir``, the toolchain's importer for the others where it is installed) on a batch of training
+images beside the network itself, so that every export states how exactly the file reproduces it.
 """
 
 from __future__ import annotations
@@ -13,24 +14,27 @@ from pathlib import Path
 from typing import Optional
 
 import lightning.pytorch as pl
-import nir
 import torch
 import yaml
 
 from spikenas.checkpoint import SafeCheckpointIO, check_holds_network
 from spikenas.errors import SpikenasError
-from spikenas.export.nir_graph import ExportError, network_to_nir
+from spikenas.export import consumers
+from spikenas.export.graph import write
+from spikenas.export.nir_graph import network_to_nir
 from spikenas.export.nir_load import load_nir, run_nir
+from spikenas.export.targets import Target, get_target
 from spikenas.files import atomic_output
 
 
 @dataclass(frozen=True)
 class ExportCheck:
-    """The written graph run back by nirtorch against the network, on ``images`` images:
-    the largest logit difference and how many images get the same class. ``refused`` says why
-    nirtorch could not run it (then the other fields are None)."""
+    """The written file run back against the network on ``images`` images, by ``reader``: the
+    largest logit difference and how many images get the same class. ``refused`` says why it
+    was not run (then the other fields are None)."""
 
     images: int
+    reader: str = ""
     max_logit_difference: Optional[float] = None
     same_class: Optional[int] = None
     refused: Optional[str] = None
@@ -38,7 +42,7 @@ class ExportCheck:
     def format(self) -> str:
         if self.refused:
             return f"not run back: {self.refused}"
-        return (f"run back by nirtorch on {self.images} training images: largest logit difference "
+        return (f"run back by {self.reader} on {self.images} training images: largest logit difference "
                 f"{self.max_logit_difference:.2e}, same class for {self.same_class}/{self.images}")
 
 
@@ -55,17 +59,24 @@ def restore(model: pl.LightningModule, ckpt_path: Optional[str], checkpoint_io: 
     model.load_state_dict(checkpoint["state_dict"])
 
 
-def check_roundtrip(path: Path, network: torch.nn.Module, images: torch.Tensor) -> ExportCheck:
-    """Run the written file with nirtorch and compare its logits with ``network``'s."""
-    try:
-        module = load_nir(path)
-    except ExportError as exc:
-        return ExportCheck(images=len(images), refused=str(exc))
+def check_file(path: Path, target: Target, network: torch.nn.Module, images: torch.Tensor) -> ExportCheck:
+    """Run the written file with its target's reader (spikenas's own for ``nir``, else the
+    toolchain's importer where it is installed here) and compare its logits with ``network``'s."""
     with torch.no_grad():
         expected = network.eval().timestep_logits(images)
-    got = run_nir(module, images, expected.shape[0])
+    steps = expected.shape[0]
+    if target.name == "nir":
+        got, reader = run_nir(load_nir(path), images, steps), "spikenas's NIR reader"
+    else:
+        try:
+            got = consumers.run(target.name, str(path), images, steps)
+        except ImportError as exc:
+            return ExportCheck(images=len(images), refused=f"{exc.name or target.name} is not installed here "
+                               f"(pip install {target.name}; tests/consumers runs it)")
+        reader = f"{target.name} {consumers.versions(target.name)[target.name]}"
     same = int((got.mean(0).argmax(1) == expected.mean(0).argmax(1)).sum())
-    return ExportCheck(images=len(images), max_logit_difference=float((got - expected).abs().max()), same_class=same)
+    return ExportCheck(images=len(images), reader=reader, max_logit_difference=float((got - expected).abs().max()),
+                       same_class=same)
 
 
 def run_export(
@@ -76,7 +87,14 @@ def run_export(
     output: str,
     dt: float,
     check_images: int,
+    target: Optional[str] = None,
 ) -> ExportCheck:
+    spec = get_target(target or model.export_target or "nir")
+    if not str(output):
+        raise SpikenasError("export --output is empty: name the .nir file to write")
+    path = Path(output)
+    if path.is_dir():
+        raise SpikenasError(f"export --output {str(path)!r} is a directory: name the .nir file to write")
     io = trainer.strategy.checkpoint_io
     restore(model, ckpt_path, io if isinstance(io, SafeCheckpointIO) else None)
     metadata = {
@@ -88,15 +106,18 @@ def run_export(
         "checkpoint": str(ckpt_path),
     }
     network = model.network.cpu().float()
-    graph = network_to_nir(network, dt=dt, metadata=metadata)
-    path = Path(output)
-    with atomic_output(path) as tmp:
-        nir.write(tmp, graph)
+    graph = network_to_nir(network, target=spec.name, dt=dt, metadata=metadata)
+    replaced = path.exists()
+    try:
+        with atomic_output(path) as tmp:
+            write(tmp, graph)
+    except OSError as exc:
+        raise SpikenasError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     if check_images > 0 and datamodule is not None:
         images = datamodule.sample_batch(check_images, seed=0)
     else:
         images = torch.rand(max(check_images, 1), *model.macro.input_shape, generator=torch.Generator().manual_seed(0))
-    check = check_roundtrip(path, network, images)
-    print(f"spikenas export: wrote {path} ({len(graph.nodes)} NIR nodes, {len(graph.edges)} edges, "
-                   f"{metadata['weight_bits']}-bit weights); {check.format()}")
+    check = check_file(path, spec, network, images)
+    print(f"spikenas export: {'replaced' if replaced else 'wrote'} {path} for {spec.reader} ({len(graph.nodes)} NIR nodes, "
+          f"{len(graph.edges)} edges, {metadata['weight_bits']}-bit weights); {check.format()}")
     return check

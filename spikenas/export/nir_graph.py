@@ -1,34 +1,40 @@
-"""A trained :class:`~spikenas.network.SpikingNetwork` as a NIR graph (neuromorphic intermediate representation).
+"""A trained :class:`~spikenas.network.SpikingNetwork` as a NIR graph (neuromorphic intermediate
+representation), lowered to the conventions of one reader (:mod:`spikenas.export.targets`).
 
-One NIR step is one timestep of the network (``dt`` seconds of NIR time), and the graph's
-input is one image ``[c, H, W]``, fed at every step (direct encoding); its output is one
-step's logits ``[classes]``: average them over the ``T`` steps for the class. Every layer
-keeps its meaning exactly:
+One NIR step is one timestep; the graph's input is one image ``[c, H, W]``, fed at every step
+(direct encoding); its output is one step's logits ``[classes]``: average them over the ``T``
+steps (``metadata['timesteps']``) for the class. Every layer keeps its meaning exactly:
 
-- a convolution followed by batch norm (stem, ``conv1x1``/``conv3x3`` edges, reductions)
-  becomes one ``Conv2d`` with the batch norm folded into its weights and bias (a grouped
-  convolution is written dense, zeros across groups: nir 1.0 cannot read grouped ones back);
-- batch norm followed by LIF neurons (reductions, head) folds into the neurons: ``r`` is the
-  batch norm's scale and ``v_leak`` its shift (NIR's ``tau v' = (v_leak - v) + r I``);
-- LIF neurons become ``LIF`` nodes with ``tau`` = the time constant in steps times ``dt``,
-  threshold and hard reset; weights are the quantised ones when the model was quantised
-  (per-channel scales survive the folding);
-- each cell node is a ``Scale`` of ones where its incoming edges sum; ``skip`` is an edge;
-  ``avgpool`` (3x3, borders averaged over valid pixels) is ``SumPool2d`` then a ``Scale`` by
-  one over each position's window size; the reductions' 2x2 average is ``AvgPool2d``;
+- a convolution followed by batch norm (stem, ``conv1x1``/``conv3x3`` edges, reductions) is one
+  ``Conv2d`` with the batch norm folded into its weights and bias; a grouped one is written
+  dense (zeros across groups: no reader builds grouped ones from NIR);
+- batch norm followed by LIF neurons (reductions, head) is folded into the convolutions that
+  feed the neurons (their weights scaled per channel, the shift in one bias) where they feed
+  nothing else, else it is a 1x1 ``Conv2d`` of ``diag(scale)`` and bias ``shift``: the neurons
+  keep ``r = 1`` and ``v_leak = 0``;
+- LIF neurons are ``LIF`` nodes (``tau`` and threshold as the target reads them, hard reset);
+  weights are the quantised ones when the model was quantised (per-channel scales survive the
+  folding);
+- a cell node is the sum of its incoming edges: those edges go straight into every node that
+  reads it (an identity ``Flatten`` of the last dimension stays only where that would repeat an
+  edge); ``skip`` is an edge;
+- ``avgpool`` (3x3, borders averaged over their valid pixels) is four ``SumPool2d`` branches
+  over differently zero-padded copies, each weighted and re-padded by fixed 1x1 ``Conv2d``
+  (interior ``1/4 - 2/12 + 1/36 = 1/9``, edges ``1/4 - 1/12 = 1/6``, corners ``1/4``): no
+  ``Scale``, and every border pixel still averaged correctly;
+- a 2x2 (``head_pool``) average is ``SumPool2d`` with its ``1/k^2`` folded into the convolution
+  before it (reductions) or the linear layer after it (head);
 - a backward edge ``k -> j`` is its operation on node ``k`` followed by a one-step ``Delay``
-  into node ``j``: a recurrent connection;
-- the head's classifier is ``Linear``/``Affine``; the population vote (mean over each class's
-  outputs) is a ``Linear`` of ``1 / votes`` weights after it, so the trained (quantised)
-  weights are written unchanged.
+  into node ``j`` (``nir`` target; the others refuse it);
+- the classifier is ``Affine``; the population vote (mean over each class's outputs) is a
+  second ``Affine`` of ``1 / votes`` weights, so the trained (quantised) weights stay as they are.
 
-What NIR cannot express (soft reset, a plugin layer of another kind) is an
-:class:`ExportError` naming the part, never a silently different graph.
+What a target cannot express (soft reset, a plugin layer of another kind) is an
+:class:`ExportError` naming the part and the target, never a silently different graph.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
 import nir
@@ -36,23 +42,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from spikenas.errors import SpikenasError
+from spikenas.export import lowering
+from spikenas.export.graph import ExportError, Graph, Shape, array, conv, identity, lif
+from spikenas.export.targets import Target, get_target
 from spikenas.neuron import LIF
 from spikenas.network import SpikingNetwork, edge_key
 from spikenas.ops.builtin import AvgPool3x3
 
-Shape = tuple[int, ...]
-
-
-class ExportError(SpikenasError):
-    """A part of the network that NIR cannot express."""
-
-
-def _array(t: torch.Tensor | float, shape: Shape | None = None) -> np.ndarray:
-    value = torch.as_tensor(t, dtype=torch.float32).detach().cpu()
-    if shape is not None:
-        value = value.expand(shape) if value.dim() <= len(shape) else value
-    return value.contiguous().numpy().astype(np.float32).copy()
+# the 3x3 valid-pixel average as four branches: (padding before the window sum, weight,
+# padding after it that puts the smaller map back in place)
+AVGPOOL_BRANCHES = (((1, 1), 1 / 4, (0, 0)), ((0, 1), -1 / 12, (1, 0)), ((1, 0), -1 / 12, (0, 1)), ((0, 0), 1 / 36, (1, 1)))
 
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,9 +62,7 @@ def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _dense(weight: torch.Tensor, groups: int) -> torch.Tensor:
-    """A grouped convolution's ``[out, in / groups, kh, kw]`` weight as the equal dense
-    ``[out, in, kh, kw]`` one (zeros across groups): nir 1.0 infers a convolution's input
-    channels from its weight alone, so it cannot read a grouped one back."""
+    """A grouped convolution's ``[out, in / groups, kh, kw]`` weight as the equal dense one."""
     out, per_group = weight.shape[:2]
     dense = weight.new_zeros(out, per_group * groups, *weight.shape[2:])
     step = out // groups
@@ -74,181 +71,231 @@ def _dense(weight: torch.Tensor, groups: int) -> torch.Tensor:
     return dense
 
 
-def _conv_shape(conv: nn.Conv2d, shape: Shape) -> Shape:
-    _, h, w = shape
-    size = []
-    for n, k, s, p, d in zip((h, w), conv.kernel_size, conv.stride, conv.padding, conv.dilation):
-        size.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
-    return (conv.out_channels, *size)
+def _diagonal(channels: int, value: float | np.ndarray) -> np.ndarray:
+    """``[C, C, 1, 1]`` weights of a channel-wise 1x1 convolution multiplying channel c by ``value[c]``."""
+    weight = np.zeros((channels, channels, 1, 1), dtype=np.float32)
+    weight[range(channels), range(channels), 0, 0] = value
+    return weight
 
 
-@dataclass
-class _Pending:
-    """A batch norm seen but not yet folded (into the next LIF)."""
+class NIRBuilder:
+    """Exports the layers of a network into a :class:`Graph` for one :class:`Target`."""
 
-    bn: nn.BatchNorm2d
-    where: str
-
-
-class NIRGraphBuilder:
-    """Accumulates NIR nodes and edges; ``chain`` exports a sequence of layers."""
-
-    def __init__(self, dt: float) -> None:
-        self.dt = dt
-        self.nodes: dict[str, nir.NIRNode] = {}
-        self.edges: list[tuple[str, str]] = []
-
-    def add(self, name: str, node: nir.NIRNode, *sources: str) -> str:
-        if name in self.nodes:
-            raise ExportError(f"two NIR nodes named {name!r}")
-        self.nodes[name] = node
-        self.edges.extend((s, name) for s in sources)
-        return name
-
-    def junction(self, name: str, shape: Shape, *sources: str) -> str:
-        """A node where incoming edges sum (``Scale`` by ones)."""
-        return self.add(name, nir.Scale(scale=np.ones(shape, dtype=np.float32)), *sources)
-
-    def lif(self, name: str, lif: LIF, shape: Shape, source: str, bn: _Pending | None) -> str:
-        c = lif.config
-        if c.reset != "hard":
-            raise ExportError(f"{name}: neuron reset {c.reset!r} has no NIR form (nir.LIF resets to v_reset); train with reset 'hard' to export")
-        tau_steps = 1.0 / float(lif._rate())
-        r, v_leak = torch.ones(shape[0]), torch.zeros(shape[0])
-        if bn is not None:
-            r, v_leak = _bn_affine(bn.bn)
-        per_channel = (shape[0],) + (1,) * (len(shape) - 1)
-        node = nir.LIF(
-            tau=np.full(shape, tau_steps * self.dt, dtype=np.float32),
-            r=_array(r.reshape(per_channel), shape),
-            v_leak=_array(v_leak.reshape(per_channel), shape),
-            v_threshold=np.full(shape, c.threshold, dtype=np.float32),
-            v_reset=np.full(shape, c.v_reset, dtype=np.float32),
-        )
-        return self.add(name, node, source)
+    def __init__(self, target: Target, dt: float) -> None:
+        self.target, self.dt = target, dt
+        self.g = Graph()
+        self.batch_norms: list[str] = []  # 1x1 convolutions that hold a batch norm before neurons
+        self.pool_factor = 1.0  # an average pool's 1/k^2 not yet folded into a linear layer
 
     def chain(self, layers: Iterable[nn.Module], source: str, shape: Shape, prefix: str) -> tuple[str, Shape]:
-        """Export ``layers`` (a spikenas chain: LIF, Conv2d [+ BatchNorm2d], BatchNorm2d before
-        LIF, AvgPool3x3, AvgPool2d, Flatten, Linear, Identity) fed by ``source``; returns the
-        last node's name and its shape (channels first, no batch or time)."""
+        """Export ``layers`` (LIF, Conv2d [+ BatchNorm2d], BatchNorm2d before LIF, AvgPool3x3,
+        AvgPool2d, Flatten, Linear, Identity) fed by ``source``; returns the last node and its shape."""
         layers = [layer for layer in layers if not isinstance(layer, nn.Identity)]
-        pending: _Pending | None = None
+        pending_bn: tuple[nn.BatchNorm2d, str] | None = None
         i = 0
         while i < len(layers):
             layer, name = layers[i], f"{prefix}_{i}"
             following = layers[i + 1] if i + 1 < len(layers) else None
-            if pending is not None and not isinstance(layer, LIF):
-                raise ExportError(f"{pending.where}: a batch norm that neither follows a convolution nor precedes LIF neurons has no NIR form")
+            if pending_bn is not None and not isinstance(layer, LIF):
+                raise ExportError(f"{pending_bn[1]}: a batch norm that neither follows a convolution nor precedes LIF neurons has no NIR form")
             if isinstance(layer, LIF):
-                source = self.lif(name, layer, shape, source, pending)
-                pending = None
+                if pending_bn is not None:
+                    source = self._batch_norm(f"{pending_bn[1]}_bn", pending_bn[0], shape, source)
+                source = self._lif(name, layer, shape, source)
+                pending_bn = None
             elif isinstance(layer, nn.BatchNorm2d):
-                pending = _Pending(layer, name)
+                pending_bn = (layer, name)
             elif isinstance(layer, nn.Conv2d):
-                source, shape = self._conv(name, layer, following if isinstance(following, nn.BatchNorm2d) else None, shape, source)
-                i += isinstance(following, nn.BatchNorm2d)
+                bn = following if isinstance(following, nn.BatchNorm2d) else None
+                source, shape = self._conv(name, layer, bn, shape, source, self.pool_factor)
+                self.pool_factor, i = 1.0, i + (bn is not None)
             elif isinstance(layer, AvgPool3x3):
-                source, shape = self._avgpool3x3(name, shape, source)
+                source = self._avgpool3x3(name, shape, source)
             elif isinstance(layer, nn.AvgPool2d):
-                source, shape = self._avgpool(name, layer, shape, source)
+                source, shape, folded = self._avgpool(name, layer, shape, source)
+                if not folded:
+                    self.pool_factor /= _kernel(layer) ** 2
             elif isinstance(layer, nn.Flatten):
-                source = self.add(name, nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1), source)
+                flat = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=-len(shape), end_dim=-1)
                 shape = (int(np.prod(shape)),)
+                source = self.g.add(name, flat, shape, source)
             elif isinstance(layer, nn.Linear):
-                weight = _array(layer.weight)
-                node = nir.Affine(weight=weight, bias=_array(layer.bias)) if layer.bias is not None else nir.Linear(weight=weight)
-                source, shape = self.add(name, node, source), (layer.out_features,)
+                weight = layer.weight.detach() * self.pool_factor
+                bias = layer.bias.detach() if layer.bias is not None else torch.zeros(layer.out_features)
+                source = self.g.add(name, nir.Affine(weight=array(weight), bias=array(bias)), (layer.out_features,), source)
+                shape, self.pool_factor = (layer.out_features,), 1.0
             else:
-                raise ExportError(f"{prefix}: layer {type(layer).__name__} has no NIR form")
+                raise ExportError(f"{prefix}: layer {type(layer).__name__} has no NIR form (target {self.target.name})")
             i += 1
-        if pending is not None:
-            raise ExportError(f"{pending.where}: a batch norm that neither follows a convolution nor precedes LIF neurons has no NIR form")
+        if pending_bn is not None:
+            raise ExportError(f"{pending_bn[1]}: a batch norm that neither follows a convolution nor precedes LIF neurons has no NIR form")
         return source, shape
 
-    def _conv(self, name: str, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, shape: Shape, source: str) -> tuple[str, Shape]:
-        weight = conv.weight.detach()  # the quantised weight when the conv is parametrised
-        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels)
+    def _lif(self, name: str, layer: LIF, shape: Shape, source: str) -> str:
+        c = layer.config
+        self.target.check_reset(name, c.reset, c.v_reset)
+        tau, threshold = self.target.lif_parameters(float(layer._rate()), c.threshold, self.dt, shape)
+        return self.g.add(name, lif(tau, threshold, c.v_reset), shape, source)
+
+    def zero_bridge(self, name: str, shape: Shape, source: str) -> str:
+        """A LIF that never fires: exact zeros of ``shape`` (joins a spine where no edge does)."""
+        tau, _ = self.target.lif_parameters(1.0, 1.0, self.dt, shape)
+        return self.g.add(name, lif(tau, array(1e30, tau.shape)), shape, source)
+
+    def _batch_norm(self, name: str, bn: nn.BatchNorm2d, shape: Shape, source: str) -> str:
+        scale, shift = _bn_affine(bn)
+        node = conv(_diagonal(shape[0], scale.numpy()), shift.numpy(), input_shape=shape[1:])
+        self.batch_norms.append(self.g.add(name, node, shape, source))
+        return name
+
+    def _conv(self, name: str, layer: nn.Conv2d, bn: nn.BatchNorm2d | None, shape: Shape, source: str,
+              factor: float) -> tuple[str, Shape]:
+        weight = layer.weight.detach() * factor  # the quantised weight when the conv is parametrised
+        bias = layer.bias.detach() if layer.bias is not None else torch.zeros(layer.out_channels)
         if bn is not None:
             scale, shift = _bn_affine(bn)
-            weight = weight * scale.reshape(-1, 1, 1, 1)
-            bias = bias * scale + shift
-        if conv.groups > 1:
-            weight = _dense(weight, conv.groups)
-        node = nir.Conv2d(
-            input_shape=tuple(shape[1:]), weight=_array(weight), stride=conv.stride, padding=conv.padding,
-            dilation=conv.dilation, groups=1, bias=_array(bias),
-        )
-        return self.add(name, node, source), _conv_shape(conv, shape)
+            weight, bias = weight * scale.reshape(-1, 1, 1, 1), bias * scale + shift
+        if layer.groups > 1:
+            weight = _dense(weight, layer.groups)
+        if layer.kernel_size[0] != layer.kernel_size[1] or layer.dilation != (1, 1):
+            raise ExportError(f"{name}: only square, undilated convolutions are exported")
+        node = conv(weight.numpy(), bias.numpy(), layer.stride, layer.padding, input_shape=shape[1:])
+        out = tuple(int(n) for n in torch.nn.functional.conv2d(
+            torch.zeros(1, *shape), layer.weight.new_zeros(layer.out_channels, shape[0] // layer.groups, *layer.kernel_size),
+            stride=layer.stride, padding=layer.padding, groups=layer.groups).shape[1:])
+        return self.g.add(name, node, out, source), out
 
-    def _avgpool3x3(self, name: str, shape: Shape, source: str) -> tuple[str, Shape]:
-        summed = self.add(f"{name}_sum", nir.SumPool2d(kernel_size=np.array([3, 3]), stride=np.array([1, 1]), padding=np.array([1, 1])), source)
-        h, w = shape[1:]
-        ones = torch.ones(1, 1, h, w)
-        count = torch.nn.functional.conv2d(ones, torch.ones(1, 1, 3, 3), padding=1)[0]  # valid pixels per window
-        return self.add(f"{name}_mean", nir.Scale(scale=_array(1.0 / count, shape)), summed), shape
+    def _avgpool3x3(self, name: str, shape: Shape, source: str) -> str:
+        c, h, w = shape
+        if h < 3 or w < 3:
+            raise ExportError(f"{name}: a 3x3 average pool on a {h}x{w} map is not exported")
+        mean = self.g.add(f"{name}_mean", identity(shape), shape)
+        self.g.junctions.add(mean)  # the four branches sum here
+        for k, (before, weight, after) in enumerate(AVGPOOL_BRANCHES):
+            x = source
+            if before != (0, 0):  # zero padding (and the weight) as a 1x1 convolution
+                padded = (c, h + 2 * before[0], w + 2 * before[1])
+                x = self.g.add(f"{name}_{k}_pad", conv(_diagonal(c, weight), np.zeros(c), 1, before, (h, w)), padded, x)
+            summed_shape = (c, h - 2 + 2 * before[0], w - 2 + 2 * before[1])
+            pool = nir.SumPool2d(kernel_size=np.array([3, 3]), stride=np.array([1, 1]), padding=np.array([0, 0]))
+            x = self.g.add(f"{name}_{k}_sum", pool, summed_shape, x)
+            if after != (0, 0):
+                x = self.g.add(f"{name}_{k}_place", conv(_diagonal(c, 1.0 if before != (0, 0) else weight), np.zeros(c), 1,
+                                                         after, summed_shape[1:]), shape, x)
+            self.g.connect(x, mean)
+        return mean
 
-    def _avgpool(self, name: str, pool: nn.AvgPool2d, shape: Shape, source: str) -> tuple[str, Shape]:
-        k = pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
+    def _avgpool(self, name: str, pool: nn.AvgPool2d, shape: Shape, source: str) -> tuple[str, Shape, bool]:
+        """``SumPool2d``; its ``1/k^2`` is folded into the convolution before it when that
+        convolution feeds only the pool (returns True), else left to the next linear layer."""
+        k = _kernel(pool)
         s = pool.stride if isinstance(pool.stride, int) else pool.stride[0]
         if s != k or pool.padding not in (0, (0, 0)) or pool.ceil_mode:
             raise ExportError(f"{name}: only non-overlapping average pooling without padding is exported")
-        node = nir.AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([k, k]), padding=np.array([0, 0]))
-        return self.add(name, node, source), (shape[0], shape[1] // k, shape[2] // k)
+        before = self.g.nodes[source]
+        folded = isinstance(before, nir.Conv2d) and not self.g.outputs(source)
+        if folded:
+            before.weight, before.bias = array(before.weight / k**2), array(before.bias / k**2)
+        node = nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([k, k]), padding=np.array([0, 0]))
+        out = (shape[0], shape[1] // k, shape[2] // k)
+        return self.g.add(name, node, out, source), out, folded
 
 
-def network_to_nir(network: SpikingNetwork, dt: float = 1e-3, metadata: dict | None = None) -> nir.NIRGraph:
-    """The NIR graph of ``network`` in eval mode (batch norm on running statistics).
+def _kernel(pool: nn.AvgPool2d) -> int:
+    return pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
 
-    ``dt``: seconds of NIR time per timestep (``tau`` is written in seconds: steps times
-    ``dt``); read the graph back with the same ``dt``. ``metadata`` is stored in the graph.
-    """
+
+def network_to_nir(network: SpikingNetwork, target: str = "nir", dt: float = 1e-3, metadata: dict | None = None) -> nir.NIRGraph:
+    """The NIR graph of ``network`` in eval mode (batch norm on running statistics), lowered
+    for ``target`` (:data:`~spikenas.export.targets.TARGETS`). ``dt``: seconds of NIR time per
+    timestep for targets that do not fix it (``nir``: ``tau`` = steps x ``dt``); stored in
+    ``metadata['dt']`` with ``timesteps`` and the target. ``metadata`` is stored in the graph."""
+    spec = get_target(target)
     if not dt > 0:
         raise ExportError(f"export dt must be > 0 seconds, got {dt}")
+    dt = spec.dt or dt
     network = network.eval()
     macro = network.macro
-    g = NIRGraphBuilder(dt)
+    b = NIRBuilder(spec, dt)
     with torch.no_grad():
-        source = g.add("input", nir.Input(input_type={"input": np.array(macro.input_shape)}))
-        source, shape = g.chain(network.stem, source, tuple(macro.input_shape), "stem")
+        source = b.g.add("input", nir.Input(input_type={"input": np.array(macro.input_shape)}), tuple(macro.input_shape))
+        source, shape = b.chain(network.stem, source, tuple(macro.input_shape), "stem")
         for i, cell in enumerate(network.cells):
             if i > 0:
-                source, shape = g.chain(network.reductions[i - 1], source, shape, f"reduction{i - 1}")
-            source = _cell(g, cell, i, source, shape)
-        source = _head(g, network, source, shape)
-        g.add("output", nir.Output(output_type={"output": np.array([macro.num_classes])}), source)
-    data = {"timesteps": macro.timesteps, "dt": dt, "encoding": "direct: the image at every step",
-            "output": "logits per step; average over the timesteps", **(metadata or {})}
-    return nir.NIRGraph(nodes=g.nodes, edges=g.edges, metadata=data)
+                source, shape = b.chain(network.reductions[i - 1], source, shape, f"reduction{i - 1}")
+            source = _cell(b, cell, i, source, shape)
+        source = _head(b, network, source, shape)
+        if b.pool_factor != 1.0:
+            raise ExportError("head: an average pool that no linear layer follows has no form without Scale")
+        b.g.add("output", nir.Output(output_type={"output": np.array([macro.num_classes])}), (macro.num_classes,), source)
+    lowering.lower(b, spec)
+    data = {"timesteps": macro.timesteps, "dt": dt, "target": spec.name, "reader": spec.reader,
+            "encoding": "direct: the image at every step", "output": "logits per step; average over the timesteps",
+            **(metadata or {})}
+    return b.g.to_nir(data, type_check=not spec.per_channel)
 
 
-def _cell(g: NIRGraphBuilder, cell, index: int, source: str, shape: Shape) -> str:
+def _cell(b: NIRBuilder, cell, index: int, source: str, shape: Shape) -> str:
     prefix = f"cell{index}"
     live = sorted({0, cell.nodes - 1} | {n for e in cell.edges for n in (e.src, e.dst)})  # pruned nodes stay out
-    node = {j: f"{prefix}_node{j}" for j in live}
-    g.junction(node[0], shape, source)
-    for j in live[1:]:
-        g.junction(node[j], shape)
+    node = {j: b.g.add(f"{prefix}_node{j}", identity(shape), shape) for j in live}
+    b.g.junctions.update(node.values())
+    b.g.connect(source, node[0])
     for edge in cell.edges:
         key = edge_key(edge)
         module = cell.ops[key]
         name = f"{prefix}_{key}"
         if not isinstance(module, nn.Sequential):
-            raise ExportError(f"{name}: operation {edge.op!r} ({type(module).__name__}) is not a chain of layers; it has no NIR form")
-        last, out_shape = g.chain(list(module), node[edge.src], shape, name)
+            raise ExportError(f"{name}: operation {edge.op!r} ({type(module).__name__}) is not a chain of layers; "
+                              f"target {b.target.name} cannot express it")
+        last, out_shape = b.chain(list(module), node[edge.src], shape, name)
         if out_shape != shape:
             raise ExportError(f"{name}: operation {edge.op!r} changes the shape {shape} to {out_shape}")
         if edge.backward:
-            last = g.add(f"{name}_delay", nir.Delay(delay=np.full(shape, g.dt, dtype=np.float32)), last)
-        g.edges.append((last, node[edge.dst]))
+            b.target.refuse_delay(f"{name} (cell {index}, {edge.src} -> {edge.dst})")
+            last = b.g.add(f"{name}_delay", nir.Delay(delay=array(b.dt, shape)), shape, last)
+        b.g.connect(last, node[edge.dst])
     return node[cell.nodes - 1]
 
 
-def _head(g: NIRGraphBuilder, network: SpikingNetwork, source: str, shape: Shape) -> str:
+def _head(b: NIRBuilder, network: SpikingNetwork, source: str, shape: Shape) -> str:
     head = network.head
-    source, shape = g.chain(head.features, source, shape, "head")
-    source, shape = g.chain(head.classifier, source, shape, "classifier")
+    source, shape = b.chain(head.features, source, shape, "head")
+    source, shape = b.chain(head.classifier, source, shape, "classifier")
     if head.votes > 1:  # its own layer, so the trained (quantised) weights stay as they are
         classes = network.macro.num_classes
         vote = torch.kron(torch.eye(classes), torch.full((1, head.votes), 1.0 / head.votes))  # [classes, classes * votes]
-        source = g.add("vote", nir.Linear(weight=_array(vote)), source)
+        source = b.g.add("vote", nir.Affine(weight=array(vote), bias=array(0.0, (classes,))), (classes,), source)
     return source
+
+
+def restrict_space(space, target: str, neuron, operations) -> tuple[object, list[str]]:
+    """``space`` (a :class:`~spikenas.space.config.SearchSpaceConfig`) limited to what
+    ``target`` runs: backward edges off unless it runs them, and only the operations whose
+    layers it can express (each exported once, tiny). Returns the space and a line per change."""
+    import dataclasses
+
+    from spikenas.neuron import NeuronConfig
+    from spikenas.ops.builtin import Zero
+
+    spec = get_target(target)
+    spec.check_reset(f"neuron (target {spec.name})", neuron.reset, neuron.v_reset)
+    notes, kept = [], []
+    if space.backward and not spec.recurrent:
+        notes.append(f"target {spec.name} runs no backward edges: searching forward edges only")
+        space = dataclasses.replace(space, backward=False)
+    for name in space.operations:
+        module = operations.get(name).build(2, NeuronConfig(**{**dataclasses.asdict(neuron), "learn_tau": False}))
+        try:
+            if not isinstance(module, Zero):
+                if not isinstance(module, nn.Sequential):
+                    raise ExportError(f"{type(module).__name__} is not a chain of layers")
+                builder = NIRBuilder(spec, 1e-3)
+                source = builder.g.add("x", nir.Input(input_type={"input": np.array([2, 4, 4])}), (2, 4, 4))
+                builder.chain(list(module), source, (2, 4, 4), name)
+            kept.append(name)
+        except ExportError as exc:
+            notes.append(f"target {spec.name} cannot run operation {name!r} ({exc}): left out")
+    if not kept or kept == ["zero"]:
+        raise ExportError(f"target {spec.name} runs none of the operations {space.operations}")
+    return dataclasses.replace(space, operations=kept), notes

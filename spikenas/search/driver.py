@@ -24,6 +24,7 @@ from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.plugin import get_registries
 from spikenas.rundir import claim_run_dir, logs_root, run_lock, settings_key
 from spikenas.score import scoring_mode
+from spikenas.export.nir_graph import restrict_space
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.network import SpikingNetwork
 from spikenas.search.context import MemoryCheck, SearchContext, assess_network, choose_macro, synops_unreachable
@@ -185,9 +186,14 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     neuron: NeuronConfig = model.neuron
     device = trainer.strategy.root_device
     seed = settings.search_seed
+    space = settings.space
+    if settings.export_target is not None:  # only networks the target's toolchain runs
+        space, notes = restrict_space(space, settings.export_target, neuron, get_registries().operations)
+        for note in notes:
+            print(f"spikenas search: {note}")
     batches = [datamodule.sample_batch(settings.score_batch_size, seed + i).to(device) for i in range(settings.score_batches)]
     ctx = build_context(
-        macro, neuron, settings.space, batches, settings.budget, settings.score, settings.score_options,
+        macro, neuron, space, batches, settings.budget, settings.score, settings.score_options,
         settings.cost_model, settings.cost_options, seed, settings.channels_last, settings.stack_limit(),
     )
     strategy = make_strategy(settings.strategy, settings.strategy_options,

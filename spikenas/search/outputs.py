@@ -36,6 +36,7 @@ def fit_config(result: SearchResult, search_config: dict[str, Any], weight_bits:
     model["cost_model"] = search_config.get("cost_model") or "memory"
     model["cost_options"] = dict(search_config.get("cost_options") or {})
     model["synops_limit"] = result.synops_limit
+    model["export_target"] = search_config.get("export_target")
     quantization = dict(model.get("quantization") or {})
     if weight_bits is not None and not quantization.get("weight_bits"):
         quantization["weight_bits"] = weight_bits if weight_bits < 32 else None

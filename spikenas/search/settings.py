@@ -37,6 +37,7 @@ class SearchSettings:
     channels_last: bool = True
     compile_lif: bool = True
     stack_bytes: Union[int, str] = "8MiB"
+    export_target: Optional[str] = None
 
     @classmethod
     def of(cls, **values: Any) -> "SearchSettings":

@@ -1,0 +1,105 @@
+"""The lines a user of each toolchain types to run a spikenas NIR file, and nothing else.
+
+This file imports no spikenas code (only numpy, torch, nir and the toolchain), so it also runs
+as a script in an environment that holds just the toolchain (the consumer test matrix,
+``noxfile.py``, and ``bench/interop.py`` do that)::
+
+    python consumers.py {snntorch,norse,sinabs} net.nir images.npz logits.npz
+
+``images.npz`` holds ``images [N, c, H, W]`` (float32) and ``timesteps``; ``logits.npz``
+receives ``logits [T, N, classes]`` (each step's output; the class is the argmax of their
+mean) and the versions that produced them. Each runner feeds the image at every step (direct
+encoding) from a fresh state per batch, as ``docs/deploy.md`` shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import io
+import sys
+from typing import Callable
+
+import nir
+import numpy as np
+import torch
+
+
+def run_snntorch(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """snnTorch 1.0: ``import_from_nir``; membranes live in the modules (``utils.reset``), the
+    graph's own state is passed back each step. The importer prints how it scales LIF inputs."""
+    from snntorch import utils
+    from snntorch.import_nir import import_from_nir
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        net = import_from_nir(nir.read(path))
+    utils.reset(net)
+    state, out = None, []
+    for _ in range(timesteps):
+        logits, state = net(images, state)
+        out.append(logits)
+    return torch.stack(out)
+
+
+def run_norse(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """norse 1.1: ``from_nir`` (its default ``dt`` of 1e-3 s); the state is passed back each step."""
+    import norse.torch
+
+    model = norse.torch.from_nir(nir.read(path))
+    state, out = None, []
+    for _ in range(timesteps):
+        logits, state = model(images, state)
+        out.append(logits)
+    return torch.stack(out)
+
+
+def run_sinabs(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """sinabs 3.1: ``from_nir`` one step per call; every LIF set to one spike per step and a
+    hard reset to 0 (the NIR LIF's; sinabs's defaults are several spikes and reset by
+    subtraction, and no NIR field selects them); membranes live in the modules (``reset_states``)."""
+    import sinabs
+
+    model = sinabs.from_nir(nir.read(path), num_timesteps=1)
+    for module in model.modules():
+        if isinstance(module, sinabs.layers.LIF):
+            module.spike_fn, module.reset_fn = sinabs.activation.SingleSpike, sinabs.activation.MembraneReset(0.0)
+    sinabs.reset_states(model)
+    state, out = None, []
+    for _ in range(timesteps):
+        logits, state = model(images, state)
+        out.append(logits)
+    return torch.stack(out)
+
+
+RUNNERS: dict[str, Callable[[str, torch.Tensor, int], torch.Tensor]] = {
+    "snntorch": run_snntorch, "norse": run_norse, "sinabs": run_sinabs,
+}
+
+
+def run(target: str, path: str, images: torch.Tensor, timesteps: int, batch_size: int = 500) -> torch.Tensor:
+    """``[T, N, classes]`` logits of ``images [N, c, H, W]`` run by ``target``'s toolchain, in batches."""
+    with torch.no_grad():
+        return torch.cat([RUNNERS[target](path, chunk, timesteps) for chunk in images.split(batch_size)], dim=1)
+
+
+def versions(target: str) -> dict[str, str]:
+    """The installed versions of the toolchain, nir, nirtorch and torch."""
+    out = {}
+    for package in (target, "nir", "nirtorch", "torch"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = "absent"
+    return out
+
+
+def main(argv: list[str]) -> None:
+    target, path, images_file, out_file = argv
+    data = np.load(images_file)
+    torch.set_num_threads(1)
+    logits = run(target, path, torch.from_numpy(data["images"]), int(data["timesteps"]))
+    np.savez(out_file, logits=logits.numpy(), **{f"version_{k}": v for k, v in versions(target).items()})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,155 @@
+"""A NIR graph under construction, and NIR nodes and files that every nir release from 1.0.4 reads.
+
+:class:`Graph` holds named ``nir`` nodes, the edges between them (a node sums all its
+incoming edges, as NIR says) and each node's output shape (channels first, no batch or time),
+so the lowering passes (:mod:`spikenas.export.lowering`) can rewrite it in place.
+
+Portability (sinabs pins ``nir<=1.0.4``, whose ``LIF`` has no ``v_reset``): :func:`lif` leaves
+``v_reset`` out of the node when this nir has no such field, and :func:`write` removes the
+all-zero ``v_reset`` datasets that nir >= 1.0.5 always writes, so every reader from 1.0.4 on
+opens the file (1.0.5+ read a missing ``v_reset`` as zeros). A reset potential other than 0
+needs nir >= 1.0.5 on both sides and is written as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+import h5py
+import nir
+import numpy as np
+
+from spikenas.errors import SpikenasError
+
+Shape = tuple[int, ...]
+
+
+class ExportError(SpikenasError):
+    """A part of the network that the chosen export target cannot express."""
+
+
+def array(value, shape: Shape | None = None) -> np.ndarray:
+    """``value`` (array-like or number) as a float32 numpy array, broadcast to ``shape``."""
+    out = np.asarray(value, dtype=np.float32)
+    return np.ascontiguousarray(np.broadcast_to(out, shape) if shape is not None else out).astype(np.float32)
+
+
+def lif(tau: np.ndarray, v_threshold: np.ndarray, v_reset: float = 0.0) -> nir.LIF:
+    """``nir.LIF`` with ``r = 1`` and ``v_leak = 0`` (batch norm is never folded into neurons),
+    every parameter of ``tau``'s shape; ``v_reset`` only where this nir knows it."""
+    shape = tau.shape
+    fields = {"tau": tau, "r": array(1.0, shape), "v_leak": array(0.0, shape), "v_threshold": array(v_threshold, shape)}
+    if "v_reset" in {f.name for f in dataclasses.fields(nir.LIF)}:
+        fields["v_reset"] = array(v_reset, shape)
+    elif v_reset != 0.0:
+        raise ExportError(f"nir {nir.version} cannot write a reset potential of {v_reset} (its LIF resets to 0): install nir>=1.0.5")
+    return nir.LIF(**fields)
+
+
+def conv(weight: np.ndarray, bias: np.ndarray, stride: int | tuple = 1, padding: int | tuple = 0,
+         input_shape: tuple[int, int] | None = None) -> nir.Conv2d:
+    """A dense ``nir.Conv2d`` (``weight [out, in, k, k]``)."""
+    pair = lambda v: (int(v), int(v)) if np.isscalar(v) else tuple(int(x) for x in v)  # noqa: E731
+    return nir.Conv2d(input_shape=input_shape, weight=array(weight), stride=pair(stride), padding=pair(padding),
+                      dilation=(1, 1), groups=1, bias=array(bias))
+
+
+def identity(shape: Shape) -> nir.Flatten:
+    """A node that passes its (summed) input of ``shape`` on unchanged: ``Flatten`` of the last
+    dimension alone, which every consumer maps to a no-op (``Scale`` and ``AvgPool2d`` are not read by all)."""
+    return nir.Flatten(input_type={"input": np.array(shape)}, start_dim=-1, end_dim=-1)
+
+
+class Graph:
+    """Named nodes, edges (sources summed) and output shapes; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, nir.NIRNode] = {}
+        self.shapes: dict[str, Shape] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.junctions: set[str] = set()  # identity nodes that only sum (cell nodes), removable
+
+    def add(self, name: str, node: nir.NIRNode, shape: Shape, *sources: str) -> str:
+        if name in self.nodes:
+            raise ExportError(f"two NIR nodes named {name!r}")
+        self.nodes[name] = node
+        self.shapes[name] = tuple(int(s) for s in shape)
+        self.edges.extend((s, name) for s in sources)
+        return name
+
+    def connect(self, source: str, target: str) -> None:
+        self.edges.append((source, target))
+
+    def inputs(self, name: str) -> list[str]:
+        return [a for a, b in self.edges if b == name]
+
+    def outputs(self, name: str) -> list[str]:
+        return [b for a, b in self.edges if a == name]
+
+    def remove(self, name: str) -> None:
+        """Drop ``name`` and every edge touching it."""
+        del self.nodes[name], self.shapes[name]
+        self.junctions.discard(name)
+        self.edges = [(a, b) for a, b in self.edges if name not in (a, b)]
+
+    def bypass(self, name: str) -> None:
+        """Remove the pass-through node ``name``, connecting each of its sources to each of its targets."""
+        sources, targets = self.inputs(name), self.outputs(name)
+        self.remove(name)
+        self.edges.extend((s, t) for t in targets for s in sources)
+
+    def of_type(self, kind: type | tuple[type, ...]) -> list[str]:
+        return [name for name, node in self.nodes.items() if isinstance(node, kind)]
+
+    def topological(self, ignore: Iterable[tuple[str, str]] = ()) -> list[str]:
+        """The node names in an order where every edge not in ``ignore`` goes forward (Kahn's
+        algorithm, keeping insertion order among ready nodes); a cycle is an :class:`ExportError`."""
+        ignored = set(ignore)
+        indegree = {name: 0 for name in self.nodes}
+        successors = defaultdict(list)
+        for a, b in self.edges:
+            if (a, b) not in ignored:
+                indegree[b] += 1
+                successors[a].append(b)
+        ready = [name for name in self.nodes if indegree[name] == 0]
+        order = []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for b in successors[name]:
+                indegree[b] -= 1
+                if indegree[b] == 0:
+                    ready.append(b)
+        if len(order) != len(self.nodes):
+            raise ExportError("the NIR graph has a cycle without a delay")
+        return order
+
+    def to_nir(self, metadata: dict, type_check: bool = True) -> nir.NIRGraph:
+        """The ``nir.NIRGraph`` (``type_check=False``: for a consumer whose parameter shapes
+        nir's type inference does not follow, where this nir can check types at all)."""
+        duplicates = {e for e in self.edges if self.edges.count(e) > 1}
+        if duplicates:
+            raise ExportError(f"duplicate NIR edge {sorted(duplicates)[0]}")  # a bug in a lowering pass, never silent
+        graph = dict(nodes=dict(self.nodes), edges=list(self.edges), metadata=metadata)
+        try:
+            return nir.NIRGraph(**graph, type_check=type_check)
+        except TypeError:  # nir <= 1.0.4 has no type checking
+            return nir.NIRGraph(**graph)
+
+
+def write(path: Path, graph: nir.NIRGraph) -> None:
+    """``nir.write`` then the all-zero ``v_reset`` datasets removed (see the module docstring)."""
+    nir.write(path, graph)
+    with h5py.File(path, "r+") as handle:
+        def strip(group: h5py.Group) -> None:
+            for key in list(group.keys()):
+                item = group[key]
+                if isinstance(item, h5py.Group):
+                    strip(item)
+                elif key == "v_reset" and not np.any(item[()]):
+                    del group[key]
+
+        strip(handle["node"])

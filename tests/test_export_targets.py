@@ -1,0 +1,153 @@
+"""Lowering to each toolchain's conventions: only the nodes it reads, exact pooling and folding,
+the LIF parameters it needs, the node order its executor runs, files every nir from 1.0.4 opens.
+The toolchains themselves run the files in tests/consumers (the consumer matrix)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import h5py
+import nir
+import numpy as np
+import pytest
+import torch
+
+from spikenas import CellGenotype, Genotype
+from spikenas.cli import main
+from spikenas.export import ExportError, TARGETS, load_nir, network_to_nir, run_nir
+from spikenas.export.graph import write
+from spikenas.export.nir_graph import NIRBuilder
+from spikenas.neuron import NeuronConfig
+from spikenas.ops.builtin import AvgPool3x3
+
+from test_export import FORWARD, INTO_INPUT, SEARCH_CONFIG, images, trained_like
+
+CONSUMERS = ("snntorch", "norse", "sinabs")
+READ = {nir.Input, nir.Output, nir.Affine, nir.Conv2d, nir.Flatten, nir.LIF, nir.SumPool2d}  # read by all three
+# node 3 sums two convolutions (batch norm folds into them); node 1, which a skip brings to
+# node 3, is read by another edge too (it cannot)
+FOLDABLE = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 0, 3), ("conv3x3", 1, 3)])
+SKIP_INTO_OUTPUT = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("skip", 1, 3), ("conv1x1", 1, 2), ("conv1x1", 2, 3),
+                                             ("conv1x1", 0, 3)])
+
+
+@pytest.mark.parametrize("target", CONSUMERS)
+def test_a_toolchain_target_holds_only_nodes_every_toolchain_reads(target):
+    graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD))), target=target)
+    assert {type(n) for n in graph.nodes.values()} <= READ
+    for node in graph.nodes.values():
+        if isinstance(node, nir.LIF):  # batch norm never sits in the neurons
+            assert np.all(node.r == 1) and np.all(node.v_leak == 0)
+        if isinstance(node, nir.SumPool2d):  # the toolchains drop pooling padding
+            assert not np.any(node.padding)
+        if isinstance(node, nir.Flatten):  # negative dimensions mean the same with or without a batch
+            assert node.start_dim < 0 and node.end_dim < 0
+    assert graph.metadata["target"] == target
+
+
+def test_the_3x3_average_pool_is_exact_at_every_border_without_scale():
+    builder = NIRBuilder(TARGETS["nir"], 1e-3)
+    g = builder.g
+    source = g.add("input", nir.Input(input_type={"input": np.array([3, 5, 7])}), (3, 5, 7))
+    last, _ = builder.chain([AvgPool3x3()], source, (3, 5, 7), "pool")
+    g.add("output", nir.Output(output_type={"output": np.array([3, 5, 7])}), (3, 5, 7), last)
+    graph = g.to_nir({})
+    assert not any(isinstance(n, (nir.Scale, nir.AvgPool2d)) for n in graph.nodes.values())
+    x = torch.randn(4, 3, 5, 7)
+    got, _ = load_nir(graph, dt=1e-3)(x)
+    assert torch.allclose(got, AvgPool3x3()(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("cell, batch_norms", [(FOLDABLE, 0), (SKIP_INTO_OUTPUT, 1)])
+def test_batch_norm_folds_into_the_convolutions_that_feed_only_the_neurons(cell, batch_norms, tmp_path):
+    net = trained_like(Genotype((cell, cell)))
+    graph = network_to_nir(net)
+    names = [n for n in graph.nodes if n.endswith("_bn")]
+    assert len([n for n in names if n.startswith("reduction0")]) == batch_norms
+    x = images()
+    with torch.no_grad():
+        expected = net.timestep_logits(x)
+    assert torch.allclose(run_nir(load_nir(graph), x, net.macro.timesteps), expected, atol=1e-5)
+
+
+def test_each_target_writes_the_lif_its_reader_integrates_exactly():
+    rate = 0.75  # tau = 4/3 steps
+    tau, threshold = TARGETS["norse"].lif_parameters(rate, 1.0, 1e-3, (2,))
+    assert (1e-3 * torch.from_numpy(np.float32(1) / tau)).tolist() == [0.75, 0.75]  # norse's dt * (1 / tau)
+    tau, threshold = TARGETS["sinabs"].lif_parameters(rate, 1.0, 1e-3, (4, 3, 3))
+    assert tau.shape == (4, 1, 1) and torch.exp(-1 / torch.from_numpy(tau)).unique().tolist() == [0.25]
+    assert np.allclose(threshold, 4 / 3)  # sinabs integrates v <- 0.25 v + I: the membrane in units of 4/3
+    tau, threshold = TARGETS["snntorch"].lif_parameters(rate, 1.0, 1e-3, (2,))
+    assert np.allclose(tau, 4 / 3 * 1e-4) and np.all(threshold == 1)  # snnTorch assumes dt = 1e-4 s
+
+
+def _depth_first(graph: nir.NIRGraph) -> list[str]:
+    """The order nirtorch's GraphExecutor (norse's and sinabs's loader) runs the nodes in:
+    depth-first pre-order from the input along each node's edges as listed."""
+    children = defaultdict(list)
+    for a, b in graph.edges:
+        children[a].append(b)
+    order, seen = [], set()
+
+    def visit(name):
+        if name not in seen:
+            seen.add(name)
+            order.append(name)
+            for child in children[name]:
+                visit(child)
+
+    visit(next(n for n, node in graph.nodes.items() if isinstance(node, nir.Input)))
+    return order
+
+
+@pytest.mark.parametrize("target", ["norse", "sinabs"])
+def test_the_spine_makes_the_depth_first_executor_run_every_sum_after_its_inputs(target):
+    graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD))), target=target)
+    order = _depth_first(graph)
+    assert order == list(graph.nodes) and isinstance(graph.nodes[order[-1]], nir.Output)
+    position = {n: i for i, n in enumerate(order)}
+    assert all(position[a] < position[b] for a, b in graph.edges)
+    bridges = [n for n in graph.nodes if n.startswith("bridge")]
+    assert bridges and all(np.all(graph.nodes[b].v_threshold >= 1e30) for b in bridges)  # they never fire
+
+
+def test_snntorch_names_sort_in_the_order_nodes_must_run():
+    graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD))), target="snntorch")
+    names = sorted(graph.nodes)  # nir.read's order, which nirtorch runs
+    position = {n: i for i, n in enumerate(names)}
+    assert all(position[a] < position[b] for a, b in graph.edges)
+
+
+@pytest.mark.parametrize("target", CONSUMERS)
+def test_what_a_toolchain_cannot_run_is_one_line_naming_the_part_and_the_target(target):
+    with pytest.raises(ExportError, match=rf"cell0_2_0_conv1x1 \(cell 0, 2 -> 0\): a backward edge .* target {target}") as error:
+        network_to_nir(trained_like(Genotype((INTO_INPUT, FORWARD))), target=target)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ExportError, match=f"target {target} resets every neuron to 0"):
+        network_to_nir(trained_like(Genotype((FORWARD,)), NeuronConfig(threshold=0.5, v_reset=0.2)), target=target)
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_files_have_no_v_reset_when_it_is_zero_so_nir_1_0_4_reads_them(target, tmp_path):
+    path = tmp_path / "net.nir"
+    write(path, network_to_nir(trained_like(Genotype((FORWARD,))), target=target))
+    with h5py.File(path) as handle:
+        names = []
+        handle.visit(names.append)
+    assert not [n for n in names if n.endswith("v_reset")]
+    # nir 1.0.5+ reads the missing field as zeros (sinabs's per-channel parameters, which sinabs
+    # needs, do not pass nir 1.0.8's type inference; sinabs installs nir 1.0.4, which has none)
+    graph = nir.read(path, type_check=not TARGETS[target].per_channel)
+    assert all(np.all(getattr(n, "v_reset", 0) == 0) for n in graph.nodes.values() if isinstance(n, nir.LIF))
+
+
+def test_search_told_the_target_proposes_only_what_it_runs_and_records_it(tmp_path, capsys):
+    main(["search", "--config", SEARCH_CONFIG, "--trainer.default_root_dir", str(tmp_path),
+          "--trainer.logger.init_args.save_dir", str(tmp_path), "--export_target", "sinabs", "--space.backward", "true"])
+    assert "target sinabs runs no backward edges: searching forward edges only" in capsys.readouterr().out
+    final = next(tmp_path.rglob("final.yaml"))
+    import yaml
+
+    config = yaml.safe_load(final.read_text())
+    assert config["model"]["export_target"] == "sinabs"
+    assert not any(e.backward for cell in Genotype.from_dict(config["model"]["genotype"]).cells for e in cell.edges)
