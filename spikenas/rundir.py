@@ -115,11 +115,42 @@ def state_path(trainer: pl.Trainer, kind: str, key: str) -> Path:
     return logs_root(trainer) / f".{kind}_state" / f"{key}.json"
 
 
-def read_state(path: Path) -> dict[str, Any] | None:
-    """The state at ``path``; None when missing or unreadable (a state file is only ever
-    replaced atomically, so unreadable means foreign or damaged: the run starts afresh)."""
+class DamagedState(ValueError):
+    """A state file that is not one this code wrote, unchanged, or that points outside its logs."""
+
+
+def check_run_dir(run_dir: Any, root: Path) -> Path:
+    """``run_dir`` (from a state file) if it names a directory inside ``root``, the logs the
+    state belongs to: a state never redirects a run's outputs elsewhere."""
+    if not isinstance(run_dir, str) or not run_dir:
+        raise DamagedState(f"its run_dir is {run_dir!r}, not a directory name")
+    path = Path(run_dir)
+    if path.resolve().parent != root.resolve():
+        raise DamagedState(f"its run_dir {run_dir} is not a run directory of {root}")
+    return path
+
+
+def read_state(path: Path, root: Path) -> dict[str, Any] | None:
+    """The state at ``path`` (None when there is none): a JSON mapping whose ``run_dir`` is a
+    run directory of ``root``; a :class:`DamagedState` otherwise (written by hand or damaged on
+    disk: a state file is only ever replaced atomically)."""
+    if not (path.exists() or path.is_symlink()):
+        return None
     try:
         state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) and isinstance(state.get("run_dir"), str) else None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DamagedState(getattr(exc, "strerror", None) or type(exc).__name__) from None
+    if not isinstance(state, dict) or not isinstance(state.get("complete"), bool):
+        raise DamagedState("not a state of this run")
+    check_run_dir(state.get("run_dir"), root)
+    return state
+
+
+def set_aside(path: Path, command: str, reason: Exception) -> None:
+    """Move a damaged state out of the way, saying so in one line."""
+    aside, n = path.with_name(path.name + ".damaged"), 0
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged{n}")
+    path.replace(aside)
+    print(f"spikenas {command}: the resume state {path} was unreadable ({reason}); moved it to {aside} and started afresh")

@@ -184,3 +184,21 @@ def test_a_plugin_score_that_raises_is_a_one_line_error_naming_it(tmp_path):
             analyze(tmp_path)
     text = str(error.value.code)
     assert "score 'broken' (plugin 'broken-score') raised" in text and "no kernel today" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("damage", ["garbage", '{"run_dir": "/tmp", "complete": false}', '{"run_dir": 5, "complete": false}',
+                                    "directory"])
+def test_a_damaged_or_redirecting_analyze_state_is_set_aside_saying_so(tmp_path, capsys, damage):
+    small = ("--studies.run", "[correlation]", "--studies.random_networks", "3")
+    analyze(tmp_path, *small)
+    state = next((tmp_path / "lightning_logs" / ".analyze_state").glob("*.json"))
+    state.unlink()
+    if damage == "directory":
+        state.mkdir()
+    else:
+        state.write_text(damage)
+    capsys.readouterr()
+    run = analyze(tmp_path, *small)
+    out = capsys.readouterr().out
+    assert "spikenas analyze: the resume state" in out and "moved it to" in out
+    assert run == tmp_path / "lightning_logs" / "version_1" and (run / "report.md").is_file()

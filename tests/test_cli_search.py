@@ -309,3 +309,54 @@ def test_search_progress_follows_the_trainers_progress_bar_setting(tmp_path, cap
     run_search(tmp_path, "--trainer.enable_progress_bar", enabled)
     drawn = "spikenas cell 1/2" in capsys.readouterr().err
     assert drawn == (enabled == "true")
+
+
+def _unfinished_state(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """A finished search's state, as JSON, and the files to turn it back into an unfinished one."""
+    import json
+
+    first = run_search(tmp_path)
+    state = next((tmp_path / "lightning_logs" / ".search_state").glob("*.json"))
+    data = json.loads(state.read_text())
+    data["meta"]["complete"] = False
+    return first, state, data
+
+
+@pytest.mark.parametrize("forgery", ["score", "nan", "type", "run_dir", "nested", "directory"])
+def test_a_forged_or_damaged_search_state_is_set_aside_not_resumed(tmp_path, capsys, forgery):
+    import json
+
+    first, state, data = _unfinished_state(tmp_path)
+    outside = tmp_path / "elsewhere"
+    if forgery in ("score", "nan"):  # the scores a resume would reuse, changed
+        for i, record in enumerate(data["records"]):
+            record["score"] = float("nan") if forgery == "nan" and i else (1e9 if i == 7 else -1e9)
+    elif forgery == "type":
+        data["records"][0]["score"] = "abc"
+    elif forgery == "run_dir":  # would make the run write every output elsewhere
+        data["meta"]["run_dir"] = str(outside)
+    if forgery == "nested":
+        state.write_text("[" * 100000 + "]" * 100000)
+    elif forgery == "directory":
+        state.unlink()
+        state.mkdir()
+    else:
+        state.write_text(json.dumps(data))
+    capsys.readouterr()
+    second = run_search(tmp_path)
+    out = capsys.readouterr().out
+    assert "was unreadable" in out and "moved it to" in out and state.with_name(state.name + ".damaged").exists()
+    assert (second / "genotype.yaml").read_text() == (first / "genotype.yaml").read_text()
+    assert not outside.exists()
+
+
+def test_an_intact_unfinished_state_still_resumes(tmp_path, capsys):
+    from spikenas.search.records import RecordLog
+
+    first, state, data = _unfinished_state(tmp_path)
+    log = RecordLog(state)
+    log.meta["complete"] = False
+    log.save()  # as an interrupted search leaves it: checksum and all
+    capsys.readouterr()
+    assert run_search(tmp_path) == first
+    assert "resuming from" in capsys.readouterr().out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
@@ -90,12 +89,12 @@ def test_a_plugin_strategy_runs_through_the_cli_and_resumes(tmp_path, capsys):
         assert "strategy_options" not in yaml.safe_load((run / "final.yaml").read_text())
         # an interrupted run resumes: mark the state unfinished and rerun the same command
         state = next((tmp_path / "lightning_logs" / ".search_state").glob("*.json"))
-        saved = json.loads(state.read_text())
-        saved["meta"]["complete"] = False
-        state.write_text(json.dumps(saved))
+        saved = RecordLog(state)
+        saved.meta["complete"] = False
+        saved.save()  # as an interrupted search leaves it (a state edited by hand is set aside)
         before = (run / "genotype.yaml").read_text()
         main(args)
-        assert f"({len(saved['records'])} candidates already scored)" in capsys.readouterr().out
+        assert f"({len(saved.records)} candidates already scored)" in capsys.readouterr().out
         assert sorted((tmp_path / "lightning_logs").glob("version_*"))[-1] == run  # the same run directory
         assert (run / "genotype.yaml").read_text() == before
 

@@ -32,7 +32,7 @@ from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.files import atomic_write, output_set
 from spikenas.plugin import get_registries
-from spikenas.rundir import claim_run_dir, logs_root, read_state, run_lock, settings_key, state_path
+from spikenas.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.workers import Workers, launch
 
@@ -116,7 +116,11 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
     with run_lock(state_file, "analysis", workers.is_writer):  # the same analysis started twice: one line
         run_dir = None
         if workers.is_writer:
-            state = read_state(state_file)
+            try:
+                state = read_state(state_file, logs_root(trainer))
+            except DamagedState as exc:
+                set_aside(state_file, "analyze", exc)
+                state = None
             if state is not None and not state.get("complete"):
                 run_dir = state["run_dir"]
             else:

@@ -22,7 +22,7 @@ import torch
 from spikenas.errors import SpikenasError
 from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.plugin import get_registries
-from spikenas.rundir import claim_run_dir, logs_root, run_lock, settings_key
+from spikenas.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
 from spikenas.score import scoring_mode
 from spikenas.export.nir_graph import restrict_space
 from spikenas.space.config import SearchSpaceConfig
@@ -211,19 +211,19 @@ def _open_log(trainer, state_path: Path, workers: Workers) -> tuple[RecordLog, P
     directory claimed for this one. A damaged state is moved aside, saying so."""
     meta = None
     if workers.is_writer:
+        root = logs_root(trainer)
         try:
-            previous = RecordLog(state_path) if state_path.exists() else None
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # damaged by hand or by disk
-            aside = state_path.with_name(state_path.name + ".damaged")
-            state_path.replace(aside)
-            print(f"spikenas search: the resume state {state_path} was unreadable ({type(exc).__name__}); "
-                  f"moved it to {aside} and started afresh")
+            previous = RecordLog(state_path) if state_path.exists() or state_path.is_symlink() else None
+            if previous is not None and not previous.meta.get("complete"):
+                check_run_dir(previous.meta.get("run_dir"), root)
+        except (DamagedState, OSError) as exc:  # damaged by hand or by disk
+            set_aside(state_path, "search", exc if isinstance(exc, DamagedState) else exc.strerror or type(exc).__name__)
             previous = None
         if previous is not None and not previous.meta.get("complete"):
             meta = previous.meta
         else:
             state_path.unlink(missing_ok=True)
-            meta = {"run_dir": str(claim_run_dir(trainer, logs_root(trainer)))}
+            meta = {"run_dir": str(claim_run_dir(trainer, root))}
     meta = workers.broadcast(meta)
     log = RecordLog(state_path, meta)
     if log.resumed and workers.is_writer:

@@ -4,19 +4,25 @@ Strategies are deterministic given their seed, so resuming is replaying: a resta
 runs the same decisions and takes every score it already has from the log instead of
 recomputing it. The log is saved atomically (temporary file + rename) every few seconds and
 when the search stops, so a killed search loses at most the last few seconds of work.
+
+A saved state carries the SHA-256 of its content; reading one whose checksum, layout or field
+types do not match (edited by hand, damaged on disk) is a :class:`DamagedState` error, so a
+changed score can never silently change the chosen network.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
 from spikenas.files import atomic_write
+from spikenas.rundir import DamagedState
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,42 @@ class Record:
     synops: float | None = None
 
 
+def _checksum(meta: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps({"meta": meta, "records": records}, sort_keys=True).encode()).hexdigest()
+
+
+_TYPES = {"key": str, "stage": str, "hash": str, "genotype": str, "score": float, "bytes": int, "seconds": float,
+          "synops": (float, type(None))}
+
+
+def _record(raw: Any) -> Record:
+    """A :class:`Record` from its JSON form, every field present and of its type."""
+    if not isinstance(raw, dict) or set(raw) != {f.name for f in fields(Record)}:
+        raise DamagedState("a record does not have the fields of a scored candidate")
+    for name, kind in _TYPES.items():
+        value = raw[name]
+        if isinstance(value, int) and not isinstance(value, bool) and kind in (float, (float, type(None))):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise DamagedState(f"a record's {name} is {type(raw[name]).__name__}, not {getattr(kind, '__name__', 'a number')}")
+        raw = {**raw, name: value}
+    return Record(**raw)
+
+
+def read_state(path: Path) -> tuple[dict[str, Any], list[Record]]:
+    """``(meta, records)`` of the state file at ``path``; :class:`DamagedState` (or ``OSError``)
+    unless it is a state this code wrote, unchanged."""
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise DamagedState(f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("meta"), dict) or not isinstance(data.get("records"), list):
+        raise DamagedState("not a search state")
+    if data.get("checksum") != _checksum(data["meta"], data["records"]):
+        raise DamagedState("its checksum does not match its content")
+    return data["meta"], [_record(raw) for raw in data["records"]]
+
+
 class RecordLog:
     """Ordered records with look-up by key, persisted to ``state_path`` (JSON) if given."""
 
@@ -47,10 +89,10 @@ class RecordLog:
         self._last_save = time.monotonic()
         self.resumed = 0
         if state_path is not None and state_path.exists():
-            data = json.loads(state_path.read_text())
-            self.meta = {**data.get("meta", {}), **self.meta}
-            for raw in data["records"]:
-                self._append(Record(**raw))
+            meta, records = read_state(state_path)
+            self.meta = {**meta, **self.meta}
+            for record in records:
+                self._append(record)
             self.resumed = len(self.records)
 
     def _append(self, record: Record) -> None:
@@ -71,7 +113,8 @@ class RecordLog:
     def save(self) -> None:
         if self.state_path is None:
             return
-        payload = {"meta": self.meta, "records": [asdict(r) for r in self.records]}
+        records = [asdict(r) for r in self.records]
+        payload = {"meta": self.meta, "records": records, "checksum": _checksum(self.meta, records)}
         atomic_write(self.state_path, json.dumps(payload))
         self._last_save = time.monotonic()
 
