@@ -12,7 +12,9 @@ import torch
 from spikenas.analysis.networks import NetworkTable, TrainedNetwork
 from spikenas.analysis.plan import CellSearch
 from spikenas.analysis.settings import ProxyRecipe
-from spikenas.analysis.tables import baseline_table, cells_table, correlation_table, enhanced_space, impact_table
+from spikenas.analysis.ranking import correlation_table, tau_b
+from spikenas.analysis.sizes import SIZES
+from spikenas.analysis.tables import baseline_table, cells_table, enhanced_space, impact_table
 from spikenas.errors import SpikenasError
 from spikenas.files import atomic_write
 from spikenas.score.hamming import Hamming
@@ -23,11 +25,12 @@ CONNECTING = {"skip", "conv1x1", "conv3x3", "avgpool"}
 
 
 def row(role: str, val: float, test: float | None = None, key: str | None = None, seed: int = 0,
-        sahd: float = 0.0, hamming: float = 0.0) -> TrainedNetwork:
+        sahd: float = 0.0, hamming: float = 0.0, size: float = 1.0) -> TrainedNetwork:
     roles = tuple(role.split(";"))
     key = key or f"{role}-{val}-{test}-{sahd}"
+    sizes = {name: size * (i + 1) for i, name in enumerate(SIZES)}  # every baseline ranks like ``size``
     return TrainedNetwork(roles, key, key[:12], "0>1:skip", 2, "channels=8", 1000, {"sahd": sahd, "hamming": hamming},
-                          val, val if test is None else test, seed, 10, 0.5, 1.0)
+                          sizes, val, val if test is None else test, seed, 10, 0.5, 1.0)
 
 
 def test_impact_keeps_operations_whose_removal_costs_accuracy():
@@ -70,7 +73,7 @@ def test_correlation_is_kendall_and_spearman_over_random_networks():
         [(0.5, 1.0), (0.6, 2.0), (0.7, 3.0), (0.8, 4.0)])]
     rows.append(row("random", 0.4, sahd=-math.inf, hamming=-5.0, key="dead"))  # non-finite: ranked last
     rows.append(row("found", 0.99, sahd=100.0, key="found"))  # not a random network
-    table = {(r.score, r.accuracy): r for r in correlation_table(rows, ["sahd", "hamming"])}
+    table = {(r.score, r.accuracy): r for r in correlation_table(rows, ["sahd", "hamming"]) if r.role == "score"}
     assert table["sahd", "test"].networks == 5
     assert table["sahd", "test"].kendall_tau == pytest.approx(1.0)
     assert table["sahd", "val"].spearman_rho == pytest.approx(1.0)
@@ -101,8 +104,16 @@ def test_network_table_round_trips_and_rejects_foreign_columns(tmp_path):
     loaded = again.all()[0]
     assert loaded.roles == ("random", "found") and loaded.scores == {"sahd": -math.inf, "hamming": 2.5}
     assert (loaded.val_acc, loaded.test_acc) == (0.75, 0.7)
+    assert loaded.sizes == {name: float(i + 1) for i, name in enumerate(SIZES)}
+    # another set of registered scores keeps the trained rows: only the new score is missing
+    other = NetworkTable(tmp_path / "networks.csv", ["sahd", "synflow"])
+    assert other.load() == 1 and other.all()[0].scores == {"sahd": -math.inf}
+    assert other.incomplete() == {loaded.key}
+    other.measured(loaded.key, {"sahd": 1.0, "synflow": 2.0}, loaded.sizes)
+    assert other.incomplete() == set() and other.all()[0].val_acc == 0.75
+    (tmp_path / "foreign.csv").write_text("study,key,size\nrandom,k,3\n")
     with pytest.raises(SpikenasError, match="columns"):
-        NetworkTable(tmp_path / "networks.csv", ["sahd"]).load()
+        NetworkTable(tmp_path / "foreign.csv", ["sahd"]).load()
 
 
 def test_proxy_recipe_steps_and_errors():
@@ -131,3 +142,48 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
     assert (tmp_path / "out.png").read_bytes() == b"\x89PNG" and (tmp_path / "out.txt").read_text() == "text"
+
+
+def test_every_size_baseline_gets_the_same_statistics_marked_as_a_baseline():
+    rows = [row("random", acc, sahd=s, size=z, key=f"n{i}") for i, (acc, s, z) in enumerate(
+        [(0.5, 1.0, 4.0), (0.6, 2.0, 1.0), (0.7, 3.0, 3.0), (0.8, 4.0, 2.0), (0.9, 5.0, 5.0)])]
+    table = correlation_table(rows, ["sahd"])
+    baselines = [r for r in table if r.role == "baseline" and r.accuracy == "test"]
+    assert [r.score for r in baselines] == list(SIZES)
+    assert all(r.kendall_tau == pytest.approx(0.2) and 0 < r.kendall_p <= 1 and not math.isnan(r.spearman_rho) for r in baselines)
+    sahd = next(r for r in table if r.score == "sahd" and r.accuracy == "test")
+    assert sahd.kendall_tau == pytest.approx(1.0) and sahd.versus == "params"  # the first of the equally good baselines
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_bootstrap_tau_is_kendalls_tau_b_with_ties(seed):
+    from torchmetrics.functional.regression import kendall_rank_corrcoef
+
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randint(0, 6, (2, 30), generator=g).double()  # many ties
+    assert float(tau_b(x[None], y[None])[0]) == pytest.approx(float(kendall_rank_corrcoef(x, y, variant="b")), abs=1e-6)
+
+
+def test_the_interval_holds_tau_and_the_verdict_follows_the_paired_difference():
+    g = torch.Generator().manual_seed(0)
+    acc = torch.rand(60, generator=g)
+    noise = torch.rand(60, generator=g)
+    # sahd ranks the accuracy exactly, the sizes are noise: sahd beats the best baseline
+    rows = [row("random", float(a), sahd=float(a), size=float(z), key=f"n{i}") for i, (a, z) in enumerate(zip(acc, noise))]
+    sahd = next(r for r in correlation_table(rows, ["sahd"]) if r.score == "sahd" and r.accuracy == "test")
+    assert sahd.tau_low == sahd.tau_high == pytest.approx(1.0) and sahd.verdict == "beats"
+    # now the sizes rank it and sahd is noise: it loses; a noisy score's interval holds its tau
+    rows = [row("random", float(a), sahd=float(z), size=float(a), key=f"n{i}") for i, (a, z) in enumerate(zip(acc, noise))]
+    sahd = next(r for r in correlation_table(rows, ["sahd"]) if r.score == "sahd" and r.accuracy == "test")
+    assert sahd.verdict == "loses" and sahd.tau_low < sahd.kendall_tau < sahd.tau_high and sahd.margin_high < 0
+
+
+def test_the_noise_ceiling_is_tau_between_two_seeds_of_the_same_networks():
+    accs = [0.5, 0.6, 0.7, 0.8, 0.9]
+    same = [row("random", a, key=f"n{i}", seed=s) for s in (0, 1) for i, a in enumerate(accs)]
+    ceiling = [r for r in correlation_table(same, ["sahd"]) if r.role == "ceiling"]
+    assert [(r.accuracy, r.networks) for r in ceiling] == [("val", 5), ("test", 5)] and ceiling[1].kendall_tau == pytest.approx(1.0)
+    flipped = [row("random", a if s == 0 else 1.4 - a, key=f"n{i}", seed=s) for s in (0, 1) for i, a in enumerate(accs)]
+    assert [r for r in correlation_table(flipped, ["sahd"]) if r.role == "ceiling"][1].kendall_tau == pytest.approx(-1.0)
+    one_seed = [row("random", a, key=f"n{i}") for i, a in enumerate(accs)]
+    assert not [r for r in correlation_table(one_seed, ["sahd"]) if r.role == "ceiling"]

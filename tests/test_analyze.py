@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from spikenas.analysis.proxy import ProxyTrainer
+from spikenas.analysis.sizes import SIZES
 from spikenas.cli import main
 from spikenas.plugin import hookimpl
 from spikenas.testing import temporary_plugin
@@ -41,7 +42,8 @@ def finished(tmp_path_factory) -> Path:
 def test_networks_csv_has_one_row_per_planned_network_with_every_score(finished):
     rows = read(finished / "networks.csv")
     assert list(rows[0]) == ["study", "key", "hash", "genotype", "cells", "macro", "bytes", "score_sahd",
-                             "score_hamming", "val_acc", "test_acc", "seed", "steps", "final_loss", "seconds"]
+                             "score_hamming", "size_params", "size_bytes", "size_synops", "size_macs", "size_neurons",
+                             "val_acc", "test_acc", "seed", "steps", "final_loss", "seconds"]
     assert len({r["key"] for r in rows}) == len(rows)  # one seed: one row per network
     roles = [role for r in rows for role in r["study"].split(";")]
     assert roles.count("random") == 4 and roles.count("found") == 1
@@ -52,6 +54,8 @@ def test_networks_csv_has_one_row_per_planned_network_with_every_score(finished)
     for r in rows:
         assert 0.0 <= float(r["val_acc"]) <= 1.0 and 0.0 <= float(r["test_acc"]) <= 1.0
         assert 0 < int(r["bytes"]) <= 20_000 and int(r["steps"]) == 16
+        assert float(r["size_bytes"]) == int(r["bytes"]) and float(r["size_params"]) * 4 <= int(r["bytes"])
+        assert float(r["size_macs"]) > float(r["size_params"]) > 0 and float(r["size_neurons"]) > 0
     only_conv = [r for r in rows if "only:conv3x3" in r["study"]][0]
     assert set(op.split(":")[1] for op in only_conv["genotype"].replace("|", "").split()) <= {"conv3x3", "zero"}
     assert "conv1x1" not in [r for r in rows if "without:conv1x1" in r["study"]][0]["genotype"]
@@ -67,8 +71,9 @@ def test_tables_have_one_row_per_operation_cell_count_score_and_accuracy(finishe
     assert [r["cells"] for r in cells] == ["1", "2"] and sum(r["chosen"] == "True" for r in cells) == 1
     assert all(float(r["search_seconds"]) > 0 and int(r["bytes"]) <= 20_000 for r in cells)
     corr = read(finished / "correlation.csv")
-    assert [(r["score"], r["accuracy"]) for r in corr] == [(s, a) for s in SCORES for a in ("val", "test")]
-    assert all(r["networks"] == "4" for r in corr)
+    predictors = [(s, "score") for s in SCORES] + [(s, "baseline") for s in SIZES]
+    assert [(r["score"], r["role"], r["accuracy"]) for r in corr] == [(s, role, a) for a in ("val", "test") for s, role in predictors]
+    assert all(r["networks"] == "4" for r in corr)  # one seed: no noise ceiling row
     base = read(finished / "baseline.csv")
     assert [r["accuracy"] for r in base] == ["val", "test"] and base[0]["random_networks"] == "4"
     assert 0.0 <= float(base[1]["percentile"]) <= 100.0
@@ -77,6 +82,7 @@ def test_tables_have_one_row_per_operation_cell_count_score_and_accuracy(finishe
     report = (finished / "report.md").read_text()
     for heading in ("Operation impact", "Cell count", "Score validation", "Found vs random", "enhanced space"):
         assert heading in report
+    assert "the best size baseline is" in report and "noise ceiling" in report
     assert "spikenas analyze --config" in report
 
 

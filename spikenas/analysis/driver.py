@@ -110,7 +110,7 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
         "space": asdict(space), "studies": asdict(studies), "proxy": asdict(recipe), "config": identity,
         "macro": model.macro.to_dict(), "neuron": asdict(model.neuron), "optimizer": describe(model.optimizer) if config is None else None,
         "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,
-        "scores": score_names, "operations": registries.operations.names(),
+        "operations": registries.operations.names(),  # not the scores: a resumed run measures new ones (seconds)
     })
     state_file = state_path(trainer, "analyze", key)
     with run_lock(state_file, "analysis", workers.is_writer):  # the same analysis started twice: one line
@@ -131,23 +131,34 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
         done = table.load() if workers.is_writer else 0
         if workers.is_writer and done:
             print(f"spikenas analyze: resuming {run_dir} ({done} training runs already in networks.csv)")
+        measured: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+
+        def measure(network: PlannedNetwork) -> tuple[dict[str, float], dict[str, float]]:
+            if network.key not in measured:
+                measured[network.key] = proxy.measure(network.genotype, network.macro, batches, seed, score_options, network.bytes)
+            return measured[network.key]
+
+        if workers.is_writer:  # rows trained before a score was registered: measure, never retrain
+            incomplete = table.incomplete()
+            for network in plan.networks:
+                if network.key in incomplete:
+                    table.measured(network.key, *measure(network))
+            if incomplete:
+                table.save()
         todo = workers.broadcast([(n, s) for n in plan.networks for s in recipe.seeds if not table.has(n.key, s)])
 
         runs = len(plan.networks) * len(recipe.seeds)
         quiet = not workers.is_writer or trainer.progress_bar_callback is None  # --trainer.enable_progress_bar false
         bar = tqdm(total=runs, initial=runs - len(todo), desc="spikenas analyze", disable=quiet, dynamic_ncols=True)
-        scored: dict[str, dict[str, float]] = {}
-
         def train(job: tuple[PlannedNetwork, int]) -> TrainedNetwork:
             network, net_seed = job
-            if network.key not in scored:
-                scored[network.key] = proxy.scores(network.genotype, network.macro, batches, seed, score_options)
+            scores, sizes = measure(network)
             result = proxy.train(network.genotype, network.macro, net_seed)
             m = network.macro
             return TrainedNetwork(
                 tuple(network.roles), network.key, network.genotype.hash, str(network.genotype), len(network.genotype.cells),
                 f"channels={m.channels} head_hidden={m.head_hidden} head_pool={m.head_pool} timesteps={m.timesteps}",
-                network.bytes, scored[network.key], result.val_acc, result.test_acc, net_seed, result.steps,
+                network.bytes, scores, sizes, result.val_acc, result.test_acc, net_seed, result.steps,
                 result.final_loss, result.seconds,
             )
 

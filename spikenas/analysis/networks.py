@@ -3,20 +3,25 @@
 Columns: ``study`` (the network's roles joined by ``;``: ``random``, ``without:skip``,
 ``only:conv3x3``, ``cells:2``, ``found``), ``key`` (genotype hash and macro), ``hash`` and
 ``genotype`` (text form), ``cells``, ``macro``, ``bytes`` (under the run's cost model), one
-``score_<name>`` per registered score (at initialisation, on the search's scoring batch),
-``val_acc`` and ``test_acc`` (fractions), ``seed``, ``steps``, ``final_loss`` and ``seconds``
-(wall time of training and evaluation). The file is rewritten atomically after every trained
-network, so it is also the resume state of a killed analysis.
+``score_<name>`` per registered score (at initialisation, on the search's scoring batch), one
+``size_<measure>`` per size baseline (:mod:`spikenas.analysis.sizes`), ``val_acc`` and
+``test_acc`` (fractions), ``seed``, ``steps``, ``final_loss`` and ``seconds`` (wall time of
+training and evaluation). The file is rewritten atomically after every trained network, so it
+is also the resume state of a killed analysis. Scores and sizes cost seconds, training costs
+minutes: a resumed analysis whose registered scores changed keeps every trained row and only
+measures what its columns lack (:meth:`NetworkTable.incomplete`).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from spikenas.analysis.sizes import SIZES
 from spikenas.errors import SpikenasError
 from spikenas.files import atomic_write
 
@@ -36,6 +41,7 @@ class TrainedNetwork:
     macro: str
     bytes: int
     scores: dict[str, float]
+    sizes: dict[str, float]
     val_acc: float
     test_acc: float
     seed: int
@@ -48,7 +54,7 @@ class TrainedNetwork:
 
 
 def columns(score_names: list[str]) -> list[str]:
-    return HEAD + [f"score_{name}" for name in score_names] + TAIL
+    return HEAD + [f"score_{name}" for name in score_names] + [f"size_{name}" for name in SIZES] + TAIL
 
 
 def _number(text: str) -> float:
@@ -67,32 +73,49 @@ class NetworkTable:
         self.rows: dict[tuple[str, int], TrainedNetwork] = {}
 
     def load(self) -> int:
-        """Read the rows already in ``path`` (a resumed analysis); returns how many."""
+        """Read the rows already in ``path`` (a resumed analysis); returns how many. Score and
+        size columns may differ from this analysis's (scores registered since): what a row
+        lacks is left out of its ``scores``/``sizes`` (see :meth:`incomplete`)."""
         if not self.path.exists():
             return 0
         with self.path.open(newline="") as handle:
             reader = csv.DictReader(handle)
-            if reader.fieldnames != columns(self.score_names):
+            names = list(reader.fieldnames or [])
+            middle = names[len(HEAD):len(names) - len(TAIL)]
+            if names[:len(HEAD)] != HEAD or names[len(names) - len(TAIL):] != TAIL or \
+                    not all(c.startswith(("score_", "size_")) for c in middle):
                 raise SpikenasError(
-                    f"{self.path}: its columns {reader.fieldnames} are not this analysis's "
-                    f"{columns(self.score_names)}; move the file away to start afresh"
+                    f"{self.path}: its columns {names} are not an analysis's {columns(self.score_names)}; "
+                    "move the file away to start afresh"
                 )
             for raw in reader:
                 try:
-                    row = self.parse(raw)
+                    row = self.parse(raw, middle)
                 except (KeyError, TypeError, ValueError):
                     continue  # an unreadable row is trained again
                 self.rows[(row.key, row.seed)] = row
         return len(self.rows)
 
-    def parse(self, raw: dict[str, str]) -> TrainedNetwork:
+    def parse(self, raw: dict[str, str], measured: list[str]) -> TrainedNetwork:
+        scores = {c[len("score_"):]: _number(raw[c]) for c in measured if c.startswith("score_") and raw[c] != ""}
+        sizes = {c[len("size_"):]: _number(raw[c]) for c in measured if c.startswith("size_") and raw[c] != ""}
         return TrainedNetwork(
             roles=tuple(raw["study"].split(";")), key=raw["key"], hash=raw["hash"], genotype=raw["genotype"],
             cells=int(raw["cells"]), macro=raw["macro"], bytes=int(raw["bytes"]),
-            scores={name: _number(raw[f"score_{name}"]) for name in self.score_names},
+            scores={k: v for k, v in scores.items() if k in self.score_names}, sizes=sizes,
             val_acc=float(raw["val_acc"]), test_acc=float(raw["test_acc"]), seed=int(raw["seed"]),
             steps=int(raw["steps"]), final_loss=_number(raw["final_loss"]), seconds=float(raw["seconds"]),
         )
+
+    def incomplete(self) -> set[str]:
+        """Keys of the networks whose rows lack a registered score or a size measure."""
+        return {r.key for r in self.rows.values() if set(self.score_names) - set(r.scores) or set(SIZES) - set(r.sizes)}
+
+    def measured(self, key: str, scores: dict[str, float], sizes: dict[str, float]) -> None:
+        """Put ``scores`` and ``sizes`` into every row (seed) of network ``key``."""
+        for index, row in self.rows.items():
+            if row.key == key:
+                self.rows[index] = dataclasses.replace(row, scores=dict(scores), sizes=dict(sizes))
 
     def has(self, key: str, seed: int) -> bool:
         return (key, seed) in self.rows
@@ -108,6 +131,7 @@ class NetworkTable:
             writer.writerow(
                 [";".join(r.roles), r.key, r.hash, r.genotype, r.cells, r.macro, r.bytes]
                 + [repr(r.scores[name]) for name in self.score_names]
+                + [repr(r.sizes[name]) for name in SIZES]
                 + [f"{r.val_acc:.6f}", f"{r.test_acc:.6f}", r.seed, r.steps, f"{r.final_loss:.6g}", f"{r.seconds:.3f}"]
             )
         atomic_write(self.path, buffer.getvalue())

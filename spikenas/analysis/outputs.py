@@ -20,10 +20,8 @@ import yaml
 
 from spikenas.analysis import plots
 from spikenas.analysis.networks import TrainedNetwork
-from spikenas.analysis.tables import (
-    BaselineRow, CellsRow, CorrelationRow, ImpactRow, baseline_table, cells_table, correlation_table, enhanced_space,
-    impact_table,
-)
+from spikenas.analysis.ranking import CorrelationRow, best_baseline, ceiling, correlation_table
+from spikenas.analysis.tables import BaselineRow, CellsRow, ImpactRow, baseline_table, cells_table, enhanced_space, impact_table
 from spikenas.files import atomic_write
 
 
@@ -79,8 +77,12 @@ def write_tables(run_dir: Path, tables: AnalysisTables, rows: list[TrainedNetwor
              r.val.n, _f(r.val.mean), _f(r.val.std), _f(r.test.mean), _f(r.test.std)] for r in tables.cells])
         plots.cells_figure(tables.cells, run_dir / "cells.png")
     if tables.correlation:
-        write_csv(run_dir / "correlation.csv", ["score", "accuracy", "networks", "kendall_tau", "kendall_p", "spearman_rho"],
-                  [[r.score, r.accuracy, r.networks, _f(r.kendall_tau, 6), _f(r.kendall_p, 6), _f(r.spearman_rho, 6)] for r in tables.correlation])
+        write_csv(run_dir / "correlation.csv", [
+            "score", "role", "accuracy", "networks", "kendall_tau", "tau_low", "tau_high", "kendall_p", "spearman_rho",
+            "versus", "margin_low", "margin_high", "verdict",
+        ], [[r.score, r.role, r.accuracy, r.networks, _f(r.kendall_tau, 6), _f(r.tau_low, 6), _f(r.tau_high, 6),
+             _f(r.kendall_p, 6), _f(r.spearman_rho, 6), r.versus or "", _f(r.margin_low, 6), _f(r.margin_high, 6), r.verdict]
+            for r in tables.correlation])
         plots.correlation_figure(rows, tables.correlation, score_names, run_dir / "correlation.png")
     if tables.baseline:
         write_csv(run_dir / "baseline.csv", [
@@ -97,13 +99,18 @@ def write_tables(run_dir: Path, tables: AnalysisTables, rows: list[TrainedNetwor
 
 
 def summary_line(tables: AnalysisTables, networks: int, seconds: float, score: str) -> str:
-    """``tau=.. spearman=.. networks=.. found_percentile=.. enhanced_ops=.. enhanced_cells=.. seconds=..``
-    (``score``'s correlation with test accuracy; ``nan`` where a study did not run)."""
-    corr = [r for r in tables.correlation if r.score == score and r.accuracy == "test"]
+    """``tau=.. spearman=.. best_baseline=.. best_baseline_tau=.. ceiling=.. networks=..
+    found_percentile=.. enhanced_ops=.. enhanced_cells=.. seconds=..`` (on test accuracy:
+    ``score``'s correlation, the best size baseline's and the noise ceiling; ``nan`` where a
+    study did not run or one seed was trained)."""
+    corr = [r for r in tables.correlation if r.score == score and r.role == "score" and r.accuracy == "test"]
     base = [r for r in tables.baseline if r.accuracy == "test"]
+    best, noise = best_baseline(tables.correlation), ceiling(tables.correlation)
     tau = corr[0].kendall_tau if corr else math.nan
     rho = corr[0].spearman_rho if corr else math.nan
     percentile = base[0].percentile if base else math.nan
-    return (f"tau={tau:.3f} spearman={rho:.3f} networks={networks} found_percentile={percentile:.1f} "
+    return (f"tau={tau:.3f} spearman={rho:.3f} best_baseline={best.score if best else 'none'} "
+            f"best_baseline_tau={best.kendall_tau if best else math.nan:.3f} ceiling={noise.kendall_tau if noise else math.nan:.3f} "
+            f"networks={networks} found_percentile={percentile:.1f} "
             f"enhanced_ops={','.join(tables.enhanced['operations'])} enhanced_cells={tables.enhanced['cells']} "
             f"seconds={seconds:.0f}")

@@ -8,7 +8,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from spikenas.analysis.networks import TrainedNetwork
-from spikenas.analysis.tables import BaselineRow, CellsRow, CorrelationRow, ImpactRow
+from spikenas.analysis.ranking import CorrelationRow
+from spikenas.analysis.tables import BaselineRow, CellsRow, ImpactRow
 from spikenas.files import write_figure
 
 
@@ -72,12 +73,13 @@ def correlation_figure(rows: list[TrainedNetwork], table: list[CorrelationRow], 
     for i, name in enumerate(score_names):
         ax = fig.add_subplot(1, len(score_names), i + 1)
         for role, style in (("random", dict(s=14, alpha=0.7, label="random")), ("found", dict(s=160, marker="*", color="black", label="found"))):
-            points = [(r.scores[name], r.test_acc) for r in rows if r.has(role) and math.isfinite(r.scores[name])]
+            points = [(r.scores[name], r.test_acc) for r in rows if r.has(role) and math.isfinite(r.scores.get(name, math.nan))]
             if points:
                 ax.scatter(*zip(*points), **style)
         stats = [c for c in table if c.score == name and c.accuracy == "test"]
         if stats:
-            ax.set_title(f"{name}: tau={stats[0].kendall_tau:.3f} rho={stats[0].spearman_rho:.3f} (n={stats[0].networks})", fontsize=9)
+            verdict = f", {stats[0].verdict} {stats[0].versus}" if stats[0].verdict else ""
+            ax.set_title(f"{name}: tau={stats[0].kendall_tau:.3f} rho={stats[0].spearman_rho:.3f} (n={stats[0].networks}{verdict})", fontsize=9)
         ax.set_xlabel(f"{name} score at initialisation")
         ax.set_ylabel("test accuracy (proxy training)")
         ax.legend(fontsize=7)

@@ -24,8 +24,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from spikenas.analysis.settings import ProxyRecipe
+from spikenas.analysis.sizes import size_measures
 from spikenas.errors import SpikenasError
 from spikenas.network import SpikingNetwork
+from spikenas.network.profile import Profiler
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
 from spikenas.score import score_network
@@ -112,10 +114,11 @@ class ProxyTrainer:
         network = SpikingNetwork(genotype, macro, self.neuron, self.registries.operations, seed=seed)
         return network.to(self.device, memory_format=self.memory_format)
 
-    def scores(self, genotype: Genotype, macro: MacroConfig, batches: list[torch.Tensor], seed: int,
-               options: dict[str, dict[str, Any]]) -> dict[str, float]:
-        """Every registered score of the untrained network (weights seeded by ``seed``, as in
-        the search), ``options[name]`` passed to score ``name``'s factory."""
+    def measure(self, genotype: Genotype, macro: MacroConfig, batches: list[torch.Tensor], seed: int,
+                options: dict[str, dict[str, Any]], footprint: int) -> tuple[dict[str, float], dict[str, float]]:
+        """``(scores, sizes)`` of the untrained network (weights seeded by ``seed``, as in the
+        search): every registered score (``options[name]`` passed to score ``name``'s factory)
+        and every size baseline (:mod:`spikenas.analysis.sizes`; ``footprint``: its bytes)."""
         network = self.build(genotype, macro, seed)
         values = {}
         for entry in self.registries.scores:
@@ -127,7 +130,8 @@ class ProxyTrainer:
                     f"score {entry.name!r} (plugin {entry.plugin!r}) raised on network {genotype.hash}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-        return values
+        profile = Profiler(macro, self.neuron, self.registries.operations).profile(genotype)
+        return values, size_measures(network, profile, footprint, batches)
 
     def train(self, genotype: Genotype, macro: MacroConfig, seed: int) -> ProxyResult:
         """Train ``genotype`` at ``macro`` from ``seed`` for the recipe's steps; evaluate it."""

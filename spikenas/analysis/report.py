@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from spikenas.analysis.outputs import AnalysisTables
+from spikenas.analysis.ranking import best_baseline, ceiling
 from spikenas.files import atomic_write
 
 
@@ -24,6 +25,24 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def verdicts(table: list) -> list[str]:
+    """One plain sentence per score (test accuracy): does it beat the best size baseline beyond
+    the bootstrap interval, and where the noise ceiling lies."""
+    best, noise = best_baseline(table), ceiling(table)
+    if best is None:
+        return ["No size baseline could be ranked (fewer than three networks, or constant sizes)."]
+    lines = [f"On test accuracy the best size baseline is **{best.score}** (τ {best.kendall_tau:.3f})"
+             + (f"; the noise ceiling is τ {noise.kendall_tau:.3f} [{noise.tau_low:.3f}, {noise.tau_high:.3f}]."
+                if noise else "; train two or more proxy seeds (proxy.seeds) to see the noise ceiling.")]
+    words = {"beats": "ranks better than {b} beyond the interval", "loses": "ranks worse than {b} beyond the interval",
+             "tie": "cannot be told apart from {b} (the interval of the difference spans 0)"}
+    for r in table:
+        if r.role == "score" and r.accuracy == "test" and r.verdict:
+            lines.append(f"- `{r.score}` (τ {r.kendall_tau:.3f}) {words[r.verdict].format(b=r.versus)}: "
+                         f"Δτ in [{r.margin_low:+.3f}, {r.margin_high:+.3f}].")
+    return lines
 
 
 def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) -> None:
@@ -77,12 +96,20 @@ def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) ->
         parts += [
             "## Score validation",
             "",
-            "Rank correlation of each training-free score (at initialisation) with the trained accuracy of "
-            "the random networks (one point per network, its mean over seeds).",
+            "Rank correlation with the trained accuracy of the random networks (one point per network, its "
+            "mean over seeds) of each training-free score at initialisation, and of each size baseline "
+            "(parameters, bytes, SynOps at initialisation, MACs, neurons): a score earns its place only by "
+            "ranking better than counting does. Brackets: 95% bootstrap intervals over networks. The noise "
+            "ceiling is τ between two training seeds of the same networks: how well one proxy training ranks "
+            "another, so no score can be expected to exceed it.",
             "",
-            _table(["score", "accuracy", "networks", "Kendall τ", "p", "Spearman ρ"],
-                   [[r.score, r.accuracy, r.networks, f"{r.kendall_tau:.3f}", f"{r.kendall_p:.3g}", f"{r.spearman_rho:.3f}"]
+            _table(["predictor", "role", "accuracy", "networks", "Kendall τ [95%]", "p", "Spearman ρ", "vs best baseline"],
+                   [[r.score, r.role, r.accuracy, r.networks, f"{r.kendall_tau:.3f} [{r.tau_low:.3f}, {r.tau_high:.3f}]",
+                     f"{r.kendall_p:.3g}", f"{r.spearman_rho:.3f}",
+                     f"{r.verdict} {r.versus} (Δτ [{r.margin_low:+.3f}, {r.margin_high:+.3f}])" if r.verdict else ""]
                     for r in tables.correlation]),
+            "",
+            *verdicts(tables.correlation),
             "",
             "![correlation](correlation.png)",
             "",

@@ -24,8 +24,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Optional
 
-import torch
-from torchmetrics.functional.regression import kendall_rank_corrcoef, spearman_corrcoef
 
 from spikenas.analysis.networks import TrainedNetwork
 
@@ -138,44 +136,6 @@ def cells_table(rows: list[TrainedNetwork], searches: dict, tolerance: float) ->
         CellsRow(c, s.genotype.hash, str(s.genotype), s.bytes, s.seconds, s.candidates, s.score, val, test, c == chosen)
         for c, (s, val, test) in stats.items()
     ]
-
-
-# -- score validation ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CorrelationRow:
-    """Rank correlation of one score with one accuracy over the random networks."""
-
-    score: str
-    accuracy: str  # "val" or "test"
-    networks: int
-    kendall_tau: float
-    kendall_p: float
-    spearman_rho: float
-
-
-def _finite_ranks(values: list[float]) -> torch.Tensor:
-    """``values`` with non-finite scores ranked last (as the search ranks them)."""
-    finite = [v for v in values if math.isfinite(v)]
-    floor = (min(finite) - 1.0) if finite else 0.0
-    return torch.tensor([v if math.isfinite(v) else floor for v in values], dtype=torch.float64)
-
-
-def correlation_table(rows: list[TrainedNetwork], score_names: list[str]) -> list[CorrelationRow]:
-    """Kendall tau-b (with its two-sided p-value) and Spearman rho of every score against the
-    mean validation and test accuracy of every ``random`` network."""
-    networks = _per_network(_rows(rows, "random"))
-    table = []
-    for name in score_names:
-        scores = _finite_ranks([group[0].scores[name] for group in networks])
-        for kind in ("val", "test"):
-            acc = torch.tensor([statistics.fmean(getattr(r, f"{kind}_acc") for r in g) for g in networks], dtype=torch.float64)
-            if len(networks) < 3 or len(set(acc.tolist())) < 2 or len(set(scores.tolist())) < 2:  # no ranking
-                table.append(CorrelationRow(name, kind, len(networks), math.nan, math.nan, math.nan))
-                continue
-            tau, p = kendall_rank_corrcoef(scores, acc, variant="b", t_test=True)
-            rho = spearman_corrcoef(scores, acc)
-            table.append(CorrelationRow(name, kind, len(networks), float(tau), float(p), float(rho)))
-    return table
 
 
 # -- found against random --------------------------------------------------------------------
