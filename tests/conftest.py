@@ -35,6 +35,7 @@ BUILTIN_LINES = [
     "operation avgpool spikenas.ops.builtin",
     "cost_model memory spikenas.cost.memory",
     "score sahd spikenas.score.sahd",
+    "score sahd_layer spikenas.score.sahd",
     "score hamming spikenas.score.hamming",
     "strategy spikenas spikenas.search.spikenas_search",
     "strategy random spikenas.search.random_search",

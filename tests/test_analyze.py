@@ -20,7 +20,7 @@ from spikenas.testing import temporary_plugin
 CONFIG = str(Path(__file__).parent / "configs" / "analyze_tiny.yaml")
 SEARCH_CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
 OPERATIONS = ["zero", "skip", "conv1x1", "conv3x3", "avgpool"]
-SCORES = ["sahd", "hamming"]
+SCORES = ["sahd", "sahd_layer", "hamming"]
 
 
 def analyze(tmp_path: Path, *extra: str) -> Path:
@@ -42,7 +42,7 @@ def finished(tmp_path_factory) -> Path:
 def test_networks_csv_has_one_row_per_planned_network_with_every_score(finished):
     rows = read(finished / "networks.csv")
     assert list(rows[0]) == ["study", "key", "hash", "genotype", "cells", "macro", "bytes", "score_sahd",
-                             "score_hamming", "size_params", "size_bytes", "size_synops", "size_macs", "size_neurons",
+                             "score_sahd_layer", "score_hamming", "size_params", "size_bytes", "size_synops", "size_macs", "size_neurons",
                              "val_acc", "test_acc", "seed", "steps", "final_loss", "seconds"]
     assert len({r["key"] for r in rows}) == len(rows)  # one seed: one row per network
     roles = [role for r in rows for role in r["study"].split(";")]
@@ -71,7 +71,7 @@ def test_tables_have_one_row_per_operation_cell_count_score_and_accuracy(finishe
     assert [r["cells"] for r in cells] == ["1", "2"] and sum(r["chosen"] == "True" for r in cells) == 1
     assert all(float(r["search_seconds"]) > 0 and int(r["bytes"]) <= 20_000 for r in cells)
     corr = read(finished / "correlation.csv")
-    predictors = [(s, "score") for s in SCORES] + [(s, "baseline") for s in SIZES]
+    predictors = [(s, "score") for s in SCORES] + [(s, "baseline") for s in SIZES] + [(f"{s}+bytes", "combined") for s in SCORES]
     assert [(r["score"], r["role"], r["accuracy"]) for r in corr] == [(s, role, a) for a in ("val", "test") for s, role in predictors]
     assert all(r["networks"] == "4" for r in corr)  # one seed: no noise ceiling row
     base = read(finished / "baseline.csv")

@@ -116,3 +116,18 @@ def test_scoring_channels_last_keeps_the_ranking_of_200_candidates(tiny_macro, n
     finite = torch.isfinite(a) & torch.isfinite(b)
     assert finite.sum() > 150 and torch.equal(torch.isfinite(a), torch.isfinite(b))
     assert kendall_rank_corrcoef(a[finite], b[finite], variant="b").item() >= 0.99
+
+
+def test_sahd_layer_weighs_every_layer_the_same_whatever_its_width():
+    from spikenas.score.sahd import SAHD
+
+    g = torch.Generator().manual_seed(0)
+    narrow = (torch.rand(2, 6, 10, generator=g) < 0.3).float()  # [T, B, N=10]
+    wide = (torch.rand(2, 6, 1000, generator=g) < 0.3).float()
+    plain, layer = SAHD(), SAHD(per_layer=True)
+    assert layer.name == "sahd_layer"
+    assert torch.allclose(layer.kernel(narrow), plain.kernel(narrow) / 10)
+    assert torch.allclose(layer.kernel(wide), plain.kernel(wide) / 1000)
+    # in SAHD the wide layer is 100x the narrow one's weight in the kernel; here both are O(T)
+    assert plain.kernel(wide).abs().max() > 50 * plain.kernel(narrow).abs().max()
+    assert layer.kernel(wide).abs().max() < 2 * layer.kernel(narrow).abs().max()

@@ -11,7 +11,9 @@ make a tau readable:
   the same networks (the mean over seed pairs when there are more), which is how well one
   training of the proxy ranks another: no score can be expected to beat it. It needs
   ``proxy.seeds`` of two or more;
-- **the verdict** of each score against the best baseline (the baseline with the highest tau on
+- **combined predictors** (role ``combined``, ``<score>+bytes``): the mean of a score's rank and
+  the network's bytes' rank, which asks whether the score adds anything to size;
+- **the verdict** of each score and combination against the best baseline (the baseline with the highest tau on
   that accuracy): the bootstrap interval of the paired difference of taus. ``beats`` when the
   whole interval is above 0, ``loses`` when it is below, ``tie`` otherwise.
 
@@ -42,7 +44,7 @@ class CorrelationRow:
     one accuracy (``val`` or ``test``) over ``networks`` random networks."""
 
     score: str
-    role: str  # "score", "baseline" or "ceiling"
+    role: str  # "score", "baseline", "combined" or "ceiling"
     accuracy: str
     networks: int
     kendall_tau: float
@@ -56,7 +58,7 @@ class CorrelationRow:
 
     @property
     def verdict(self) -> str:
-        """``beats``, ``loses`` or ``tie`` against the best baseline (scores only; else '')."""
+        """``beats``, ``loses`` or ``tie`` against the best baseline (scores and combinations; else '')."""
         if self.versus is None or math.isnan(self.margin_low):
             return ""
         return "beats" if self.margin_low > 0 else "loses" if self.margin_high < 0 else "tie"
@@ -67,6 +69,17 @@ def _finite_ranks(values: list[float]) -> torch.Tensor:
     finite = [v for v in values if math.isfinite(v)]
     floor = (min(finite) - 1.0) if finite else 0.0
     return torch.tensor([v if math.isfinite(v) else floor for v in values], dtype=torch.float64)
+
+
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    """Average ranks (ties share the mean of their positions), 0-based."""
+    order = values.argsort()
+    ranks = torch.empty_like(values)
+    ranks[order] = torch.arange(len(values), dtype=values.dtype)
+    for value in values.unique():
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
 
 
 def tau_b(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -113,6 +126,10 @@ def correlation_table(rows: list[TrainedNetwork], score_names: list[str], resamp
     index = torch.randint(0, max(n, 1), (resamples, max(n, 1)), generator=generator)
     predictors = [(name, "score", [g[0].scores.get(name, math.nan) for g in networks]) for name in score_names]
     predictors += [(name, "baseline", [g[0].sizes.get(name, math.nan) for g in networks]) for name in SIZES]
+    if networks:
+        size_ranks = _ranks(_finite_ranks([g[0].sizes.get("bytes", math.nan) for g in networks]))
+        predictors += [(f"{name}+bytes", "combined", ((_ranks(_finite_ranks(values)) + size_ranks) / 2).tolist())
+                       for name, role, values in predictors if role == "score"]
     table = []
     for kind in ("val", "test"):
         acc = torch.tensor([statistics.fmean(getattr(r, f"{kind}_acc") for r in g) for g in networks], dtype=torch.float64)
@@ -129,7 +146,7 @@ def correlation_table(rows: list[TrainedNetwork], score_names: list[str], resamp
         baselines = [r for r in measured if r.role == "baseline" and not math.isnan(r.kendall_tau)]
         best = max(baselines, key=lambda r: r.kendall_tau, default=None)
         for row in measured:
-            if row.role == "score" and best is not None and row.score in boots:
+            if row.role in ("score", "combined") and best is not None and row.score in boots:
                 low, high = _interval(boots[row.score] - boots[best.score])
                 row = CorrelationRow(**{**row.__dict__, "versus": best.score, "margin_low": low, "margin_high": high})
             table.append(row)

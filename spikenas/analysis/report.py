@@ -39,7 +39,7 @@ def verdicts(table: list) -> list[str]:
     words = {"beats": "ranks better than {b} beyond the interval", "loses": "ranks worse than {b} beyond the interval",
              "tie": "cannot be told apart from {b} (the interval of the difference spans 0)"}
     for r in table:
-        if r.role == "score" and r.accuracy == "test" and r.verdict:
+        if r.role in ("score", "combined") and r.accuracy == "test" and r.verdict:
             lines.append(f"- `{r.score}` (τ {r.kendall_tau:.3f}) {words[r.verdict].format(b=r.versus)}: "
                          f"Δτ in [{r.margin_low:+.3f}, {r.margin_high:+.3f}].")
     return lines
@@ -99,7 +99,7 @@ def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) ->
             "Rank correlation with the trained accuracy of the random networks (one point per network, its "
             "mean over seeds) of each training-free score at initialisation, and of each size baseline "
             "(parameters, bytes, SynOps at initialisation, MACs, neurons): a score earns its place only by "
-            "ranking better than counting does. Brackets: 95% bootstrap intervals over networks. The noise "
+            "ranking better than counting does; `<score>+bytes` averages a score's rank with the bytes' rank. Brackets: 95% bootstrap intervals over networks. The noise "
             "ceiling is τ between two training seeds of the same networks: how well one proxy training ranks "
             "another, so no score can be expected to exceed it.",
             "",
