@@ -98,7 +98,7 @@ def test_surrogate_changes_gradient_not_spikes():
 @pytest.mark.parametrize(
     "kwargs, culprit",
     [
-        ({"surrogate": "atan"}, "'atan'"),
+        ({"surrogate": "arctan"}, "'arctan'"),
         ({"surrogate": "heaviside"}, "'heaviside'"),  # no gradient: not offered
         ({"reset": "zero"}, "'zero'"),
         ({"tau": 0.5}, "0.5"),
@@ -242,3 +242,21 @@ def test_a_failing_compiler_warns_once_and_leaves_scoring_eager():
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 assert torch.equal(lif(x), eager)  # not tried again
+
+
+def test_the_arctangent_surrogate_has_its_closed_form_gradient_and_norses_spikes():
+    import math
+
+    from spikenas.neuron.functional import ArcTan
+
+    x = torch.linspace(-2, 2, 41, dtype=torch.float64, requires_grad=True)
+    ArcTan.apply(x, 2.0).sum().backward()
+    assert torch.allclose(x.grad, 2.0 / 2 / (1 + (math.pi / 2 * 2.0 * x.detach()) ** 2))
+    # through a LIF layer: the same spikes as the default surrogate, the arctangent's gradient at the first step
+    current = torch.rand(3, 4, 6, generator=torch.Generator().manual_seed(0)) * 3
+    inputs = current.clone().requires_grad_(True)
+    spikes = LIF(NeuronConfig(surrogate="atan", tau=2.0, threshold=1.0))(inputs)
+    assert torch.equal(spikes, LIF(NeuronConfig(tau=2.0, threshold=1.0))(current))
+    spikes[0].sum().backward()
+    v = current[0] * 0.5  # v after the first step from rest, rate 1/2
+    assert torch.allclose(inputs.grad[0], 0.5 * 1.0 / (1 + (math.pi / 2 * 2.0 * (v - 1.0)) ** 2))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import warnings
 from typing import Iterator
 
@@ -37,6 +38,23 @@ with warnings.catch_warnings():
 RESETS = {"hard": reset_value, "soft": reset_subtract}
 
 
+class ArcTan(torch.autograd.Function):
+    """SNASNet's surrogate (spikingjelly's ``surrogate.ATan``), which norse does not have:
+    forward the Heaviside step ``x > 0``; backward ``alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``,
+    the derivative of ``atan(pi / 2 * alpha * x) / pi + 1 / 2``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return grad * ctx.alpha / 2 / (1 + (math.pi / 2 * ctx.alpha * x) ** 2), None
+
+
 def lif_parameters(rate: float | torch.Tensor, threshold: float, reset: str, v_reset: float,
                    surrogate: str, alpha: float) -> LIFBoxParameters:
     """norse's parameters for one LIF layer: ``rate`` = ``dt / tau`` (a float, or a 0-dim tensor
@@ -47,9 +65,14 @@ def lif_parameters(rate: float | torch.Tensor, threshold: float, reset: str, v_r
 
 def lif_step(x: torch.Tensor, v: torch.Tensor | None, params: LIFBoxParameters) -> tuple[torch.Tensor, torch.Tensor]:
     """One step: ``x [B, ...]``, ``v`` the membrane (``None``: at rest) -> ``(spikes, v)``,
-    spikes 0/1 in ``x``'s dtype with the surrogate gradient."""
-    state = LIFBoxFeedForwardState(v=torch.zeros_like(x) if v is None else v)
-    spikes, state = lif_box_feed_forward_step(x, state, params, dt=1.0)
+    spikes 0/1 in ``x``'s dtype with the surrogate gradient (norse's step; its arithmetic
+    with :class:`ArcTan` for ``atan``)."""
+    v = torch.zeros_like(x) if v is None else v
+    if params.method == "atan":
+        v = v + params.tau_mem_inv * (x + params.v_leak - v)
+        spikes = ArcTan.apply(v - params.v_th, params.alpha)
+        return spikes, params.reset_method(spikes, v, params.v_reset, params.v_th)
+    spikes, state = lif_box_feed_forward_step(x, LIFBoxFeedForwardState(v=v), params, dt=1.0)
     return spikes, state.v
 
 

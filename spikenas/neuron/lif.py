@@ -21,8 +21,9 @@ from torch import nn
 from spikenas.errors import SpikenasError
 from spikenas.neuron.functional import RESETS, LIFBoxParameters, lif_parameters, lif_sequence, lif_sequence_inference, lif_step
 
-# norse also knows "heaviside", which has no gradient (training would fail): not offered.
-SURROGATES = ("super", "triangle", "tanh", "circ", "heavi_erfc")
+# norse's, and SNASNet's arctangent ("atan", spikenas.neuron.functional.ArcTan); norse also
+# knows "heaviside", which has no gradient (training would fail): not offered.
+SURROGATES = ("super", "triangle", "tanh", "circ", "heavi_erfc", "atan")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class NeuronConfig:
         threshold: firing threshold (> 0).
         reset: ``"hard"`` (to ``v_reset``) or ``"soft"`` (subtract the threshold).
         v_reset: potential after a hard reset.
-        surrogate: norse threshold method used for the backward pass, one of ``SURROGATES``.
+        surrogate: the backward pass's surrogate gradient, one of ``SURROGATES``: norse's
+            threshold methods, or ``atan`` (SNASNet's: spikingjelly's ``ATan``, alpha 2).
         alpha: sharpness of the surrogate.
         learn_tau: train one time constant per LIF layer (PLIF), starting at ``tau``; adds
             one parameter per layer.
