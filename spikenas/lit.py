@@ -30,7 +30,7 @@ from spikenas.plugin import get_registries
 from spikenas.quantize import QuantizationConfig, quantize_weights
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
-from spikenas.network.profile import Profiler, check_fits_in_memory
+from spikenas.network.profile import Profiler, activation_bytes, check_fits_in_memory
 from spikenas.synops import fan_outs
 
 
@@ -180,6 +180,12 @@ class SNNClassifier(pl.LightningModule):
             )
         if stage == "fit":
             self.check_deployable()
+        trainer = self._trainer  # None when set up by hand, outside a Trainer
+        batch = int(getattr(getattr(trainer, "datamodule", None), "batch_size", 1) or 1)
+        profile = Profiler(self.macro, self.neuron, get_registries().operations).profile(self.genotype)
+        check_fits_in_memory(profile.params, f"the network (model.macro channels={self.macro.channels}, timesteps="
+                             f"{self.macro.timesteps}) at batch {batch}; lower them or data.batch_size",
+                             activation_bytes(profile.neurons, self.macro.timesteps, batch, training=stage == "fit"))
         if self.memory_format is torch.channels_last:
             self.network.to(memory_format=torch.channels_last)  # before compiling: the graph sees it
         if self.compile_network and not self._network_compiled:  # setup runs once per stage

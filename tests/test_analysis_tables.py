@@ -116,6 +116,16 @@ def test_network_table_round_trips_and_rejects_foreign_columns(tmp_path):
         NetworkTable(tmp_path / "foreign.csv", ["sahd"]).load()
 
 
+def test_network_table_keeps_every_number_exactly(tmp_path):
+    table = NetworkTable(tmp_path / "networks.csv", ["sahd", "hamming"])
+    exact = row("random", 1 / 3, 0.1 + 0.2, key="exact")  # not representable in 6 decimals
+    table.add(exact)
+    table.save()
+    reread = NetworkTable(tmp_path / "networks.csv", ["sahd", "hamming"])
+    reread.load()
+    assert reread.rows[("exact", 0)] == exact  # a resumed analysis computes the same tables
+
+
 def test_proxy_recipe_steps_and_errors():
     assert ProxyRecipe(epochs=0.5, train_subset=1000, batch_size=64).check().steps(5000, 64) == 8
     assert ProxyRecipe(epochs=2, train_subset=None).steps(100, 64) == 4

@@ -197,8 +197,8 @@ def test_a_bad_config_file_is_one_line_error(tmp_path, text, message):
 
 
 @pytest.mark.parametrize("channels, message", [
-    ("[100000]", "the largest network of the space (macro channels=100000"),
-    ("[1000000000]", "a layer is too large to exist (its size overflows)"),
+    ("[60000]", "the largest network of the space (macro channels=60000"),
+    ("[1000000000]", "macro channels must be at most 65,536"),
 ])
 def test_a_space_too_large_for_this_machine_is_refused_before_anything_is_allocated(tmp_path, channels, message):
     with pytest.raises(SystemExit) as error:
@@ -211,10 +211,10 @@ def test_a_space_too_large_for_this_machine_is_refused_before_anything_is_alloca
 def test_fit_refuses_a_network_larger_than_this_machines_memory(tmp_path):
     run = run_search(tmp_path)
     with pytest.raises(SystemExit) as error:
-        main(["fit", "--config", str(run / "final.yaml"), "--model.macro.channels", "100000",
+        main(["fit", "--config", str(run / "final.yaml"), "--model.macro.channels", "60000",
               "--trainer.default_root_dir", str(tmp_path / "fit")])
     line = str(error.value.code)
-    assert "the network (model.macro channels=100000" in line and "more than this machine's" in line and "\n" not in line
+    assert "the network (model.macro channels=60000" in line and "more than this machine's" in line and "\n" not in line
 
 
 def test_the_same_search_started_while_one_runs_stops_with_one_line(tmp_path):
@@ -360,3 +360,19 @@ def test_an_intact_unfinished_state_still_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert run_search(tmp_path) == first
     assert "resuming from" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget", "1e300GiB"], "budget '1e300GiB' is not a size"),
+    (["--budget", "9" * 400], "is more than 1.00 PiB: no network is that large"),
+    (["--stack_bytes", "9" * 400], "stack_bytes 99"),
+    (["--search_seed", "9" * 400], "search_seed must be an integer in 0..2**63-1"),
+    (["--budget", "{memory: 256KiB, synops: " + "9" * 400 + "}"], "synops"),
+    (["--model.macro.timesteps", "1000000000"], "macro timesteps must be at most 10,000"),
+    (["--model.macro.timesteps", "10000", "--space.channels", "[4096]"], "of activations), more than this machine's"),
+])
+def test_values_nobody_means_are_one_line_before_anything_is_allocated(tmp_path, extra, message):
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, *extra)
+    line = str(error.value.code)
+    assert line.startswith("spikenas: error: ") and message in line and "\n" not in line, line

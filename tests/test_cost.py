@@ -6,6 +6,7 @@ import pytest
 
 from spikenas import SpikenasError
 from spikenas.cost import NetworkProfile, bits_to_bytes, format_bytes, parse_bytes
+from spikenas.cost.memory import ParameterMemory
 from spikenas.network.profile import Profiler
 
 
@@ -38,3 +39,10 @@ def test_byte_units():
         parse_bytes("12 parsecs")
     assert format_bytes(1536) == "1.50 KiB"
     assert NetworkProfile(()).params == 0
+
+
+@pytest.mark.parametrize("bits", [1, 20, 64, True, 8.0])
+def test_a_weight_precision_fit_cannot_train_is_refused_by_the_search_too(bits):
+    """Search and fit agree: a final.yaml the search writes always trains (2..16 bits or float)."""
+    with pytest.raises(SpikenasError, match="weight_bits must be 2..16 .* or 32"):
+        ParameterMemory(weight_bits=bits)

@@ -148,9 +148,11 @@ def test_malformed_structure_from_yaml(operations):
     one_line_error("cells: []\n", operations, "at least one cell")
 
 
-def test_cell_needs_two_nodes():
-    with pytest.raises(GenotypeError, match="at least 2 nodes, got 1"):
+def test_cell_needs_two_nodes_and_no_typo_sized_count():
+    with pytest.raises(GenotypeError, match=r"a cell has 2\.\.64 nodes, got 1"):
         CellGenotype(1, ())
+    with pytest.raises(GenotypeError, match=r"a cell has 2\.\.64 nodes, got 100000000"):  # would allocate without end
+        Genotype.from_dict({"cells": [{"nodes": 100000000, "edges": [["skip", 0, 99999999]]}]})
 
 
 # SNASNet's README cells (CIFAR-10 and CIFAR-100): both have a backward edge into node 0
@@ -196,3 +198,15 @@ def test_bad_cnt_mat_is_a_one_line_error(matrix, culprit):
 def test_cnt_mat_of_a_plugin_operation_is_refused():
     with pytest.raises(GenotypeError, match="'dwsep3x3' has no cnt_mat digit"):
         CellGenotype.from_ops(4, [("dwsep3x3", 0, 3)]).to_cnt_mat()
+
+
+@pytest.mark.parametrize("cell, message", [
+    ({"cnt_mat": "0²03 0030 2002 0200"}, "malformed cnt_mat"),  # str.isdigit() accepts '²'
+    ({"cnt_mat": "0303 0030 2002 0200", "nodes": 5}, "says nodes: 5 but its cnt_mat has 4 rows"),
+    ({"cnt_mat": "0303 0030 2002 0200", "colour": "red"}, "unknown key 'colour'"),
+    ({"cnt_mat": "0303 0030 2002 0200", "edges": [["skip", 0, 3]]}, "both 'cnt_mat' and 'edges'"),
+])
+def test_a_cnt_mat_cell_that_says_two_things_is_one_line_not_a_guess(cell, message):
+    with pytest.raises(GenotypeError, match=message) as error:
+        Genotype.from_dict({"cells": [cell]})
+    assert "\n" not in str(error.value)

@@ -88,7 +88,9 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
     cost = registries.cost_models.create(cost_name, **(settings.get("cost_options") or {}))
     scorer = registries.scores.create(score_name, **score_options[score_name])
     budget = parse_bytes(settings.get("budget"))
-    seed = int(settings.get("search_seed", 0))
+    seed = settings.get("search_seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise SpikenasError(f"search_seed must be an integer in 0..2**63-1, got {str(seed)[:40]}")
     device = trainer.strategy.root_device
     for name in ("score_batch_size", "score_batches", "sweeps", "last_sweeps", "rerank"):
         if settings.get(name) is not None and int(settings[name]) < 1:

@@ -6,8 +6,9 @@ Columns: ``study`` (the network's roles joined by ``;``: ``random``, ``without:s
 ``score_<name>`` per registered score (at initialisation, on the search's scoring batch), one
 ``size_<measure>`` per size baseline (:mod:`spikenas.analysis.sizes`), ``val_acc`` and
 ``test_acc`` (fractions), ``seed``, ``steps``, ``final_loss`` and ``seconds`` (wall time of
-training and evaluation). The file is rewritten atomically after every trained network, so it
-is also the resume state of a killed analysis. Scores and sizes cost seconds, training costs
+training and evaluation). Numbers are written exactly (``repr``), so a resumed analysis
+computes the same tables as an uninterrupted one. The file is rewritten atomically after every
+trained network, so it is also the resume state of a killed analysis. Scores and sizes cost seconds, training costs
 minutes: a resumed analysis whose registered scores changed keeps every trained row and only
 measures what its columns lack (:meth:`NetworkTable.incomplete`).
 """
@@ -132,7 +133,7 @@ class NetworkTable:
                 [";".join(r.roles), r.key, r.hash, r.genotype, r.cells, r.macro, r.bytes]
                 + [repr(r.scores[name]) for name in self.score_names]
                 + [repr(r.sizes[name]) for name in SIZES]
-                + [f"{r.val_acc:.6f}", f"{r.test_acc:.6f}", r.seed, r.steps, f"{r.final_loss:.6g}", f"{r.seconds:.3f}"]
+                + [repr(r.val_acc), repr(r.test_acc), r.seed, r.steps, repr(r.final_loss), f"{r.seconds:.3f}"]
             )
         atomic_write(self.path, buffer.getvalue())
 

@@ -145,26 +145,38 @@ def parse_bytes(value: int | float | str | None, name: str = "budget") -> int | 
             return None
         raise SpikenasError(f"{name} {value!r} is not a size; use bytes or units like 500KB, 2MiB")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value <= 0:
+        if not (isinstance(value, int) or math.isfinite(value)) or value <= 0:
             raise SpikenasError(f"{name} must be a positive, finite number of bytes, got {value}")
-        return int(value)
-    text = str(value).strip().replace(" ", "").replace("_", "")
-    if text.lower() in ("", "none", "null", "inf"):
-        return None
-    number = text.rstrip("kKmMgGiIbB")
-    unit = text[len(number):].upper() or "B"
-    try:
-        amount = float(number)
-    except ValueError:
-        amount = -1.0
-    if unit not in _UNITS or not math.isfinite(amount) or amount <= 0:
-        raise SpikenasError(f"{name} {value!r} is not a size; use bytes or units like 500KB, 2MiB")
-    return int(amount * _UNITS[unit])
+        amount = value
+    else:
+        text = str(value).strip().replace(" ", "").replace("_", "")
+        if text.lower() in ("", "none", "null", "inf"):
+            return None
+        number = text.rstrip("kKmMgGiIbB")
+        unit = text[len(number):].upper() or "B"
+        try:
+            amount = float(number) * _UNITS[unit]
+        except (ValueError, KeyError, OverflowError):
+            amount = -1.0
+        if not math.isfinite(amount) or amount <= 0:
+            raise SpikenasError(f"{name} {_short(value)} is not a size; use bytes or units like 500KB, 2MiB")
+    if amount > MAX_BYTES:
+        raise SpikenasError(f"{name} {_short(value)} is more than {format_bytes(MAX_BYTES)}: no network is that large (a typo?)")
+    return int(amount)
+
+
+MAX_BYTES = 1 << 50
+"""The largest size a setting may name (1 PiB): anything larger is a typo, and overflows arithmetic."""
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def format_bytes(n: int) -> str:
     """1536 -> '1.5 KiB'."""
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+    for unit, size in (("PiB", 1024**5), ("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= size:
             return f"{n / size:.2f} {unit}"
     return f"{n} B"

@@ -17,9 +17,11 @@ class ParameterMemory:
     """Bytes of parameters (and optionally neuron state) at fixed precisions."""
 
     def __init__(self, weight_bits: int = 32, state_bits: int = 32, count_state: bool = False, name: str = "memory") -> None:
-        for label, bits in (("weight_bits", weight_bits), ("state_bits", state_bits)):
-            if not isinstance(bits, int) or not 1 <= bits <= 64:
-                raise SpikenasError(f"cost model {name!r}: {label} must be an integer in 1..64, got {bits!r}")
+        if isinstance(weight_bits, bool) or not isinstance(weight_bits, int) or not (2 <= weight_bits <= 16 or weight_bits == 32):
+            raise SpikenasError(f"cost model {name!r}: weight_bits must be 2..16 (trained quantised) or 32 (float), "
+                                f"the precisions spikenas fit trains; got {weight_bits!r}")
+        if isinstance(state_bits, bool) or not isinstance(state_bits, int) or not 1 <= state_bits <= 64:
+            raise SpikenasError(f"cost model {name!r}: state_bits must be an integer in 1..64, got {state_bits!r}")
         self.name = name
         self.weight_bits = weight_bits
         self.state_bits = state_bits

@@ -69,13 +69,23 @@ def machine_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_fits_in_memory(params: int, what: str) -> None:
-    """Refuse, before anything is allocated, a network whose float32 parameters alone exceed
-    this machine's memory (``what`` names the network and the setting to change)."""
-    need, have = 4 * params, machine_memory_bytes()
+def activation_bytes(neurons: int, timesteps: int, images: int, training: bool) -> int:
+    """Bytes the activations of ``neurons`` LIF neurons take over ``timesteps`` steps and
+    ``images`` images at float32: about 10 float32 values per neuron and step while training
+    (autograd keeps the inputs, currents, membranes and spikes of every layer; measured 9-10x on
+    a 2-cell network of this space), 3 without gradients (one layer's input, membrane, spikes)."""
+    return 4 * neurons * timesteps * images * (10 if training else 3)
+
+
+def check_fits_in_memory(params: int, what: str, activations: int = 0) -> None:
+    """Refuse, before anything is allocated, a network whose float32 parameters and
+    ``activations`` (bytes, :func:`activation_bytes`) exceed this machine's memory (``what``
+    names the network and the setting to change)."""
+    need, have = 4 * params + activations, machine_memory_bytes()
     if need > have:
+        moving = f" and {format_bytes(activations)} of activations" if activations else ""
         raise SpikenasError(
-            f"{what} has {params:,} parameters ({format_bytes(need)} as float32), more than this machine's "
+            f"{what} needs {format_bytes(need)} ({params:,} float32 parameters{moving}), more than this machine's "
             f"{format_bytes(have)} of memory"
         )
 

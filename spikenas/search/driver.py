@@ -39,7 +39,7 @@ from spikenas.search.workers import Workers, launch
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
 from spikenas.space.genotype import Genotype
-from spikenas.network.profile import Profiler, check_fits_in_memory
+from spikenas.network.profile import Profiler, activation_bytes, check_fits_in_memory
 from spikenas.synops import format_synops, measure_synops
 
 SHARED_SETTINGS = ("candidates", "sweeps", "last_sweeps", "rerank")
@@ -100,9 +100,12 @@ def build_context(
 
     macro = choose_macro(macro, space, neuron, registries, cells, cost, limits.bytes, synops_limit=limits.synops, synops_of=synops_of)
     memory = MemoryCheck(macro, neuron, registries, cost, limits.bytes)
-    largest = max(memory.profiler.profile(g).params for g in memory.largest(cells, space.cells))
-    check_fits_in_memory(largest, f"the largest network of the space (macro channels={macro.channels}, head_hidden={macro.head_hidden}; "
-                                  "lower space.channels or space.head_hidden)")
+    profiles = [memory.profiler.profile(g) for g in memory.largest(cells, space.cells)]
+    widest = max(layer.neurons for p in profiles for part in p.layers for layer in part.hardware)  # one LIF layer's
+    scored = activation_bytes(widest, macro.timesteps, max(len(b) for b in batches), training=False)
+    check_fits_in_memory(max(p.params for p in profiles), f"the largest network of the space (macro channels={macro.channels}, "
+                         f"head_hidden={macro.head_hidden}, timesteps={macro.timesteps}, scored on {len(batches[0])} images; "
+                         "lower space.channels, space.head_hidden or score_batch_size)", scored)
     return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed, limits.synops, layout,
                          stack_bytes)
 

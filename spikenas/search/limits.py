@@ -38,18 +38,24 @@ def parse_count(value: Any, what: str) -> float:
     """A positive, finite count: ``2000000``, ``2e6``, ``"2M"``, ``"1.5G"`` (SI suffixes)."""
     if isinstance(value, bool):
         raise SpikenasError(f"{what} must be a positive number (e.g. 2e6 or 2M), got {value!r}")
-    if isinstance(value, (int, float)):
-        amount = float(value)
-    else:
-        text = str(value).strip().replace("_", "").replace(" ", "").upper()
-        suffix = text[-1:] if text[-1:] in _SI and text[-1:] else ""
-        try:
+    try:
+        if isinstance(value, (int, float)):
+            amount = float(value)
+        else:
+            text = str(value).strip().replace("_", "").replace(" ", "").upper()
+            suffix = text[-1:] if text[-1:] in _SI and text[-1:] else ""
             amount = float(text[: len(text) - len(suffix)]) * _SI[suffix]
-        except ValueError:
-            amount = -1.0
+    except (ValueError, OverflowError):
+        amount = -1.0
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
     if not math.isfinite(amount) or amount <= 0:
-        raise SpikenasError(f"{what} must be a positive, finite number (e.g. 2e6 or 2M), got {value!r}")
+        raise SpikenasError(f"{what} must be a positive, finite number (e.g. 2e6 or 2M), got {shown}")
+    if amount > MAX_COUNT:
+        raise SpikenasError(f"{what} {shown} is more than {MAX_COUNT:.0e}: no network does that many (a typo?)")
     return amount
+
+
+MAX_COUNT = 1e18  # SynOps per inference; far above any network, and below float overflow in sums
 
 
 def parse_limits(budget: Any, cost_model: str = "memory") -> Limits:

@@ -55,6 +55,9 @@ class SearchSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpikenasError(f"{name} must be >= 1, got {value!r}")
+        seed = self.search_seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise SpikenasError(f"search_seed must be an integer in 0..2**63-1, got {str(seed)[:40]}")
         for name in ("channels_last", "compile_lif"):
             if not isinstance(getattr(self, name), bool):
                 raise SpikenasError(f"{name} must be true or false, got {getattr(self, name)!r}")

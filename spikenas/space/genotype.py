@@ -65,6 +65,9 @@ class Edge:
         return f"{self.src}>{self.dst}:{self.op}"
 
 
+MAX_NODES = 64  # SNASNet's cells have 4; more than 64 is a typo (and quadratic in edges)
+
+
 @dataclass(frozen=True)
 class CellGenotype:
     """The edges of one cell, kept in canonical order (by node pair)."""
@@ -75,8 +78,8 @@ class CellGenotype:
     def __post_init__(self) -> None:
         if not isinstance(self.nodes, int) or isinstance(self.nodes, bool):
             raise GenotypeError(f"a cell's nodes must be a whole number, got {self.nodes!r}")
-        if self.nodes < 2:
-            raise GenotypeError(f"a cell needs at least 2 nodes, got {self.nodes!r}")
+        if not 2 <= self.nodes <= MAX_NODES:
+            raise GenotypeError(f"a cell has 2..{MAX_NODES} nodes, got {self.nodes!r}")
         edges = tuple(sorted(self.edges, key=lambda e: (e.pair[1], e.pair[0])))
         object.__setattr__(self, "edges", edges)
         seen: set[tuple[int, int]] = set()
@@ -108,7 +111,7 @@ class CellGenotype:
             raise GenotypeError(
                 f"cnt_mat rows {_short(matrix)} must be strings: quote them ('0303'), or YAML reads 0303 as a number"
             )
-        if n < 2 or not all(len(r) == n and r.isdigit() for r in rows):
+        if n < 2 or not all(len(r) == n and r.isascii() and r.isdigit() for r in rows):  # isdigit alone takes '²'
             raise GenotypeError(f"malformed cnt_mat {_short(matrix)}: expected {n or 'N'} rows of as many digits")
         digits = [[int(c) for c in r] for r in rows]
         edges = []
@@ -170,15 +173,21 @@ class Genotype:
             raise GenotypeError(f"malformed genotype: expected a mapping with a 'cells' list, got {_short(data)}")
         cells = []
         for index, cell in enumerate(data["cells"]):
-            if isinstance(cell, dict) and "cnt_mat" in cell and "edges" not in cell:
-                try:
-                    cells.append(CellGenotype.from_cnt_mat(cell["cnt_mat"]))
-                except GenotypeError as exc:
-                    raise GenotypeError(f"cell {index}: {exc}") from None
-                continue
-            unknown = sorted(set(cell) - {"nodes", "edges", "cnt_mat"}) if isinstance(cell, dict) else []
+            unknown = sorted(set(cell) - {"nodes", "edges", "cnt_mat"}, key=str) if isinstance(cell, dict) else []
             if unknown:
                 raise GenotypeError(f"malformed genotype: cell {index} has unknown key {unknown[0]!r} (known: nodes, edges, cnt_mat)")
+            if isinstance(cell, dict) and "cnt_mat" in cell:
+                if "edges" in cell:
+                    raise GenotypeError(f"malformed genotype: cell {index} has both 'cnt_mat' and 'edges': give one")
+                try:
+                    parsed = CellGenotype.from_cnt_mat(cell["cnt_mat"])
+                except GenotypeError as exc:
+                    raise GenotypeError(f"cell {index}: {exc}") from None
+                if "nodes" in cell and cell["nodes"] != parsed.nodes:
+                    raise GenotypeError(f"malformed genotype: cell {index} says nodes: {cell['nodes']!r} but its cnt_mat "
+                                        f"has {parsed.nodes} rows")
+                cells.append(parsed)
+                continue
             if not isinstance(cell, dict) or not isinstance(cell.get("edges"), list):
                 raise GenotypeError(f"malformed genotype: cell {index} needs 'edges' as a list (or a 'cnt_mat'), got {_short(cell)}")
             nodes = cell.get("nodes", 4)

@@ -14,6 +14,11 @@ from typing import Any
 from spikenas.errors import SpikenasError
 
 
+# Largest values a macro setting may take: far above any published SNN (T <= 100s, widths <= 1000s)
+LIMITS = {"timesteps": 10_000, "channels": 65_536, "channel_multiplier": 64, "stem_stride": 64, "head_pool": 1024,
+          "head_hidden": 1 << 20, "votes": 1024, "num_classes": 1 << 20}
+
+
 @dataclass(frozen=True)
 class MacroConfig:
     """Everything about the network that is not a cell.
@@ -51,6 +56,9 @@ class MacroConfig:
                 raise SpikenasError(f"macro {name} must be >= 1, got {getattr(self, name)}")
         if self.head_hidden < 0:
             raise SpikenasError(f"macro head_hidden must be >= 0, got {self.head_hidden}")
+        for name, cap in LIMITS.items():  # what nobody means: refused before anything is allocated
+            if int(getattr(self, name)) > cap:
+                raise SpikenasError(f"macro {name} must be at most {cap:,}, got {getattr(self, name):,}")
         if not 0.0 <= self.dropout < 1.0:
             raise SpikenasError(f"macro dropout must be in [0, 1), got {self.dropout}")
 
