@@ -87,6 +87,16 @@ class SpikenasCLI(LightningCLI):
         if location and str(location) not in LIGHTNING_CKPT_ALIASES and not str(location).startswith("registry"):
             self._checkpoint = (str(location), read_checkpoint(location))
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Lightning answers Ctrl-C inside ``fit``/``test`` with its own message and exit status
+        1; spikenas says how to resume it, with status 130, as for every other command."""
+        try:
+            super()._run_subcommand(subcommand)
+        except SystemExit:
+            if getattr(self, "trainer", None) is not None and self.trainer.interrupted:
+                raise KeyboardInterrupt from None
+            raise
+
     def search(self, **kwargs) -> None:
         from spikenas.search.driver import run_search
 

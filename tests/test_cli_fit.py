@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import yaml
 
@@ -117,3 +118,31 @@ def test_fit_ddp_two_cpu_processes(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run_dir(tmp_path) / "checkpoints" / "last.ckpt").is_file()
+
+
+class _CtrlC(pl.Callback):
+    """Presses Ctrl-C after the first training step."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_fit_says_how_to_resume_with_status_130(tmp_path, capsys):
+    cfg = write_config(tmp_path, SYNTHETIC)
+    with pytest.raises(SystemExit) as interrupted:
+        main(["fit", "--config", cfg, "--trainer.max_epochs", "1", "--trainer.callbacks+", f"{__name__}._CtrlC", *QUIET])
+    assert interrupted.value.code == 130
+    err = capsys.readouterr().err
+    assert "spikenas: fit interrupted; the same command resumes it (from its last.ckpt" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [["--config", "{bad}"], ["-c", "{bad}"], ["--trainer", "{bad}"], ["--config", "/dev/zero"]])
+def test_an_unreadable_config_file_is_one_line_however_it_is_passed(tmp_path, args):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"\xff\xfe\x00 not text")
+    argv = [str(bad) if a == "{bad}" else a for a in args]
+    with pytest.raises(SystemExit) as error:
+        main(["fit", *argv])
+    line = str(error.value.code)
+    assert line.startswith("spikenas: error: config ") and "\n" not in line
+    assert ("not UTF-8 text" in line) if "{bad}" in args else ("larger than 16 MiB" in line)

@@ -46,3 +46,13 @@ def test_a_weight_precision_fit_cannot_train_is_refused_by_the_search_too(bits):
     """Search and fit agree: a final.yaml the search writes always trains (2..16 bits or float)."""
     with pytest.raises(SpikenasError, match="weight_bits must be 2..16 .* or 32"):
         ParameterMemory(weight_bits=bits)
+
+
+def test_the_memory_table_keeps_wide_values_apart():
+    from spikenas.cost import LayerCost, MemoryReport
+
+    report = MemoryReport("memory", 1_536_016_439, 1_536_016_439, 4_394_124_408,
+                          (LayerCost("cell0.0>1:conv3x3", 384_004_109, 1_098_531_102, 1_536_016_439, 4_394_124_408),))
+    rows = report.format().splitlines()
+    assert rows[1].split() == ["cell0.0>1:conv3x3", "384,004,109", "1,098,531,102", "1,536,016,439", "4,394,124,408"]
+    assert len({len(row) for row in rows[:3]}) == 1  # aligned columns

@@ -104,17 +104,15 @@ class MemoryReport:
         return cls(model, total, param_bytes, state_bytes, layers)
 
     def format(self) -> str:
-        """A human-readable per-layer table ending with the totals."""
-        rows = [f"{'layer':<28}{'params':>12}{'neurons':>10}{'param B':>12}{'state B':>11}"]
-        for layer in self.layers:
-            rows.append(
-                f"{layer.name:<28}{layer.params:>12,}{layer.neurons:>10,}"
-                f"{layer.param_bytes:>12,}{layer.state_bytes:>11,}"
-            )
-        rows.append(
-            f"{'total (' + self.model + ')':<28}{sum(l.params for l in self.layers):>12,}"
-            f"{sum(l.neurons for l in self.layers):>10,}{self.param_bytes:>12,}{self.state_bytes:>11,}"
-        )
+        """A human-readable per-layer table ending with the totals; every column as wide as its
+        widest value, with two spaces between columns, so wide values never run together."""
+        header = ("layer", "params", "neurons", "param B", "state B")
+        body = [(layer.name, layer.params, layer.neurons, layer.param_bytes, layer.state_bytes) for layer in self.layers]
+        body.append((f"total ({self.model})", sum(l.params for l in self.layers), sum(l.neurons for l in self.layers),
+                     self.param_bytes, self.state_bytes))
+        cells = [header] + [(name, *(f"{v:,}" for v in values)) for name, *values in body]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+        rows = [f"{row[0]:<{widths[0]}}" + "".join(f"  {value:>{w}}" for value, w in zip(row[1:], widths[1:])) for row in cells]
         rows.append(f"budgeted footprint: {self.total_bytes:,} bytes ({format_bytes(self.total_bytes)})")
         return "\n".join(rows)
 
