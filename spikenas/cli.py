@@ -14,11 +14,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
+from jsonargparse import ArgumentError
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
 from spikenas.allocator import tune_for_command
 from spikenas.checkpoint import SafeCheckpointIO, read_checkpoint
-from spikenas.configfile import check_config_args
+from spikenas.configfile import check_config_args, one_line
 from spikenas.errors import SpikenasError
 
 
@@ -173,10 +174,13 @@ def main(args: ArgsType = None) -> None:
             seed_everything_default=0,
             args=None if args is None else argv,
             save_config_kwargs={"overwrite": True},
-            parser_kwargs={"description": DESCRIPTION},
+            parser_kwargs={"description": DESCRIPTION, "exit_on_error": False},
         )
     except SpikenasError as exc:
         sys.exit(f"spikenas: error: {exc}")
+    except ArgumentError as exc:  # jsonargparse's, often a hundred lines: its gist, and where to look
+        command = f"spikenas {argv[0]}" if argv and argv[0] in SpikenasCLI.subcommands() else "spikenas"
+        sys.exit(f"spikenas: error: {one_line(str(exc))} ({command} --help lists the settings)")
     except KeyboardInterrupt:
         command = argv[0] if argv else "command"
         resumable = command in ("search", "analyze", "fit")

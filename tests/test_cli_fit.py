@@ -146,3 +146,33 @@ def test_an_unreadable_config_file_is_one_line_however_it_is_passed(tmp_path, ar
     line = str(error.value.code)
     assert line.startswith("spikenas: error: config ") and "\n" not in line
     assert ("not UTF-8 text" in line) if "{bad}" in args else ("larger than 16 MiB" in line)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data.class_path", "this.Zen"], "--data.class_path 'this.Zen' is in Python's standard library (this)"),
+    (["--data", "antigravity.Fly"], "--data 'antigravity.Fly' is in Python's standard library"),
+    (["--model.optimizer", "os.system"], "--model.optimizer 'os.system' is in Python's standard library"),
+    (["--model.macro.timesteps", "x"], "model.macro.timesteps: Expected a <class 'int'>. Got value: x (spikenas fit --help"),
+    (["--nonsense", "1"], "unrecognized arguments: --nonsense 1"),
+])
+def test_class_paths_into_the_standard_library_and_bad_values_are_one_line_before_any_import(tmp_path, capsys, args, message):
+    import sys as system
+
+    cfg = write_config(tmp_path, SYNTHETIC)
+    before = set(system.modules)
+    with pytest.raises(SystemExit) as error:
+        main(["fit", "--config", cfg, *args])
+    line = str(error.value.code)
+    assert line.startswith("spikenas: error: ") and message in line and "\n" not in line, line
+    assert not {"this", "antigravity"} & (set(system.modules) - before)  # nothing imported, nothing printed
+    assert "Zen of Python" not in capsys.readouterr().out
+
+
+def test_a_config_file_with_a_standard_library_class_path_is_refused(tmp_path):
+    config = yaml.safe_load(open(write_config(tmp_path, SYNTHETIC)))
+    config["data"]["class_path"] = "this.Data"
+    path = tmp_path / "evil.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit) as error:
+        main(["fit", "--config", str(path)])
+    assert f"class_path in {path} 'this.Data' is in Python's standard library" in str(error.value.code)
