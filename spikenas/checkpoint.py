@@ -71,8 +71,11 @@ def _load(handle: IO[bytes], where: str) -> dict[str, Any]:
     except (EOFError, RuntimeError, OSError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             UnicodeDecodeError, MemoryError, OverflowError) as exc:
         raise SpikenasError(f"checkpoint {where} is empty, truncated or damaged: {_first_line(exc)}") from None
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        raise SpikenasError(f"checkpoint {where} holds no state_dict: it is not a Lightning checkpoint of a spikenas model")
+    if (not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict)
+            or not isinstance(checkpoint.get("pytorch-lightning_version"), str)
+            or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in checkpoint["state_dict"].items())):
+        raise SpikenasError(f"checkpoint {where} holds no state_dict of tensors and Lightning version: it is not a "
+                            "Lightning checkpoint of a spikenas model")
     return checkpoint
 
 
