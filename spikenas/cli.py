@@ -178,6 +178,10 @@ def main(args: ArgsType = None) -> None:
         )
     except SpikenasError as exc:
         sys.exit(f"spikenas: error: {exc}")
+    except OSError as exc:  # the machine's, not the input's: a full or read-only disk under a logger or a library
+        where = f" ({exc.filename})" if exc.filename else ""
+        sys.exit(f"spikenas: error: {argv[0] if argv else 'spikenas'}: {exc.strerror or exc}{where}; outputs written "
+                 "before it are whole (checkpoints and results are written atomically)")
     except ArgumentError as exc:  # jsonargparse's, often a hundred lines: its gist, and where to look
         command = f"spikenas {argv[0]}" if argv and argv[0] in SpikenasCLI.subcommands() else "spikenas"
         sys.exit(f"spikenas: error: {one_line(str(exc))} ({command} --help lists the settings)")

@@ -44,19 +44,22 @@ def _claim(directory: Path) -> bool:
     nobody had claimed it. The claim is the exclusive creation of
     ``<parent>/.claims/<name>`` (it holds the claiming process's id), so of two runs that pick
     the same directory at once exactly one wins, whoever made the directory; the run
-    directory itself holds only the run's results."""
-    directory.mkdir(parents=True, exist_ok=True)
-    if any(not p.name.startswith(".") for p in directory.iterdir()):
+    directory itself holds only the run's results, and a lost claim creates nothing."""
+    def holds_files() -> bool:
+        return directory.is_dir() and any(not p.name.startswith(".") for p in directory.iterdir())
+
+    if holds_files():
         return False
     claims = directory.parent / ".claims"
-    claims.mkdir(exist_ok=True)
+    claims.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(claims / directory.name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as handle:
         handle.write(f"{os.getpid()}\n")
-    return True
+    directory.mkdir(exist_ok=True)
+    return not holds_files()
 
 
 def claim_run_dir(trainer: pl.Trainer, root: Path) -> Path:

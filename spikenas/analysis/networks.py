@@ -135,7 +135,11 @@ class NetworkTable:
                 + [repr(r.sizes[name]) for name in SIZES]
                 + [repr(r.val_acc), repr(r.test_acc), r.seed, r.steps, repr(r.final_loss), f"{r.seconds:.3f}"]
             )
-        atomic_write(self.path, buffer.getvalue())
+        try:
+            atomic_write(self.path, buffer.getvalue())
+        except OSError as exc:  # the previous networks.csv stays whole: the analysis resumes from it
+            raise SpikenasError(f"cannot write {self.path}: {exc.strerror or exc}; the rows saved so far are intact, "
+                                "so the same command resumes once this is fixed") from None
 
     def all(self) -> list[TrainedNetwork]:
         return list(self.rows.values())

@@ -24,7 +24,6 @@ from spikenas.export.graph import write
 from spikenas.export.nir_graph import network_to_nir
 from spikenas.export.nir_load import load_nir, run_nir
 from spikenas.export.targets import Target, get_target
-from spikenas.files import atomic_output
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,10 @@ def check_file(path: Path, target: Target, network: torch.nn.Module, images: tor
                        same_class=same)
 
 
+def _short(text: str, limit: int = 80) -> str:
+    return repr(text) if len(text) <= limit else repr(text[:limit] + "...")
+
+
 def run_export(
     trainer: pl.Trainer,
     model: pl.LightningModule,
@@ -93,8 +96,12 @@ def run_export(
     if not str(output):
         raise SpikenasError("export --output is empty: name the .nir file to write")
     path = Path(output)
-    if path.is_dir():
-        raise SpikenasError(f"export --output {str(path)!r} is a directory: name the .nir file to write")
+    try:
+        if path.is_dir():
+            raise SpikenasError(f"export --output {str(path)!r} is a directory: name the .nir file to write")
+        replaced = path.exists()
+    except OSError as exc:  # a name too long, a path through a file
+        raise SpikenasError(f"export --output {_short(str(path))}: {exc.strerror or exc}") from None
     io = trainer.strategy.checkpoint_io
     restore(model, ckpt_path, io if isinstance(io, SafeCheckpointIO) else None)
     metadata = {
@@ -107,12 +114,10 @@ def run_export(
     }
     network = model.network.cpu().float()
     graph = network_to_nir(network, target=spec.name, dt=dt, metadata=metadata)
-    replaced = path.exists()
     try:
-        with atomic_output(path) as tmp:
-            write(tmp, graph)
+        write(path, graph)
     except OSError as exc:
-        raise SpikenasError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        raise SpikenasError(f"cannot write {_short(str(path))}: {exc.strerror or exc}") from None
     if check_images > 0 and datamodule is not None:
         images = datamodule.sample_batch(check_images, seed=0)
     else:

@@ -14,6 +14,7 @@ needs nir >= 1.0.5 on both sides and is written as it is.
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -23,6 +24,7 @@ import nir
 import numpy as np
 
 from spikenas.errors import SpikenasError
+from spikenas.files import atomic_write
 
 Shape = tuple[int, ...]
 
@@ -140,10 +142,13 @@ class Graph:
             return nir.NIRGraph(**graph)
 
 
-def write(path: Path, graph: nir.NIRGraph) -> None:
-    """``nir.write`` then the all-zero ``v_reset`` datasets removed (see the module docstring)."""
-    nir.write(path, graph)
-    with h5py.File(path, "r+") as handle:
+def to_bytes(graph: nir.NIRGraph) -> bytes:
+    """The HDF5 file of ``graph`` (``nir.write``) with the all-zero ``v_reset`` datasets
+    removed (see the module docstring), built in memory: HDF5 writing straight to a full disk
+    can crash the process, a failed ``write`` of these bytes cannot."""
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
+    with h5py.File(buffer, "r+") as handle:
         def strip(group: h5py.Group) -> None:
             for key in list(group.keys()):
                 item = group[key]
@@ -153,3 +158,9 @@ def write(path: Path, graph: nir.NIRGraph) -> None:
                     del group[key]
 
         strip(handle["node"])
+    return buffer.getvalue()
+
+
+def write(path: Path, graph: nir.NIRGraph) -> None:
+    """:func:`to_bytes` into ``path`` atomically (the old file, if any, stays until the new one is whole)."""
+    atomic_write(path, to_bytes(graph))

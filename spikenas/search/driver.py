@@ -169,13 +169,13 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
         log, run_dir = _open_log(trainer, state_path, workers)
         try:
             result = search(ctx, strategy, log, workers, show_progress)
+            result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
+            if workers.is_writer:
+                _finish(result, log, ctx, config if config is not None else _config_from_objects(model, datamodule, trainer))
         except BaseException:
             if workers.is_writer and run_dir.is_dir() and not any(run_dir.iterdir()):
-                run_dir.rmdir()  # nothing written yet: leave no empty run behind (a rerun makes it again)
+                run_dir.rmdir()  # no result written: leave no empty run behind (a rerun makes it again)
             raise
-        result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
-        if workers.is_writer:
-            _finish(result, log, ctx, config if config is not None else _config_from_objects(model, datamodule, trainer))
     return result
 
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from spikenas.errors import SpikenasError
 from spikenas.files import atomic_write
 from spikenas.rundir import DamagedState
 
@@ -115,7 +116,11 @@ class RecordLog:
             return
         records = [asdict(r) for r in self.records]
         payload = {"meta": self.meta, "records": records, "checksum": _checksum(self.meta, records)}
-        atomic_write(self.state_path, json.dumps(payload))
+        try:
+            atomic_write(self.state_path, json.dumps(payload))
+        except OSError as exc:  # the previous state stays whole: the search resumes from it
+            raise SpikenasError(f"cannot save the search state {self.state_path}: {exc.strerror or exc}; the last saved "
+                                "state is intact, so the same command resumes once this is fixed") from None
         self._last_save = time.monotonic()
 
     def write_csv(self, path: Path) -> None:
