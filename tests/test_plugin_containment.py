@@ -177,6 +177,14 @@ class _Shrink:
     def spikenas_register_operations(self, registry):
         registry.add("shrink", lambda channels, neuron: SpikingSequential(nn.AvgPool2d(2)))
         registry.add("explode", _explode)
+        registry.add("sneaky", lambda channels, neuron: _MetaOnly())
+
+
+class _MetaOnly(nn.Module):
+    """Keeps the shape on the meta device only (where spikenas checks it)."""
+
+    def forward(self, x):
+        return x if x.is_meta else x[..., :1]
 
 
 def _explode(channels, neuron):
@@ -200,6 +208,8 @@ def _raise_cost(profile):
                "(1, 1, 4, 4, 4); an operation must keep the shape"),
     ("explode", "operation 'explode' (plugin 'acme-ops') failed on a [T, B, C, H, W] = [1, 1, 4, 8, 8] input: "
                 "RuntimeError: needs a GPU"),
+    ("sneaky", "operation 'sneaky' (plugin 'acme-ops') keeps the shape on the meta device but turns a real "
+               "[T, B, C, H, W] = [1, 1, 4, 8, 8] input into (1, 1, 4, 8, 1); an operation must keep the shape"),
 ])
 def test_an_operation_breaking_its_contract_is_named_before_anything_runs(tiny_macro, neuron, op, message):
     images = torch.zeros(4, *tiny_macro.input_shape)

@@ -60,8 +60,18 @@ def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | 
 
 @functools.lru_cache(maxsize=4096)
 def _count_operation(build: Callable[..., nn.Module], shape: tuple[int, int, int], neuron: NeuronConfig) -> tuple[int, int, tuple[HardwareLayer, ...]]:
-    """Counts of an operation (keyed by its build function) at ``shape = (C, H, W)``."""
-    return count_module(lambda: build(shape[0], neuron), (1, 1, *shape), keep_shape=True)
+    """Counts of an operation (keyed by its build function) at ``shape = (C, H, W)``, after the
+    shape contract is also checked on a real tiny tensor (an operation could keep its shape on
+    the meta device alone)."""
+    counts = count_module(lambda: build(shape[0], neuron), (1, 1, *shape), keep_shape=True)
+    tiny = (min(shape[0], 4), min(shape[1], 8), min(shape[2], 8))
+    with torch.no_grad():
+        output = build(tiny[0], neuron).eval()(torch.rand(1, 1, *tiny))
+    if tuple(getattr(output, "shape", ())) != (1, 1, *tiny):
+        found = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ShapeContractError(f"keeps the shape on the meta device but turns a real [T, B, C, H, W] = {[1, 1, *tiny]} "
+                                 f"input into {found}; an operation must keep the shape")
+    return counts
 
 
 def machine_memory_bytes() -> int:
