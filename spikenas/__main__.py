@@ -1,6 +1,6 @@
 """``python -m spikenas`` is the ``spikenas`` command."""
 
-from spikenas.cli import main
+from spikenas.console import main
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,7 @@ every subcommand takes ``--config file.yaml``, ``--print_config`` and dotted ove
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from typing import Any
@@ -178,6 +179,9 @@ def main(args: ArgsType = None) -> None:
         )
     except SpikenasError as exc:
         sys.exit(f"spikenas: error: {exc}")
+    except BrokenPipeError:  # `spikenas plugins | head`: the reader has gone, say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except OSError as exc:  # the machine's, not the input's: a full or read-only disk under a logger or a library
         where = f" ({exc.filename})" if exc.filename else ""
         sys.exit(f"spikenas: error: {argv[0] if argv else 'spikenas'}: {exc.strerror or exc}{where}; outputs written "

@@ -176,3 +176,22 @@ def test_a_config_file_with_a_standard_library_class_path_is_refused(tmp_path):
     with pytest.raises(SystemExit) as error:
         main(["fit", "--config", str(path)])
     assert f"class_path in {path} 'this.Data' is in Python's standard library" in str(error.value.code)
+
+
+def test_ctrl_c_while_the_libraries_load_is_one_line_with_status_130(monkeypatch, capsys):
+    import builtins
+
+    from spikenas import console
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "spikenas.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        console.main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "spikenas: interrupted while starting; nothing ran\n"
