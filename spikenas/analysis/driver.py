@@ -102,7 +102,8 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
     proxy = ProxyTrainer(datamodule, recipe, model.neuron, registries, model.optimizer, model.label_smoothing,
                          model.memory_format, device)
     planner = Planner(model.macro, model.neuron, space, studies, registries, cost, budget, scorer, batches, seed,
-                      int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)))
+                      int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)),
+                      show_progress=trainer.progress_bar_callback is not None)  # --trainer.enable_progress_bar false
     plan = planner.plan(workers)
     score_names = registries.scores.names()
 

@@ -102,7 +102,9 @@ class Planner:
         sweeps: int = 1,
         last_sweeps: int = 2,
         rerank: int = 3,
+        show_progress: bool = True,
     ) -> None:
+        self.show_progress = show_progress  # the cell searches' progress bars
         self.neuron = neuron
         self.space = space
         self.studies = studies
@@ -166,7 +168,7 @@ class Planner:
     def search_cells(self, cells: int, workers: Workers) -> CellSearch:
         """Run the ``spikenas`` strategy with ``cells`` cells at the analysis macro."""
         ctx = SearchContext(self.macro, self.neuron, self.registries, self.full, cells, self.memory, self.scorer, self.batches, self.seed)
-        evaluator = Evaluator(ctx, RecordLog(), workers)
+        evaluator = Evaluator(ctx, RecordLog(), workers, self.show_progress)
         start = time.perf_counter()
         try:
             found = SpikeNASSearch(**self.search_options).run(ctx, evaluator)
