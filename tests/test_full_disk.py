@@ -10,17 +10,14 @@ skipped, with the reason, elsewhere.
 from __future__ import annotations
 
 import contextlib
-import io
 import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from spikenas.cli import main
-
 from test_cli_fit import QUIET, SYNTHETIC, write_config
-from test_fuzz import only_complete_results, search_args
+from test_fuzz import only_complete_results, run as outcome, search_args
 
 SIZES_KIB = (4, 12, 24, 48, 96)
 ANALYZE = str(Path(__file__).parent / "configs" / "analyze_tiny.yaml")
@@ -40,22 +37,6 @@ def small_disk(path: Path, kib: int) -> Iterator[Path]:
 
 def grow(path: Path, kib: int = 64 * 1024) -> None:
     subprocess.run(["mount", "-o", f"remount,size={kib}k", str(path)], check=True)
-
-
-def outcome(args: list[str]) -> str | None:
-    """None when ``main(args)`` succeeded, else its one error line (asserted one line)."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            main(args)
-            return None
-        except SystemExit as exit_:
-            if exit_.code in (None, 0):
-                return None
-            message = str(exit_.code)
-    assert message.startswith("spikenas: error: ") and "\n" not in message, message[:2000]
-    assert "Traceback" not in err.getvalue(), err.getvalue()[-3000:]
-    return message
 
 
 def no_temporary_files(root: Path) -> None:

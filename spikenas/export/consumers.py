@@ -25,6 +25,15 @@ import numpy as np
 import torch
 
 
+def _steps(model: Callable, images: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """``[T, B, classes]``: the image fed at every step, the model's state passed back each time."""
+    state, out = None, []
+    for _ in range(timesteps):
+        logits, state = model(images, state)
+        out.append(logits)
+    return torch.stack(out)
+
+
 def run_snntorch(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
     """snnTorch 1.0: ``import_from_nir``; membranes live in the modules (``utils.reset``), the
     graph's own state is passed back each step. The importer prints how it scales LIF inputs."""
@@ -34,23 +43,14 @@ def run_snntorch(path: str, images: torch.Tensor, timesteps: int) -> torch.Tenso
     with contextlib.redirect_stdout(io.StringIO()):
         net = import_from_nir(nir.read(path))
     utils.reset(net)
-    state, out = None, []
-    for _ in range(timesteps):
-        logits, state = net(images, state)
-        out.append(logits)
-    return torch.stack(out)
+    return _steps(net, images, timesteps)
 
 
 def run_norse(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
     """norse 1.1: ``from_nir`` (its default ``dt`` of 1e-3 s); the state is passed back each step."""
     import norse.torch
 
-    model = norse.torch.from_nir(nir.read(path))
-    state, out = None, []
-    for _ in range(timesteps):
-        logits, state = model(images, state)
-        out.append(logits)
-    return torch.stack(out)
+    return _steps(norse.torch.from_nir(nir.read(path)), images, timesteps)
 
 
 def run_sinabs(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
@@ -64,11 +64,7 @@ def run_sinabs(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
         if isinstance(module, sinabs.layers.LIF):
             module.spike_fn, module.reset_fn = sinabs.activation.SingleSpike, sinabs.activation.MembraneReset(0.0)
     sinabs.reset_states(model)
-    state, out = None, []
-    for _ in range(timesteps):
-        logits, state = model(images, state)
-        out.append(logits)
-    return torch.stack(out)
+    return _steps(model, images, timesteps)
 
 
 RUNNERS: dict[str, Callable[[str, torch.Tensor, int], torch.Tensor]] = {
