@@ -40,11 +40,12 @@ def logs_root(trainer: pl.Trainer) -> Path:
 
 
 def _claim(directory: Path) -> bool:
-    """Whether this process now owns ``directory`` (created if needed): it held no files and
+    """Whether this process now owns ``directory``: it held no files and
     nobody had claimed it. The claim is the exclusive creation of
     ``<parent>/.claims/<name>`` (it holds the claiming process's id), so of two runs that pick
     the same directory at once exactly one wins, whoever made the directory; the run
-    directory itself holds only the run's results, and a lost claim creates nothing."""
+    directory itself holds only the run's results and appears with the first of them, so a run
+    killed before it wrote anything leaves no empty directory, and a lost claim creates nothing."""
     def holds_files() -> bool:
         return directory.is_dir() and any(not p.name.startswith(".") for p in directory.iterdir())
 
@@ -58,15 +59,15 @@ def _claim(directory: Path) -> bool:
         return False
     with os.fdopen(fd, "w") as handle:
         handle.write(f"{os.getpid()}\n")
-    directory.mkdir(exist_ok=True)
-    return not holds_files()
+    return not holds_files()  # the directory itself is made by the first result written into it
 
 
 def claim_run_dir(trainer: pl.Trainer, root: Path) -> Path:
     """A run directory this run owns (see :func:`_claim`): the logger's ``log_dir`` if nobody
     has claimed it and it holds no files yet, else the next free ``root/version_N``. A taken
     ``log_dir`` outside ``root`` (a logger's own layout) is a one-line error, never shared or
-    overwritten; so is a directory that cannot be made."""
+    overwritten; so is a claim that cannot be written. The directory appears with the run's
+    first result (a run killed before that leaves none behind)."""
     logger = trainer.logger
     chosen = Path(logger.log_dir) if logger is not None and getattr(logger, "log_dir", None) else None
     try:

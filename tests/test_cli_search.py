@@ -253,6 +253,7 @@ def test_two_runs_asking_for_the_same_fixed_version_get_different_directories(tm
     trainer = SimpleNamespace(logger=SimpleNamespace(log_dir=str(fixed)))
     first, second = claim_run_dir(trainer, root), claim_run_dir(trainer, root)
     assert first == fixed and second == root / "version_6"
+    assert not second.exists()  # made by the first result: a run killed before it leaves no empty directory
     outside = SimpleNamespace(logger=SimpleNamespace(log_dir=str(tmp_path / "mine" / "v5")))
     claim_run_dir(outside, root)
     with pytest.raises(SpikenasError, match="already holds another run"):
