@@ -128,3 +128,15 @@ def test_an_export_output_that_cannot_be_written_is_one_line(tmp_path, output, t
         return
     assert message is not None and ("--output" in message or "cannot write" in message), message
     assert not list((tmp_path / "dir").iterdir())
+
+
+def test_a_full_data_root_is_said_as_such_not_as_a_damaged_system_file(tmp_path):
+    from datasets import FMNIST_SYSTEM_DIR
+
+    if not (FMNIST_SYSTEM_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    with small_disk(tmp_path / "disk", 64) as disk:
+        message = outcome(search_args(str(tmp_path / "logs"), "--data.class_path", "spikenas.data.FashionMNIST",
+                                      "--data.init_args.root", str(disk)))
+    assert message is not None and "cannot write" in message and "No space left on device" in message, message
+    assert "damaged" not in message

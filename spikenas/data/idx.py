@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import gzip
 import math
-import shutil
 import struct
 import zlib
 from pathlib import Path
 
+from spikenas.errors import SpikenasError
 from spikenas.files import atomic_output
 
 UNSIGNED_BYTE = 0x08
@@ -63,16 +63,23 @@ def decompress_checked(source: Path, target: Path, item_shape: tuple[int, ...], 
     reader ever sees a partial file, and the temporary file is removed whatever happens."""
     try:
         with atomic_output(target) as tmp:
-            try:
-                with open(tmp, "wb") as out, gzip.open(source, "rb") as src:
-                    shutil.copyfileobj(src, out)
-            except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-                raise _Unsound(f"not a readable gzip file ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+            with open(tmp, "wb") as out, gzip.open(source, "rb") as src:
+                while True:
+                    try:
+                        chunk = src.read(1 << 20)
+                    except (OSError, EOFError, zlib.error) as exc:  # the source's fault (BadGzipFile is an OSError)
+                        raise _Unsound(f"not a readable gzip file ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+                    if not chunk:
+                        break
+                    out.write(chunk)  # an OSError here is the target's disk, not the source
             problem = idx_problem(tmp, item_shape, classes)
             if problem is not None:
                 raise _Unsound(problem)
     except _Unsound as unsound:
         return str(unsound)
+    except OSError as exc:
+        raise SpikenasError(f"cannot write {target}: {exc.strerror or exc} (the data root must be writable, with room "
+                            "for the decompressed files)") from None
     return None
 
 
