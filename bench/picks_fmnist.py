@@ -18,7 +18,8 @@ checkpoint (validation accuracy) is tested on the 10,000 test images. Prints one
     spikenas=<mean>±<std> snasnet_random=.. evolution=.. largest=.. random_median=.. seeds=<n> epochs=<e>
 
 ``--quick`` (the script's own check, minutes): 500 candidates, 100 training steps per epoch, 2,000
-test images. A stopped run reuses the searches and trainings already done (same ``--out``).
+test images. A stopped run reuses the searches and trainings already done (same ``--out``), and
+an interrupted training goes on from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -96,8 +97,11 @@ def train_and_test(final: Path, directory: Path, seed: int, epochs: int, extra: 
     common = ["--trainer.default_root_dir", str(directory), "--seed_everything", str(seed), "--model.seed", str(seed),
               "--trainer.enable_progress_bar", "false", "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
               "--trainer.logger.init_args.save_dir", str(directory), "--trainer.logger.init_args.name", "fit"]
-    main(["fit", "--config", str(final), "--trainer.max_epochs", str(epochs), *common, *extra])
-    best = sorted((directory / "fit").rglob("best-*.ckpt"))[-1]
+    fits = sorted((directory / "fit").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    last = fits[-1] / "checkpoints" / "last.ckpt" if fits else None
+    resume = ["--ckpt_path", str(last)] if last is not None and last.is_file() else []  # an interrupted fit goes on
+    main(["fit", "--config", str(final), "--trainer.max_epochs", str(epochs), *common, *resume, *extra])
+    best = max((directory / "fit").rglob("best-*.ckpt"), key=lambda p: float(p.stem.rsplit("-acc", 1)[1]))
     main(["test", "--config", str(final), "--ckpt_path", str(best), *common, "--trainer.logger.init_args.name", "test", *extra])
     metrics = sorted((directory / "test").rglob("metrics.csv"))[-1]
     with metrics.open(newline="") as handle:

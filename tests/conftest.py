@@ -37,6 +37,7 @@ BUILTIN_LINES = [
     "score sahd spikenas.score.sahd",
     "score sahd_layer spikenas.score.sahd",
     "score hamming spikenas.score.hamming",
+    "score size spikenas.score.size",
     "strategy spikenas spikenas.search.spikenas_search",
     "strategy random spikenas.search.random_search",
     "strategy evolution spikenas.search.evolution",

@@ -377,3 +377,20 @@ def test_values_nobody_means_are_one_line_before_anything_is_allocated(tmp_path,
         run_search(tmp_path, *extra)
     line = str(error.value.code)
     assert line.startswith("spikenas: error: ") and message in line and "\n" not in line, line
+
+
+@pytest.mark.parametrize("measure", ["bytes", "params"])
+def test_the_size_score_keeps_the_largest_network_that_fits(tmp_path, measure):
+    run = run_search(tmp_path, "--score", "size", "--budget", "40KB", "--score_options", f"{{measure: {measure}}}")
+    rows = list(csv.DictReader((run / "search.csv").open()))
+    final = next(r for r in rows if r["stage"] == "final")
+    assert int(final["bytes"]) <= 40_000
+    assert int(final["bytes"]) == max(int(r["bytes"]) for r in rows if r["stage"] != "final")
+    if measure == "bytes":
+        assert float(final["score"]) == int(final["bytes"])
+
+
+def test_the_size_score_with_a_synops_limit_is_one_line(tmp_path):
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, "--score", "size", "--budget", "{memory: 40KB, synops: 2e6}")
+    assert "ranks by size and runs no network, so it measures no SynOps" in str(error.value.code)

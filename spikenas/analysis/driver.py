@@ -30,6 +30,7 @@ from spikenas.analysis.report import write_report
 from spikenas.analysis.settings import ProxyRecipe, Studies
 from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
+from spikenas.score.size import measures_size
 from spikenas.files import atomic_write, output_set
 from spikenas.plugin import get_registries
 from spikenas.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path
@@ -105,7 +106,7 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
                       int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)),
                       show_progress=trainer.progress_bar_callback is not None)  # --trainer.enable_progress_bar false
     plan = planner.plan(workers)
-    score_names = registries.scores.names()
+    score_names = [n for n in registries.scores.names() if not measures_size(registries.scores.entry(n).item)]  # sizes: baselines
 
     identity = {k: v for k, v in (config or {}).items() if k not in ("trainer", "config")}
     key = settings_key({

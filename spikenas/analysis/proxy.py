@@ -31,6 +31,7 @@ from spikenas.network.profile import Profiler
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
 from spikenas.score import score_network
+from spikenas.score.size import measures_size
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 
@@ -122,6 +123,8 @@ class ProxyTrainer:
         network = self.build(genotype, macro, seed)
         values = {}
         for entry in self.registries.scores:
+            if measures_size(entry.item):  # a size score: the size baselines already rank by it
+                continue
             scorer = self.registries.scores.create(entry.name, **options.get(entry.name, {}))
             try:
                 values[entry.name] = score_network(network, batches, scorer)

@@ -22,6 +22,7 @@ from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.plugin.manager import Registries
 from spikenas.score import KernelAccumulator, KernelScore, finite_mean, score_network, scoring_mode
+from spikenas.score.size import measures_size
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
@@ -165,10 +166,14 @@ class SearchContext:
 
     def full_score(self, genotype: Genotype) -> float:
         """The score of the whole network (mean over the scoring batches)."""
+        if measures_size(self.score):
+            return self.score.of(self, genotype)
         return score_network(self.build(genotype), self.batches, self.score)
 
     def assess(self, genotype: Genotype) -> Assessment:
         """The whole network's score and, under a SynOps limit, its SynOps (one pass)."""
+        if measures_size(self.score):
+            return Assessment(self.score.of(self, genotype))
         return assess_network(self.build(genotype), self.batches, self.score, self.synops_limit is not None)
 
     def assess_many(self, genotypes: list[Genotype]) -> list[Assessment]:
@@ -176,6 +181,8 @@ class SearchContext:
         runs up to its head; the heads (the same weights in every network of the macro: parts
         are seeded by name) then run for as many networks at once as ``self.stack_bytes`` of
         head input allow (:class:`~spikenas.search.stacked.StackedTail`)."""
+        if measures_size(self.score):
+            return [self.assess(g) for g in genotypes]
         steps, (c, h, w) = self.macro.timesteps, self.macro.cell_shape(self.num_cells - 1)
         head_input = steps * len(self.batches[0]) * c * h * w * self.batches[0].element_size()
         return [a for group in chunks(genotypes, head_input, self.stack_bytes) for a in self._assess_group(group)]
