@@ -38,6 +38,8 @@ BUILTIN_LINES = [
     "score sahd_layer spikenas.score.sahd",
     "score hamming spikenas.score.hamming",
     "score size spikenas.score.size",
+    "score synflow spikenas.score.synflow",
+    "score naswot_head spikenas.score.naswot",
     "strategy spikenas spikenas.search.spikenas_search",
     "strategy random spikenas.search.random_search",
     "strategy evolution spikenas.search.evolution",

@@ -20,7 +20,7 @@ from spikenas.testing import temporary_plugin
 CONFIG = str(Path(__file__).parent / "configs" / "analyze_tiny.yaml")
 SEARCH_CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
 OPERATIONS = ["zero", "skip", "conv1x1", "conv3x3", "avgpool"]
-SCORES = ["sahd", "sahd_layer", "hamming"]
+SCORES = ["sahd", "sahd_layer", "hamming", "synflow", "naswot_head"]
 
 
 def analyze(tmp_path: Path, *extra: str) -> Path:
@@ -42,7 +42,7 @@ def finished(tmp_path_factory) -> Path:
 def test_networks_csv_has_one_row_per_planned_network_with_every_score(finished):
     rows = read(finished / "networks.csv")
     assert list(rows[0]) == ["study", "key", "hash", "genotype", "cells", "macro", "bytes", "score_sahd",
-                             "score_sahd_layer", "score_hamming", "size_params", "size_bytes", "size_synops", "size_macs", "size_neurons",
+                             *(f"score_{s}" for s in SCORES[1:]), "size_params", "size_bytes", "size_synops", "size_macs", "size_neurons",
                              "val_acc", "test_acc", "seed", "steps", "final_loss", "seconds"]
     assert len({r["key"] for r in rows}) == len(rows)  # one seed: one row per network
     roles = [role for r in rows for role in r["study"].split(";")]

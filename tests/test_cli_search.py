@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -393,4 +394,16 @@ def test_the_size_score_keeps_the_largest_network_that_fits(tmp_path, measure):
 def test_the_size_score_with_a_synops_limit_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as error:
         run_search(tmp_path, "--score", "size", "--budget", "{memory: 40KB, synops: 2e6}")
-    assert "ranks by size and runs no network, so it measures no SynOps" in str(error.value.code)
+    assert "ranks whole networks without counting their spikes, so it measures no SynOps" in str(error.value.code)
+
+
+@pytest.mark.parametrize("score", ["synflow", "naswot_head"])
+def test_a_whole_network_score_searches_cell_by_cell_and_records_the_whole_networks_score(tmp_path, score):
+    """A score that is not a kernel sum scores every candidate as the whole network it
+    completes: the final row's score is the found network's own, and the budget holds."""
+    run = run_search(tmp_path, "--score", score, "--budget", "40KB")
+    rows = list(csv.DictReader((run / "search.csv").open()))
+    final = next(r for r in rows if r["stage"] == "final")
+    assert int(final["bytes"]) <= 40_000 and math.isfinite(float(final["score"]))
+    last_cell = [float(r["score"]) for r in rows if r["stage"] == "cell1"]
+    assert last_cell and float(final["score"]) == max(last_cell)

@@ -30,7 +30,7 @@ from spikenas.network import SpikingNetwork
 from spikenas.network.profile import Profiler
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
-from spikenas.score import score_network
+from spikenas.score import measure_network
 from spikenas.score.size import measures_size
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
@@ -127,7 +127,7 @@ class ProxyTrainer:
                 continue
             scorer = self.registries.scores.create(entry.name, **options.get(entry.name, {}))
             try:
-                values[entry.name] = score_network(network, batches, scorer)
+                values[entry.name] = measure_network(network, batches, scorer)
             except Exception as exc:  # a plugin's bug: name it, in one line
                 raise SpikenasError(
                     f"score {entry.name!r} (plugin {entry.plugin!r}) raised on network {genotype.hash}: "

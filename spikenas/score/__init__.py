@@ -4,6 +4,10 @@ A :class:`KernelScore` is additive over LIF layers and timesteps: each LIF outpu
 ``[T, B, ...]`` adds a ``[B, B]`` kernel contribution (and ``T`` to the count); the score is
 ``reduce(kernel_sum / count)``. Additivity is what lets the consecutive search reuse the
 contributions of the cells it does not change. :func:`score_network` scores a whole network.
+
+A :class:`NetworkScore` (``scores_networks = True``) instead measures a whole network at once
+(gradients, one chosen layer): the search then scores every candidate as a whole network, the
+cells after it at their cheapest. :func:`measure_network` scores a network with either kind.
 """
 
 from __future__ import annotations
@@ -38,6 +42,30 @@ class KernelScore(Protocol):
     def reduce(self, kernel: torch.Tensor) -> float:
         """Averaged kernel ``[B, B]`` -> score (higher is better; may be non-finite)."""
         ...
+
+
+class NetworkScore(Protocol):
+    """A whole-network score plugin's contract (``scores_networks = True``)."""
+
+    name: str
+    scores_networks: bool
+
+    def measure(self, network: nn.Module, batches: list[torch.Tensor]) -> float:
+        """The score (higher is better; may be non-finite: ranked last) of an untrained
+        ``network`` (``[B, c, H, W] -> [B, classes]``, in :func:`scoring_mode`) on ``batches``
+        (each ``[B, c, H, W]``). It must leave ``network``'s weights as they were."""
+        ...
+
+
+def scores_networks(score: object) -> bool:
+    return bool(getattr(score, "scores_networks", False))
+
+
+def measure_network(network: nn.Module, batches: list[torch.Tensor], score: "KernelScore | NetworkScore") -> float:
+    """``network``'s score on ``batches`` with a kernel or a whole-network score."""
+    if scores_networks(score):
+        return float(score.measure(scoring_mode(network), batches))
+    return score_network(network, batches, score)
 
 
 class KernelAccumulator:

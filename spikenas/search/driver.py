@@ -25,9 +25,9 @@ from spikenas.plugin import get_registries
 from spikenas.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
 from spikenas.score import scoring_mode
 from spikenas.export.nir_graph import restrict_space
-from spikenas.score.size import measures_size
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.network import SpikingNetwork
+from spikenas.search.whole import scores_whole
 from spikenas.search.context import MemoryCheck, SearchContext, assess_network, choose_macro, synops_unreachable
 from spikenas.search.limits import parse_limits
 from spikenas.search.stacked import STACK_BYTES
@@ -90,9 +90,9 @@ def build_context(
     cost = registries.cost_models.create(cost_model, **(cost_options or {}))
     scorer = registries.scores.create(score, **(score_options or {}))
     limits = parse_limits(budget, cost_model)
-    if measures_size(scorer) and limits.synops is not None:
-        raise SpikenasError(f"score {score!r} ranks by size and runs no network, so it measures no SynOps: "
-                            "search with a SynOps limit using a spike score (e.g. --score sahd)")
+    if scores_whole(scorer) and limits.synops is not None:
+        raise SpikenasError(f"score {score!r} ranks whole networks without counting their spikes, so it measures "
+                            "no SynOps: search with a SynOps limit using a spike-kernel score (e.g. --score sahd)")
     layout = torch.channels_last if channels_last else torch.contiguous_format
     batches = [b.contiguous(memory_format=layout) if b.dim() == 4 else b for b in batches]
 

@@ -29,8 +29,8 @@ import math
 
 from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext, synops_unreachable
-from spikenas.score.size import SizeCellEvaluator, measures_size
 from spikenas.search.incremental import CellEvaluator
+from spikenas.search.whole import WholeCellEvaluator, scores_whole
 from spikenas.search.strategy import ELIGIBLE, Evaluator, Found, SearchStrategy, rank_key
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
@@ -57,7 +57,7 @@ class SpikeNASSearch(SearchStrategy):
         return CellGenotype(space.nodes, tuple(Edge(i, j, op) for i, j in space.pairs))
 
     def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:
-        scorer = SizeCellEvaluator(ctx) if measures_size(ctx.score) else CellEvaluator(ctx, ())
+        scorer = WholeCellEvaluator(ctx) if scores_whole(ctx.score) else CellEvaluator(ctx, ())
         while True:
             cell, score = self.search_cell(ctx, evaluator, scorer)
             if scorer.is_last:
