@@ -127,8 +127,8 @@ def test_a_killed_analysis_reruns_only_the_missing_networks(tmp_path, monkeypatc
     assert len(calls) == len(rows) - 3
     assert (run / "report.md").is_file()
     calls.clear()
-    assert analyze(tmp_path).name == "version_1"  # a finished analysis is not resumed
-    assert len(calls) == len(rows)
+    assert analyze(tmp_path) == run and not calls  # a finished analysis is reopened: nothing trained again
+    assert read(run / "networks.csv") == rows
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -118,15 +118,15 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
     })
     state_file = state_path(trainer, "analyze", key)
     with run_lock(state_file, "analysis", workers.is_writer):  # the same analysis started twice: one line
-        run_dir = None
+        run_dir = state = None
         if workers.is_writer:
             try:
                 state = read_state(state_file, logs_root(trainer))
             except DamagedState as exc:
                 set_aside(state_file, "analyze", exc)
                 state = None
-            if state is not None and not state.get("complete"):
-                run_dir = state["run_dir"]
+            if state is not None and (not state.get("complete") or (Path(state["run_dir"]) / "networks.csv").is_file()):
+                run_dir = state["run_dir"]  # a finished one too: it trains nothing, measures the scores it lacks
             else:
                 run_dir = str(claim_run_dir(trainer, logs_root(trainer)))
                 atomic_write(state_file, json.dumps({"run_dir": run_dir, "complete": False}))
@@ -135,6 +135,9 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
         done = table.load() if workers.is_writer else 0
         if workers.is_writer and done:
             print(f"spikenas analyze: resuming {run_dir} ({done} training runs already in networks.csv)")
+            if state is not None and state.get("complete"):
+                print("spikenas analyze: it is complete: nothing is trained again; scores registered since are "
+                      "measured and its tables rewritten (any other setting, or removing the run, starts a new one)")
         measured: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
 
         def measure(network: PlannedNetwork) -> tuple[dict[str, float], dict[str, float]]:
