@@ -380,15 +380,15 @@ def test_values_nobody_means_are_one_line_before_anything_is_allocated(tmp_path,
     assert line.startswith("spikenas: error: ") and message in line and "\n" not in line, line
 
 
-@pytest.mark.parametrize("measure", ["bytes", "params"])
+@pytest.mark.parametrize("measure", ["bytes", "params", "synops"])
 def test_the_size_score_keeps_the_largest_network_that_fits(tmp_path, measure):
     run = run_search(tmp_path, "--score", "size", "--budget", "40KB", "--score_options", f"{{measure: {measure}}}")
     rows = list(csv.DictReader((run / "search.csv").open()))
     final = next(r for r in rows if r["stage"] == "final")
     assert int(final["bytes"]) <= 40_000
-    assert int(final["bytes"]) == max(int(r["bytes"]) for r in rows if r["stage"] != "final")
+    assert float(final["score"]) == max(float(r["score"]) for r in rows if r["stage"] != "final")
     if measure == "bytes":
-        assert float(final["score"]) == int(final["bytes"])
+        assert float(final["score"]) == int(final["bytes"]) == max(int(r["bytes"]) for r in rows)
 
 
 def test_the_size_score_with_a_synops_limit_is_one_line(tmp_path):

@@ -1,13 +1,16 @@
 """``size``: the network's size as the search's score, the baseline every training-free score
-must beat (``spikenas analyze`` ranks accuracy by it beside the scores).
+must beat (``spikenas analyze`` ranks accuracy by the same measures beside the scores).
 
-It needs no spikes and no batch: a candidate scores its ``bytes`` under the search's cost model
-(``measure: bytes``, the default) or its parameter count (``measure: params``), so the search
-keeps the largest network that meets the budget. It is offered because on the data measured so
-far counting bytes ranked trained accuracy better than SAHD (``docs/analysis.md``). A score
-with ``measures_size`` is computed by :meth:`SizeScore.of` from the genotype, so it has no
-spike kernel (the search scores whole networks with it: :mod:`spikenas.search.whole`); the
-analysis leaves it out of its scores (its size baselines are the same thing).
+A candidate scores its ``bytes`` under the search's cost model (``measure: bytes``, the
+default; nothing is built or run), its parameter count (``measure: params``; nothing run), or
+its SynOps per inference at initialisation on the scoring batches (``measure: synops``: spikes
+x fan-out, batch norm on batch statistics, as ``spikenas analyze``'s ``size_synops``; the
+network is run once). The search then keeps the largest (or busiest) network that meets the
+budget. It is offered because on the networks measured so far these measures ranked trained
+accuracy at least as well as SAHD (``docs/analysis.md``). A score with ``measures_size`` is
+computed by :meth:`SizeScore.of` from the genotype, without a spike kernel (the search scores
+whole networks with it: :mod:`spikenas.search.whole`); the analysis leaves it out of its
+scores (its size baselines are the same measures).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
     from spikenas.search.context import SearchContext
     from spikenas.space.genotype import Genotype
 
-MEASURES = ("bytes", "params")
+MEASURES = ("bytes", "params", "synops")
 
 
 class SizeScore:
@@ -39,6 +42,11 @@ class SizeScore:
         """The size of ``genotype`` in the search ``ctx``."""
         if self.measure == "bytes":
             return float(ctx.bytes_of(genotype))
+        if self.measure == "synops":  # the only one that runs the network: its spikes at initialisation
+            from spikenas.score import scoring_mode
+            from spikenas.synops import measure_synops
+
+            return float(sum(measure_synops(scoring_mode(ctx.build(genotype)), ctx.batches).values()))
         return float(ctx.memory.profiler.profile(genotype).params)
 
 
