@@ -7,8 +7,8 @@
 #
 # Every step has its own time limit, so one slow step cannot eat the others, and everything it
 # prints (but progress bars) is shown and kept in $OUT/gpu.log. The steps, most important first:
-#   1. scoring throughput at SNASNet's CIFAR-10 macro: one batch, then SNASNet's protocol (two
-#      batches of 256), then SpikingJelly's width (256/512), as `spikenas search` scores;
+#   1. scoring throughput at SNASNet's CIFAR-10 macro at 263e6bc's width 128: one batch, then two
+#      batches of 256 (SNASNet's protocol), then SNASNet HEAD's width (256/512, its default), as `spikenas search` scores;
 #   2. does TF32 (and channels-last) keep the ranking of 200 candidates (tau >= 0.99)?
 #   3. spikenas against 500 random candidates at SNASNet's protocol (speedup extrapolated to
 #      5,000; one 10-minute call does not hold the 5,000 with the rest: run
@@ -28,9 +28,9 @@ if [ "${1:-}" = wheels ]; then
 fi
 
 STEPS=(  # "<seconds> <script> <arguments>"; the limits add up to 495 s, inside one 600 s call
-    "75 score_throughput.py --candidates 30"
-    "75 score_throughput.py --candidates 30 --score-batches 2"
-    "60 score_throughput.py --candidates 10 --score-batches 2 --channels 256"
+    "75 score_throughput.py --candidates 30 --channels 128 --score-batches 1"
+    "75 score_throughput.py --candidates 30 --channels 128"
+    "60 score_throughput.py --candidates 10"
     "90 score_precision.py --candidates 200 --channels 32 --batch-size 256"
     "120 search_speed.py --candidates 500 --evolution-candidates 0"
     "45 train_step.py --batch-size 128 --steps 30 --channels-last"

@@ -1,11 +1,12 @@
 """Score throughput: whole networks scored per second at SNASNet's settings.
 
-Random 2-cell genotypes at SNASNet's CIFAR-10 macro (``MacroConfig.snasnet_cifar10()``: 3x32x32
-inputs, width 128, T = 5, head 1024) are built and scored with SAHD on one batch of 256 images
+Random 2-cell genotypes at SNASNet's CIFAR-10 macro as its official HEAD builds it
+(``MacroConfig.snasnet_cifar10()``, model_snn.py of 5114ff9: 3x32x32 inputs, width 256, T = 5,
+head 1024) are built and scored with SAHD on two batches of 256 images, SNASNet's protocol
 (random normalised images: throughput does not depend on their content), the way ``spikenas
 search`` scores them (channels-last, the LIF recurrence of large layers compiled; ``--contiguous``
-and ``--eager-lif`` turn either off). SNASNet's own protocol scores every candidate on two
-batches: ``--score-batches 2``; SpikingJelly's port of SNASNet is twice as wide: ``--channels 256``. Reports the forward FLOPs per candidate
+and ``--eager-lif`` turn either off). ``--channels 128 --score-batches 1`` is the setting of the
+figures measured before 2026-12-05 (the intermediate commit 263e6bc's width, one batch). Reports the forward FLOPs per candidate
 (``torch.utils.flop_counter``), the achieved FLOP/s and their share of the device's dense
 matmul rate measured in the same run (a practical peak). The last line printed is::
 
@@ -51,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--candidates", type=int, default=None, help="default: 3 on CPU, 50 on CUDA")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--channels", type=int, default=128, help="SNASNet's official width (SpikingJelly's port: 256)")
-    parser.add_argument("--score-batches", type=int, default=1, help="SNASNet's protocol scores on 2 batches")
+    parser.add_argument("--channels", type=int, default=MacroConfig.snasnet_cifar10().channels,
+                        help="SNASNet's official width at HEAD: 256 (263e6bc: 128)")
+    parser.add_argument("--score-batches", type=int, default=2, help="SNASNet's protocol scores on 2 batches")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eager-lif", action="store_true",
                         help="leave the LIF recurrence eager (default: compiled for large layers, as spikenas search does)")

@@ -21,10 +21,11 @@ score reached per second, at the one level that matters.
 
 ``--quick``: Fashion-MNIST, width 8, stem stride 2 (14x14 cells), batch 32, T = 5, one
 thread (under 5 minutes on 2 CPU cores).
-Default (full): SNASNet's CIFAR-10 protocol (``MacroConfig.snasnet_cifar10()``: width 128, T = 5,
-every candidate scored on two batches of 256) on CUDA when one is available, on random
-CIFAR-shaped images when CIFAR-10's files are absent (said on stdout); ``--channels 256`` is
-SpikingJelly's port's width; ``--channels/--batch-size/--score-batches/--data`` pick a smaller
+Default (full): SNASNet's CIFAR-10 protocol (``MacroConfig.snasnet_cifar10()``, its official
+HEAD's macro: width 256, T = 5, every candidate scored on two batches of 256) on CUDA when one
+is available, on random CIFAR-shaped images when CIFAR-10's files are absent (said on stdout);
+``--channels 128`` is the intermediate commit 263e6bc's width, which the figures measured before
+2026-12-05 used; ``--channels/--batch-size/--score-batches/--data`` pick a smaller
 setting for a CPU. Every strategy scores as ``spikenas search`` does (channels-last, the LIF
 recurrence of large layers compiled, glibc keeping freed memory: ``spikenas.allocator``), so
 the comparison stays fair.
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads or 1)  # tiny tensors: one thread beats a contended pool
 
     data = args.data or ("fmnist" if args.quick else "cifar10")
-    channels = args.channels or (8 if args.quick else 128)
+    channels = args.channels or (8 if args.quick else MacroConfig.snasnet_cifar10().channels)
     hidden = args.head_hidden or (64 if args.quick else 1024)
     batch_size = args.batch_size or (32 if args.quick else 256)
     score_batches = args.score_batches or (1 if args.quick else 2)

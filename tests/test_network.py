@@ -132,10 +132,11 @@ def test_seeded_forward_is_reproducible(genotype, tiny_macro):
     assert torch.equal(outs[0], outs[1])
 
 
-def test_snasnet_cifar10_parameter_count(snasnet_cell):
-    macro = MacroConfig.snasnet_cifar10()
+@pytest.mark.parametrize("macro, count, head_share", [(MacroConfig.snasnet_cifar10_263e6bc(), 6_155_492, 0.68),
+                                                      (MacroConfig.snasnet_cifar10(), 15_911_268, 0.53)])
+def test_snasnet_cifar10_parameter_count(snasnet_cell, macro, count, head_share):
     net = SpikingNetwork(Genotype((snasnet_cell, snasnet_cell)), macro)
-    C = macro.channels  # 128
+    C = macro.channels  # 128 at 263e6bc, 256 at HEAD
 
     def cell(c):  # two conv3x3 edges, one conv1x1 edge, skip/avgpool/zero have no parameters
         return 2 * (9 * c * c + 2 * c) + (c * c + 2 * c)
@@ -145,8 +146,8 @@ def test_snasnet_cifar10_parameter_count(snasnet_cell):
     features = 2 * C * 4 * 4  # 2C channels at 16x16, pooled by 4 (second_avgpooling)
     head = 2 * 2 * C + features * 1024 + (1024 * 100 + 100)
     expected = stem + cell(C) + reduction + cell(2 * C) + head
-    assert n_params(net) == expected == 6_155_492
-    assert n_params(net.head) / expected > 0.68  # the classifier dominates the footprint
+    assert n_params(net) == expected == count
+    assert n_params(net.head) / expected > head_share  # the classifier dominates the footprint
 
 
 def test_too_small_input_names_the_knob(snasnet_cell):

@@ -83,7 +83,7 @@ def test_per_layer_rows_match_modules(operations, tiny_macro, neuron, genotype):
 
 
 def test_snasnet_profile_without_building(operations, neuron, snasnet_cell):
-    profiler = Profiler(MacroConfig.snasnet_cifar10(), neuron, operations)
+    profiler = Profiler(MacroConfig.snasnet_cifar10_263e6bc(), neuron, operations)
     profile = profiler.profile(Genotype((snasnet_cell, snasnet_cell)))
     assert profile.params == 6_155_492  # see test_network.py
     assert profiler.cell_counts(snasnet_cell, 0)[0] + profiler.fixed_counts(2)[0] < profile.params

@@ -21,7 +21,7 @@ def profile(capsys, *args: str) -> str:
 def test_fit_config_prints_the_memory_table_and_the_budget_verdict(tmp_path, capsys):
     out = profile(capsys, "--config", str(ROOT / "configs" / "snasnet_cifar10.yaml"))
     total = next(line for line in out.splitlines() if line.startswith("total (memory)"))
-    assert total.split()[2] == "7,058,916" and "cell0.2>0:conv1x1" in out
+    assert total.split()[2] == "19,520,356" and "cell0.2>0:conv1x1" in out
     main(["search", "--config", TINY_SEARCH, "--budget", "20KB", "--trainer.default_root_dir", str(tmp_path),
           "--trainer.logger.init_args.save_dir", str(tmp_path)])
     final = sorted((tmp_path / "lightning_logs").glob("version_*"))[-1] / "final.yaml"
@@ -64,4 +64,4 @@ def test_fit_config_lists_the_layers_as_hardware_sees_them(capsys):
     out = profile(capsys, "--config", str(ROOT / "configs" / "snasnet_cifar10.yaml"))
     table = out.split("as hardware sees it (per sample and timestep):\n")[1]
     assert table.splitlines()[0].split() == ["layer", "kind", "input", "output", "kernel", "fan-in", "fan-out", "neurons"]
-    assert "head.classifier.0                   linear                 4096        1024" in table
+    assert "head.classifier.0                   linear                 8192        1024" in table

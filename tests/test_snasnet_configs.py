@@ -37,7 +37,7 @@ from spikenas.space import MacroConfig
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("name, classes, params", [("snasnet_cifar10", 10, 7_058_916), ("snasnet_cifar100", 100, 20_624_500)])
+@pytest.mark.parametrize("name, classes, params", [("snasnet_cifar10", 10, 19_520_356), ("snasnet_cifar100", 100, 20_624_500)])
 def test_snasnet_config_builds_snasnets_network(name, classes, params, capsys):
     config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     genotype = Genotype.from_dict(config["model"]["genotype"])
@@ -58,4 +58,15 @@ def test_macro_presets_are_the_configs_macros(name, classes):
     config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     expected = MacroConfig(**config["model"]["macro"], input_shape=(3, 32, 32), num_classes=classes)
     assert getattr(MacroConfig, name)() == expected
-    assert MacroConfig.snasnet_cifar10(channels=256).cell_shape(1) == (512, 16, 16)  # SpikingJelly's channel_ratio 2
+    assert MacroConfig.snasnet_cifar10().cell_shape(1) == (512, 16, 16)  # HEAD's channel_ratio 2 for CIFAR-10
+    assert MacroConfig.snasnet_cifar100().cell_shape(1) == (256, 16, 16)  # and 1 for CIFAR-100
+
+
+def test_the_intermediate_commits_cifar10_network_keeps_its_own_name():
+    """263e6bc's macro (C = 128) is SNASNet's code's 7,058,916 parameters, under a name that says so."""
+    config = yaml.safe_load((CONFIGS / "snasnet_cifar10.yaml").read_text())
+    macro = MacroConfig.snasnet_cifar10_263e6bc()
+    assert macro == MacroConfig.snasnet_cifar10(channels=128) and macro.cell_shape(1) == (256, 16, 16)
+    with torch.device("meta"):
+        network = SpikingNetwork(Genotype.from_dict(config["model"]["genotype"]), macro)
+    assert sum(p.numel() for p in network.parameters()) == 7_058_916

@@ -3,7 +3,7 @@
 The modules built from it (stem, reductions, head) and their layout are in
 :mod:`spikenas.network.parts`.
 
-SNASNet's CIFAR-10 macro is ``MacroConfig.snasnet_cifar10()``.
+SNASNet's CIFAR-10 macro is ``MacroConfig.snasnet_cifar10()`` (its official HEAD).
 """
 
 from __future__ import annotations
@@ -64,20 +64,27 @@ class MacroConfig:
 
     @classmethod
     def snasnet_cifar10(cls, **overrides: Any) -> "MacroConfig":
-        """SNASNet's CIFAR-10 macro (Kim et al., ECCV 2022; official ``model_snn.py``): 2 cells
-        of 128 and 256 channels at 32x32 and 16x16, T = 5, ``second_avgpooling`` 4, a 1024-unit
-        hidden layer and 10 votes per class (``configs/snasnet_cifar10.yaml``). SpikingJelly's
-        port doubles the width (``channel_ratio`` 2): ``snasnet_cifar10(channels=256)``."""
-        base = dict(input_shape=(3, 32, 32), num_classes=10, timesteps=5, channels=128,
+        """SNASNet's CIFAR-10 macro (Kim et al., ECCV 2022) as its official ``model_snn.py`` has
+        it since its last change (commit 5114ff9, 2022-07-19; HEAD 4980409): ``channel_ratio``
+        2, so 2 cells of 256 and 512 channels at 32x32 and 16x16, T = 5, ``second_avgpooling``
+        4, a 1024-unit hidden layer and 10 votes per class (``configs/snasnet_cifar10.yaml``)."""
+        base = dict(input_shape=(3, 32, 32), num_classes=10, timesteps=5, channels=256,
                     channel_multiplier=2, stem_stride=1, head_pool=4, head_hidden=1024,
                     votes=10, dropout=0.5)
         return cls(**{**base, **overrides})
 
     @classmethod
+    def snasnet_cifar10_263e6bc(cls, **overrides: Any) -> "MacroConfig":
+        """SNASNet's CIFAR-10 macro at the intermediate commit 263e6bc of its ``model_snn.py``
+        (cells of 128 and 256 channels, no ``channel_ratio``), which spikenas followed before:
+        the width of the figures in ``docs/benchmarks.md`` measured before 2026-12-05."""
+        return cls.snasnet_cifar10(**{"channels": 128, **overrides})
+
+    @classmethod
     def snasnet_cifar100(cls, **overrides: Any) -> "MacroConfig":
-        """SNASNet's CIFAR-100 macro: as CIFAR-10's with ``second_avgpooling`` 2 and 5 votes per
-        class (``configs/snasnet_cifar100.yaml``)."""
-        return cls.snasnet_cifar10(**{"num_classes": 100, "head_pool": 2, "votes": 5, **overrides})
+        """SNASNet's CIFAR-100 macro (5114ff9: ``channel_ratio`` 1): cells of 128 and 256
+        channels, ``second_avgpooling`` 2 and 5 votes per class (``configs/snasnet_cifar100.yaml``)."""
+        return cls.snasnet_cifar10(**{"channels": 128, "num_classes": 100, "head_pool": 2, "votes": 5, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
