@@ -191,6 +191,7 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
                     "command": command or "Trainer.analyze (Python API)",
                     "date": datetime.date.today().isoformat(), "device": _device_name(device),
                     "networks": len(plan.networks), "runs": runs, "seconds": seconds, "macro": _macro_text(plan),
+                    "train_seconds": sum(row.seconds for row in table.all()),
                     "budget": "none" if budget is None else f"{budget:,} bytes ({format_bytes(budget)})",
                     "cost_model": cost_name, "recipe": recipe, "steps": proxy.steps, "batch_size": proxy.batch_size,
                     "score": score_name, "run_dir": run_dir,

@@ -46,7 +46,8 @@ def verdicts(table: list) -> list[str]:
 
 
 def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) -> None:
-    """``context``: ``command``, ``date``, ``networks``, ``runs``, ``seconds``, ``macro``,
+    """``context``: ``command``, ``date``, ``networks``, ``runs``, ``seconds`` (this invocation),
+    ``train_seconds`` (every training run's, resumed ones included), ``macro``,
     ``budget``, ``cost_model``, ``recipe`` (a ProxyRecipe), ``steps``, ``device``, ``score``, and
     ``run_dir`` (where the files end up; default ``path``'s directory)."""
     recipe = context["recipe"]
@@ -55,7 +56,8 @@ def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) ->
         "",
         f"Command: `{context['command']}`  ",
         f"Date: {context['date']}; device: {context['device']}; {context['networks']} networks, "
-        f"{context['runs']} training runs, {context['seconds']:.0f} s in all.",
+        f"{context['runs']} training runs taking {context['train_seconds']:.0f} s of training; "
+        f"this invocation {context['seconds']:.0f} s (a resumed run trains only what was missing).",
         "",
         f"Budget: {context['budget']} under cost model `{context['cost_model']}`; macro (every study): "
         f"{context['macro']}.",
