@@ -20,6 +20,7 @@ from torch import nn
 
 from spikenas.errors import SpikenasError
 from spikenas.neuron.functional import RESETS, LIFBoxParameters, lif_parameters, lif_sequence, lif_sequence_inference, lif_step
+from spikenas.neuron.fused import FUSED_SURROGATES, fused_lif
 
 # norse's, and SNASNet's arctangent ("atan", spikenas.neuron.functional.ArcTan); norse also
 # knows "heaviside", which has no gradient (training would fail): not offered.
@@ -114,10 +115,13 @@ class LIF(nn.Module):
         return spikes, v
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
         if torch.is_grad_enabled() and x.requires_grad:
-            spikes = lif_sequence(x, self._norse())  # parameters once per sequence, not per step
+            if c.surrogate in FUSED_SURROGATES:  # one autograd node per layer (spikenas.neuron.fused)
+                spikes = fused_lif(x, self._rate(), c.threshold, c.reset, c.v_reset, c.surrogate, c.alpha)
+            else:
+                spikes = lif_sequence(x, self._norse())  # parameters once per sequence, not per step
         else:
-            c = self.config
             spikes = lif_sequence_inference(x, self._rate(), c.threshold, c.reset, c.v_reset)
         if self.recorder is not None:
             self.recorder(spikes)
