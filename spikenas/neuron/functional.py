@@ -1,4 +1,5 @@
-"""LIF dynamics as functions, the one place they are written (as norse's ``functional``).
+"""LIF dynamics as functions, on norse's (as norse's ``functional``); the training path's
+fused recurrence (:mod:`spikenas.neuron.fused`) repeats this arithmetic and is tested against it.
 
 Box LIF with ``dt = 1`` (one step per input frame), on norse's step function::
 

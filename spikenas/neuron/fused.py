@@ -3,7 +3,8 @@
 :func:`~spikenas.neuron.functional.lif_sequence` runs norse's step ``T`` times under autograd:
 every step records its own graph nodes (decay, threshold, surrogate, reset), and backward
 walks them all. :class:`FusedLIF` computes the same forward arithmetic in one loop, keeps only
-the pre-reset membranes ``u [T, B, ...]``, and runs backpropagation through time by hand:
+the pre-reset membranes ``u [T, B, ...]`` and the spikes, and runs backpropagation through
+time by hand:
 
     u_t = v_{t-1} + r (x_t - v_{t-1})       s_t = H(u_t - θ)
     v_t = (1 - s_t) u_t + s_t v_reset        (hard)      v_t = u_t - s_t θ    (soft)
@@ -12,7 +13,7 @@ the pre-reset membranes ``u [T, B, ...]``, and runs backpropagation through time
 
 with σ' the surrogate's derivative, the reset differentiated through the spike as norse does.
 Spikes are the norse path's bit for bit; gradients equal it up to float rounding
-(``tests/test_neuron.py``). Surrogates: :data:`FUSED_SURROGATES` (norse's ``super``, which
+(``tests/test_fused_lif.py``). Surrogates: :data:`FUSED_SURROGATES` (norse's ``super``, which
 ignores ``alpha``: ``1 / (|z| + 1)²``; SNASNet's ``atan``); the others keep the norse path.
 """
 
