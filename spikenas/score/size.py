@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from spikenas.errors import SpikenasError
 from spikenas.plugin import hookimpl
+from spikenas.score import scoring_mode
+from spikenas.synops import measure_synops
 
 if TYPE_CHECKING:
     from spikenas.search.context import SearchContext
@@ -43,9 +45,6 @@ class SizeScore:
         if self.measure == "bytes":
             return float(ctx.bytes_of(genotype))
         if self.measure == "synops":  # the only one that runs the network: its spikes at initialisation
-            from spikenas.score import scoring_mode
-            from spikenas.synops import measure_synops
-
             return float(sum(measure_synops(scoring_mode(ctx.build(genotype)), ctx.batches).values()))
         return float(ctx.memory.profiler.profile(genotype).params)
 
