@@ -61,6 +61,13 @@ def scores_networks(score: object) -> bool:
     return bool(getattr(score, "scores_networks", False))
 
 
+def scores_whole(score: object) -> bool:
+    """Whether ``score`` ranks whole networks only: a whole-network score or a size score
+    (``measures_size``, :mod:`spikenas.score.size`). The search then scores every candidate as
+    a whole network, and counts no SynOps."""
+    return scores_networks(score) or bool(getattr(score, "measures_size", False))
+
+
 def measure_network(network: nn.Module, batches: list[torch.Tensor], score: "KernelScore | NetworkScore") -> float:
     """``network``'s score on ``batches`` with a kernel or a whole-network score."""
     if scores_networks(score):

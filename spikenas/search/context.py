@@ -21,7 +21,7 @@ from spikenas.errors import SpikenasError
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.plugin.manager import Registries
-from spikenas.score import KernelAccumulator, KernelScore, NetworkScore, finite_mean, scores_networks, score_network, scoring_mode
+from spikenas.score import KernelAccumulator, KernelScore, NetworkScore, finite_mean, measure_network, scores_whole, score_network, scoring_mode
 from spikenas.score.size import measures_size
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.space.cell import CellSpace
@@ -169,13 +169,11 @@ class SearchContext:
         """The score of the whole network (mean over the scoring batches)."""
         if measures_size(self.score):
             return self.score.of(self, genotype)
-        if scores_networks(self.score):
-            return float(self.score.measure(scoring_mode(self.build(genotype)), self.batches))
-        return score_network(self.build(genotype), self.batches, self.score)
+        return measure_network(self.build(genotype), self.batches, self.score)
 
     def assess(self, genotype: Genotype) -> Assessment:
         """The whole network's score and, under a SynOps limit, its SynOps (one pass)."""
-        if measures_size(self.score) or scores_networks(self.score):  # no SynOps: refused with a SynOps limit
+        if scores_whole(self.score):  # no SynOps: refused with a SynOps limit
             return Assessment(self.full_score(genotype))
         return assess_network(self.build(genotype), self.batches, self.score, self.synops_limit is not None)
 
@@ -184,7 +182,7 @@ class SearchContext:
         runs up to its head; the heads (the same weights in every network of the macro: parts
         are seeded by name) then run for as many networks at once as ``self.stack_bytes`` of
         head input allow (:class:`~spikenas.search.stacked.StackedTail`)."""
-        if measures_size(self.score) or scores_networks(self.score):
+        if scores_whole(self.score):
             return [self.assess(g) for g in genotypes]
         steps, (c, h, w) = self.macro.timesteps, self.macro.cell_shape(self.num_cells - 1)
         head_input = steps * len(self.batches[0]) * c * h * w * self.batches[0].element_size()

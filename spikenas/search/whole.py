@@ -11,16 +11,11 @@ candidate, and the cells after it at their cheapest (:meth:`SearchContext.full_s
 
 from __future__ import annotations
 
-from spikenas.score import scores_networks
-from spikenas.score.size import measures_size
+from spikenas.score import scores_whole
 from spikenas.search.context import Assessment, SearchContext
 from spikenas.space.genotype import CellGenotype, Genotype
 
-
-def scores_whole(score: object) -> bool:
-    """Whether ``score`` ranks whole networks only (a size or a whole-network score): the
-    search then scores every candidate as a whole network, and counts no SynOps."""
-    return measures_size(score) or scores_networks(score)
+__all__ = ["WholeCellEvaluator", "scores_whole"]
 
 
 class WholeCellEvaluator:
