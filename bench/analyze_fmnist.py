@@ -20,8 +20,9 @@ networks, 102 trainings.
 
 ``--medium`` (hours on 2 CPU cores, resumed as often as needed): the config's 256 KiB budget,
 the whole 54,000-image training split for one epoch, the whole validation and test sets, 1 draw
-per impact arm, 40 random networks, 2 seeds (so the noise ceiling): 53 networks, 106 trainings
-(a 2-cell network of this space trains in about 4 minutes on one core).
+per impact arm, 40 random networks, 2 seeds (so the noise ceiling): 52 networks (the found one is
+also the cell study's 2-cell network), 104 trainings, 5.4 hours of one core in all (a 2-cell
+network of this space trains in about 3 minutes on one core).
 
 Full (the default; on a GPU when there is one, else on the CPU for hours): the config as it is
 (256 KiB, width 16 or 8 as the budget allows), 5 draws per arm, 50 random networks, 3 seeds,
