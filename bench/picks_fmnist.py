@@ -1,6 +1,6 @@
 """SpikeNAS's claim in one table: what each way of choosing a 256 KiB network gets, trained alike.
 
-    python bench/picks_fmnist.py [--epochs 5] [--seeds 0 1] [--out DIR] [--quick]
+    python bench/picks_fmnist.py [--epochs 5] [--seeds 0 1] [--picks NAME ...] [--out DIR] [--quick]
 
 Five networks within ``configs/search.yaml``'s 256 KiB budget on Fashion-MNIST, each chosen once:
 
@@ -17,9 +17,12 @@ checkpoint (validation accuracy) is tested on the 10,000 test images. Prints one
 
     spikenas=<mean>±<std> snasnet_random=.. evolution=.. largest=.. random_median=.. seeds=<n> epochs=<e>
 
-``--quick`` (the script's own check, minutes): 500 candidates, 100 training steps per epoch, 2,000
-test images. A stopped run reuses the searches and trainings already done (same ``--out``), and
-an interrupted training goes on from its last checkpoint.
+``--picks`` trains only the picks named (the searches all run, once): two processes with
+disjoint ``--picks`` and the same ``--out`` train side by side (e.g. one per core), and a last
+run without it prints the whole table from what they left. ``--quick`` (the script's own
+check, minutes): 500 candidates, 100 training steps per epoch, 2,000 test images. A stopped run
+reuses the searches and trainings already done (same ``--out``), and an interrupted training
+goes on from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from spikenas.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "search.yaml"
@@ -82,7 +87,7 @@ def from_candidates(run: Path, out: Path) -> dict[str, Path]:
         config = dict(final, model={**final["model"], "genotype": genotype_from_text(row["genotype"], nodes)})
         path = out / pick / "final.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        atomic_write(path, yaml.safe_dump(config, sort_keys=False))  # another process may be reading it
         configs[pick] = path
     return configs
 
@@ -98,8 +103,8 @@ def train_and_test(final: Path, directory: Path, seed: int, epochs: int, extra: 
               "--trainer.enable_progress_bar", "false", "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
               "--trainer.logger.init_args.save_dir", str(directory), "--trainer.logger.init_args.name", "fit"]
     fits = sorted((directory / "fit").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-    last = fits[-1] / "checkpoints" / "last.ckpt" if fits else None
-    resume = ["--ckpt_path", str(last)] if last is not None and last.is_file() else []  # an interrupted fit goes on
+    lasts = [f / "checkpoints" / "last.ckpt" for f in fits if (f / "checkpoints" / "last.ckpt").is_file()]
+    resume = ["--ckpt_path", str(lasts[-1])] if lasts else []  # an interrupted fit goes on (from its newest epoch)
     main(["fit", "--config", str(final), "--trainer.max_epochs", str(epochs), *common, *resume, *extra])
     best = max((directory / "fit").rglob("best-*.ckpt"), key=lambda p: float(p.stem.rsplit("-acc", 1)[1]))
     main(["test", "--config", str(final), "--ckpt_path", str(best), *common, "--trainer.logger.init_args.name", "test", *extra])
@@ -115,6 +120,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--out", default=str(ROOT / "lightning_logs" / "bench_picks_fmnist"))
+    parser.add_argument("--picks", nargs="+", choices=PICKS, default=list(PICKS), help="train only these (default: all)")
     parser.add_argument("--quick", action="store_true", help="the script's own check: minutes, not hours")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
@@ -132,7 +138,7 @@ def main() -> None:
     seconds.update(largest=seconds["snasnet_random"], random_median=seconds["snasnet_random"])
 
     summary = {}
-    for pick in PICKS:
+    for pick in (p for p in PICKS if p in args.picks):
         accuracies = [train_and_test(finals[pick], out / pick / f"seed{seed}", seed, args.epochs, short)
                       for seed in args.seeds]
         model = yaml.safe_load(finals[pick].read_text())["model"]
