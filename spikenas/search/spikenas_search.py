@@ -28,9 +28,10 @@ from __future__ import annotations
 import math
 
 from spikenas.plugin import hookimpl
+from spikenas.score import scores_whole
 from spikenas.search.context import SearchContext, synops_unreachable
 from spikenas.search.incremental import CellEvaluator
-from spikenas.search.whole import WholeCellEvaluator, scores_whole
+from spikenas.search.whole import WholeCellEvaluator
 from spikenas.search.strategy import ELIGIBLE, Evaluator, Found, SearchStrategy, rank_key
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge, Genotype

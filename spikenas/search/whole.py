@@ -15,7 +15,7 @@ from spikenas.score import scores_whole
 from spikenas.search.context import Assessment, SearchContext
 from spikenas.space.genotype import CellGenotype, Genotype
 
-__all__ = ["WholeCellEvaluator", "scores_whole"]
+__all__ = ["WholeCellEvaluator"]
 
 
 class WholeCellEvaluator:
