@@ -7,7 +7,12 @@ import csv
 import math
 
 import pytest
+import torch
 
+from spikenas.space.config import SearchSpaceConfig
+from spikenas.search.driver import build_context, search
+from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.whole import SynOpsCellEvaluator, WholeCellEvaluator
 from test_cli_search import run_search
 
 
@@ -38,3 +43,37 @@ def test_a_whole_network_score_searches_cell_by_cell_and_records_the_whole_netwo
     assert int(final["bytes"]) <= 40_000 and math.isfinite(float(final["score"]))
     last_cell = [float(r["score"]) for r in rows if r["stage"] == "cell1"]
     assert last_cell and float(final["score"]) == max(last_cell)
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_synops_counted_cell_by_cell_equal_the_built_networks(tiny_macro, neuron, snasnet_cell, backward_cell, backward):
+    """``size`` with ``measure: synops`` counts each candidate's SynOps incrementally, reusing the
+    cells before it: the values are those of building and running each whole network, at
+    every cell position, and from the evaluator's memoised edges the second time."""
+    images = torch.randn(12, *tiny_macro.input_shape, generator=torch.Generator().manual_seed(3))
+    ctx = build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2, backward=backward), [images], budget=20_000,
+                        score="size", score_options={"measure": "synops"})
+    last = backward_cell if backward else snasnet_cell
+    first, built = SynOpsCellEvaluator(ctx), WholeCellEvaluator(ctx)
+    cheapest = ctx.memory.cheapest(ctx.cells, 2).cells[0]
+    assert first.score_many([snasnet_cell, cheapest]) == pytest.approx(built.score_many([snasnet_cell, cheapest]), rel=1e-9)
+    second = first.following(snasnet_cell)
+    expected = built.following(snasnet_cell).score_many([last])[0]
+    for _ in range(2):
+        assert second.score_many([last])[0] == pytest.approx(expected, rel=1e-9)
+    assert expected > 0 and second.is_last and second.prefix == (snasnet_cell,)
+
+
+def test_the_synops_size_search_finds_what_whole_network_scoring_finds(tiny_macro, neuron, monkeypatch):
+    images = torch.randn(12, *tiny_macro.input_shape, generator=torch.Generator().manual_seed(5))
+
+    def found() -> tuple:
+        ctx = build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2), [images], budget=20_000,
+                            score="size", score_options={"measure": "synops"})
+        result = search(ctx, SpikeNASSearch(), show_progress=False)
+        return result.genotype, result.score
+
+    incremental, score = found()
+    monkeypatch.setattr("spikenas.search.whole.SynOpsCellEvaluator", lambda ctx: WholeCellEvaluator(ctx))
+    built, built_score = found()
+    assert incremental == built and score == pytest.approx(built_score, rel=1e-9)

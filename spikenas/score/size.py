@@ -5,7 +5,8 @@ A candidate scores its ``bytes`` under the search's cost model (``measure: bytes
 default; nothing is built or run), its parameter count (``measure: params``; nothing run), or
 its SynOps per inference at initialisation on the scoring batches (``measure: synops``: spikes
 x fan-out, batch norm on batch statistics, as ``spikenas analyze``'s ``size_synops``; the
-network is run once). The search then keeps the largest (or busiest) network that meets the
+network is run once; the consecutive search counts them incrementally instead, reusing what a
+candidate does not change: :class:`~spikenas.search.whole.SynOpsCellEvaluator`). The search then keeps the largest (or busiest) network that meets the
 budget. It is offered because on the networks measured so far these measures ranked trained
 accuracy at least as well as SAHD (``docs/analysis.md``). A score with ``measures_size`` is
 computed by :meth:`SizeScore.of` from the genotype, without a spike kernel (the search scores
@@ -16,6 +17,8 @@ scores (its size baselines are the same measures).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import torch
 
 from spikenas.errors import SpikenasError
 from spikenas.plugin import hookimpl
@@ -40,6 +43,11 @@ class SizeScore:
         self.name = "size"
         self.measure = measure
 
+    @property
+    def counts_synops(self) -> bool:
+        """Whether the score is the network's SynOps (``measure: synops``)."""
+        return self.measure == "synops"
+
     def of(self, ctx: "SearchContext", genotype: "Genotype") -> float:
         """The size of ``genotype`` in the search ``ctx``."""
         if self.measure == "bytes":
@@ -51,6 +59,22 @@ class SizeScore:
 
 def measures_size(score: object) -> bool:
     return bool(getattr(score, "measures_size", False))
+
+
+class ZeroKernel:
+    """A kernel score that records nothing: every kernel is zero (``spikes [T, B, N]`` ->
+    ``[B, B]``; batched: ``[T, K, B, N]`` -> ``[K, B, B]``), every score 0. What a
+    :class:`~spikenas.search.incremental.CellEvaluator` records when it only counts SynOps."""
+
+    name = "zero_kernel"
+    batched = True
+
+    def kernel(self, spikes: torch.Tensor) -> torch.Tensor:
+        zero = torch.zeros((), dtype=torch.float64, device=spikes.device)
+        return zero.expand(*spikes.shape[1:-1], spikes.shape[-2])
+
+    def reduce(self, kernel: torch.Tensor) -> float:
+        return 0.0
 
 
 @hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named

@@ -33,7 +33,7 @@ from torch import nn
 from spikenas.network import CellModule, SpikingNetwork, edge_key, seeded
 from spikenas.neuron import LIF, record_spikes
 from spikenas.ops import SpikingSequential
-from spikenas.score import KernelAccumulator, finite_mean, scoring_mode
+from spikenas.score import KernelAccumulator, KernelScore, finite_mean, scoring_mode
 from spikenas.search.context import Assessment, SearchContext
 from spikenas.search.stacked import StackedTail, chunks, recorder
 from spikenas.search.tensor_cache import TensorLRU
@@ -70,12 +70,16 @@ class CellEvaluator:
     memoised edge outputs; ``start`` is the network at the cell's input, one
     :class:`BatchState` per scoring batch (:meth:`following` passes it; computed when None);
     ``net`` the scoring network, every cell at its cheapest, when another evaluator of the
-    search has it (built when None).
+    search has it (built when None). ``score``: the kernel score recorded (the search's when
+    None); ``measure``: whether whole networks' SynOps are counted (when None: under the
+    search's SynOps limit only).
     """
 
     def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30,
-                 start: list[BatchState] | None = None, net: SpikingNetwork | None = None) -> None:
+                 start: list[BatchState] | None = None, net: SpikingNetwork | None = None,
+                 score: KernelScore | None = None, measure: bool | None = None) -> None:
         self.ctx = ctx
+        self.kernel_score = score if score is not None else ctx.score
         self.prefix = tuple(prefix)
         self.index = len(prefix)
         self.is_last = self.index == ctx.num_cells - 1
@@ -91,7 +95,7 @@ class CellEvaluator:
         self._stacked: StackedTail | None = None
         self._edges = TensorLRU(cache_bytes)
         self._tails = TensorLRU(KEEP_BYTES)  # see _remember_tail
-        self._measure = ctx.synops_limit is not None  # count SynOps of whole networks
+        self._measure = ctx.synops_limit is not None if measure is None else measure  # count SynOps of whole networks
         self._fan = fan_outs_by_module(self.net) if self._measure else {}
         self._kept: dict[CellGenotype, list[BatchState]] = {}  # next-cell inputs of whole-scored cells
         self._kept_bytes = 0
@@ -105,11 +109,13 @@ class CellEvaluator:
         what the previous cell's evaluator hands on (:meth:`next_inputs`), so the kernel
         contributions are summed in the same order whether or not that evaluator kept them."""
         if self.prefix:
-            return CellEvaluator(self.ctx, self.prefix[:-1], cache_bytes=0, net=self.net).next_inputs(self.prefix[-1])
+            previous = CellEvaluator(self.ctx, self.prefix[:-1], cache_bytes=0, net=self.net, score=self.kernel_score,
+                                     measure=self._measure)
+            return previous.next_inputs(self.prefix[-1])
         states = []
         with torch.inference_mode():
             for images in self.ctx.batches:
-                acc, tally = KernelAccumulator(self.ctx.score), SynOpsTally(self._fan)
+                acc, tally = KernelAccumulator(self.kernel_score), SynOpsTally(self._fan)
                 with self._recording(self.net, acc, tally):
                     x = self.net.encode(images)
                 states.append(BatchState(x, acc, tally.total if self._measure else None))
@@ -137,7 +143,8 @@ class CellEvaluator:
 
     def following(self, cell: CellGenotype) -> "CellEvaluator":
         """The evaluator of the next cell, with ``cell`` chosen at this position."""
-        return CellEvaluator(self.ctx, self.prefix + (cell,), self._edges.max_bytes, self.next_inputs(cell), self.net)
+        return CellEvaluator(self.ctx, self.prefix + (cell,), self._edges.max_bytes, self.next_inputs(cell), self.net,
+                             self.kernel_score, self._measure)
 
     def _recording(self, module: nn.Module, acc: KernelAccumulator, tally: SynOpsTally | None):
         """Spikes of ``module`` into the score's accumulator and, when SynOps are counted,
@@ -318,7 +325,7 @@ class CellEvaluator:
         """Run the edge on ``source`` and memoise ``(output, kernel, count, synops)``. An
         operation that begins with a plain LIF layer (every built-in convolution) takes that
         layer's spikes from :meth:`_source_spikes`, shared by every such edge from the node."""
-        local = KernelAccumulator(self.ctx.score)
+        local = KernelAccumulator(self.kernel_score)
         counted = SynOpsTally(self._fan) if self._measure else None
         head, tail = self._split(edge)
         x = source
@@ -352,7 +359,7 @@ class CellEvaluator:
         key = (b, "lif", lif.config, source_key)
         cached = self._edges.get(key)
         if cached is None:
-            local = KernelAccumulator(self.ctx.score)
+            local = KernelAccumulator(self.kernel_score)
             with record_spikes(lif, local.add):
                 spikes = lif(source)
             fired = spikes.sum(dtype=torch.float64) if self._measure else None

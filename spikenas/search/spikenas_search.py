@@ -28,10 +28,9 @@ from __future__ import annotations
 import math
 
 from spikenas.plugin import hookimpl
-from spikenas.score import scores_whole
 from spikenas.search.context import SearchContext, synops_unreachable
 from spikenas.search.incremental import CellEvaluator
-from spikenas.search.whole import WholeCellEvaluator
+from spikenas.search.whole import cell_evaluator
 from spikenas.search.strategy import ELIGIBLE, Evaluator, Found, SearchStrategy, rank_key
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
@@ -58,7 +57,7 @@ class SpikeNASSearch(SearchStrategy):
         return CellGenotype(space.nodes, tuple(Edge(i, j, op) for i, j in space.pairs))
 
     def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:
-        scorer = WholeCellEvaluator(ctx) if scores_whole(ctx.score) else CellEvaluator(ctx, ())
+        scorer = cell_evaluator(ctx)
         while True:
             cell, score = self.search_cell(ctx, evaluator, scorer)
             if scorer.is_last:
