@@ -6,12 +6,13 @@ default; nothing is built or run), its parameter count (``measure: params``; not
 its SynOps per inference at initialisation on the scoring batches (``measure: synops``: spikes
 x fan-out, batch norm on batch statistics, as ``spikenas analyze``'s ``size_synops``; the
 network is run once; the consecutive search counts them incrementally instead, reusing what a
-candidate does not change: :class:`~spikenas.search.whole.SynOpsCellEvaluator`). The search then keeps the largest (or busiest) network that meets the
-budget. It is offered because on the networks measured so far these measures ranked trained
-accuracy at least as well as SAHD (``docs/analysis.md``). A score with ``measures_size`` is
-computed by :meth:`SizeScore.of` from the genotype, without a spike kernel (the search scores
-whole networks with it: :mod:`spikenas.search.whole`); the analysis leaves it out of its
-scores (its size baselines are the same measures).
+candidate does not change: :class:`~spikenas.search.whole.SynOpsCellEvaluator`). The search
+then keeps the largest (or busiest) network that meets the budget. It is offered because on
+the networks measured so far these measures ranked trained accuracy at least as well as SAHD
+(``docs/analysis.md``). A score with ``measures_size`` is computed by :meth:`SizeScore.of`
+from the genotype, without a spike kernel (the search scores whole networks with it:
+:mod:`spikenas.search.whole`); the analysis leaves it out of its scores (its size baselines
+are the same measures).
 """
 
 from __future__ import annotations
