@@ -15,6 +15,11 @@ checkpoint the CLI has already read (:meth:`SafeCheckpointIO.preloaded`, so a fi
 once per command). It saves atomically: a temporary file in the checkpoint's directory is
 written, flushed and fsynced, then renamed over the old one, so a full disk leaves the previous
 checkpoint, never a truncated one.
+
+:class:`LastEveryEpochCheckpoint` is the ``checkpoint`` callback of ``spikenas fit``: Lightning's
+``ModelCheckpoint`` (best by ``val/acc``), except that ``last.ckpt`` is written at the end of
+every epoch, not only at those whose score improved, so a resume goes on from the epoch the run
+stopped in.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Optional
 
+import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins import CheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from spikenas.errors import SpikenasError
 from spikenas.files import atomic_output
@@ -231,3 +238,25 @@ def check_holds_network(checkpoint: dict[str, Any], hparams: dict[str, Any], sta
     if extra:
         raise SpikenasError(f"{where} does not hold the config's network: it has {extra[0]} (and {len(extra) - 1} more) "
                             "that the config's network lacks")
+
+
+class LastEveryEpochCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose ``last.ckpt`` (with ``save_last``) is written at the end of every
+    epoch. Lightning (2.5 and later) writes it only when a best-k checkpoint was saved at the same
+    step: after an epoch that does not improve the monitored score, ``last.ckpt`` stays at the
+    last improving epoch, and a resume from it trains the epochs since once more."""
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def _save_last_if_missed(self, trainer: pl.Trainer) -> None:
+        """``last.ckpt`` now, unless Lightning has saved at this step (or must not save now)."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -19,7 +19,7 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
 from spikenas.allocator import tune_for_command
-from spikenas.checkpoint import SafeCheckpointIO, read_checkpoint
+from spikenas.checkpoint import LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint
 from spikenas.configfile import check_config_args, one_line
 from spikenas.errors import SpikenasError
 
@@ -44,8 +44,8 @@ class SpikenasCLI(LightningCLI):
                 "export": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser) -> None:
-        # best and last checkpoints by validation accuracy (``--checkpoint.*`` to change)
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # the best checkpoint by validation accuracy and the last epoch's (``--checkpoint.*`` to change)
+        parser.add_lightning_class_args(LastEveryEpochCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",

@@ -64,6 +64,28 @@ def test_fit_links_data_into_macro_then_resume_validate_test_predict(tmp_path):
         assert not [str(w.message) for w in caught if any(u in str(w.message) for u in unwanted)], sub
 
 
+class _Plateau(pl.Callback):
+    """Logs a metric that never improves: only the first epoch is a best checkpoint."""
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        pl_module.log("plateau", 1.0)
+
+
+def test_last_checkpoint_follows_every_epoch_when_the_score_stops_improving(tmp_path):
+    """A resume goes on from the epoch the run stopped in: ``last.ckpt`` is written after every
+    epoch, also those that do not improve the monitored score (Lightning alone keeps it at the
+    last improving one)."""
+    import torch
+
+    cfg = write_config(tmp_path, SYNTHETIC)
+    main(["fit", "--config", cfg, "--trainer.max_epochs", "3", "--trainer.limit_train_batches", "1",
+          "--trainer.limit_val_batches", "1", "--checkpoint.monitor", "plateau",
+          "--trainer.callbacks+", f"{__name__}._Plateau", *QUIET])
+    checkpoints = run_dir(tmp_path) / "checkpoints"
+    assert [p.name for p in checkpoints.glob("best-*.ckpt")] == [next(checkpoints.glob("best-epoch000-*.ckpt")).name]
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 2
+
+
 @pytest.mark.parametrize("classes", [10, 100])
 def test_fit_cifar_fake_copy(tmp_path, classes):
     write_cifar(tmp_path / "data", classes, per_batch=8, test=8)
