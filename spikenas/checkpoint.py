@@ -244,7 +244,13 @@ class LastEveryEpochCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` (with ``save_last``) is written at the end of every
     epoch. Lightning (2.5 and later) writes it only when a best-k checkpoint was saved at the same
     step: after an epoch that does not improve the monitored score, ``last.ckpt`` stays at the
-    last improving epoch, and a resume from it trains the epochs since once more."""
+    last improving epoch, and a resume from it trains the epochs since once more. Its state is
+    stored under ``ModelCheckpoint``'s key, so a checkpoint written by either class resumes
+    with its best score and paths."""
+
+    @property
+    def state_key(self) -> str:
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)

@@ -78,12 +78,24 @@ def test_last_checkpoint_follows_every_epoch_when_the_score_stops_improving(tmp_
     import torch
 
     cfg = write_config(tmp_path, SYNTHETIC)
-    main(["fit", "--config", cfg, "--trainer.max_epochs", "3", "--trainer.limit_train_batches", "1",
-          "--trainer.limit_val_batches", "1", "--checkpoint.monitor", "plateau",
-          "--trainer.callbacks+", f"{__name__}._Plateau", *QUIET])
-    checkpoints = run_dir(tmp_path) / "checkpoints"
-    assert [p.name for p in checkpoints.glob("best-*.ckpt")] == [next(checkpoints.glob("best-epoch000-*.ckpt")).name]
-    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 2
+    checkpoints = tmp_path / "checkpoints"  # one directory for both runs, as a pinned logger version gives
+
+    def fit(epochs: int, *resume: str) -> None:
+        main(["fit", "--config", cfg, "--trainer.max_epochs", str(epochs), "--trainer.limit_train_batches", "1",
+              "--trainer.limit_val_batches", "1", "--checkpoint.monitor", "plateau", "--checkpoint.dirpath", str(checkpoints),
+              "--trainer.callbacks+", f"{__name__}._Plateau", *resume, *QUIET])
+
+    fit(3)
+    best = [next(checkpoints.glob("best-epoch000-*.ckpt")).name]
+    assert [p.name for p in checkpoints.glob("best-*.ckpt")] == best
+    last = torch.load(checkpoints / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 2
+    # stored as Lightning's ModelCheckpoint stores it: a checkpoint of either class resumes with
+    # its best score and paths (else the resume's first epoch would be a new best)
+    assert [k for k in last["callbacks"] if "plateau" in k][0].startswith("ModelCheckpoint{")
+    fit(4, "--ckpt_path", str(checkpoints / "last.ckpt"))
+    assert [p.name for p in checkpoints.glob("best-*.ckpt")] == best and not list(checkpoints.glob("last-v*.ckpt"))
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 3
 
 
 @pytest.mark.parametrize("classes", [10, 100])
