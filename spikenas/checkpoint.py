@@ -242,11 +242,11 @@ def check_holds_network(checkpoint: dict[str, Any], hparams: dict[str, Any], sta
 
 class LastEveryEpochCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` (with ``save_last``) is written at the end of every
-    epoch. Lightning (2.6.6, the pinned version) writes it only when a best-k checkpoint was saved at the same
-    step: after an epoch that does not improve the monitored score, ``last.ckpt`` stays at the
-    last improving epoch, and a resume from it trains the epochs since once more. Its state is
-    stored under ``ModelCheckpoint``'s key, so a checkpoint written by either class resumes
-    with its best score and paths."""
+    epoch. Lightning (2.6.6, the pinned version) writes it only when a best-k checkpoint was
+    saved at the same step: after an epoch that does not improve the monitored score,
+    ``last.ckpt`` stays at the last improving epoch, and a resume from it trains the epochs
+    since once more. Its state is stored under ``ModelCheckpoint``'s key, so a checkpoint
+    written by either class resumes with its best score and paths."""
 
     @property
     def state_key(self) -> str:
