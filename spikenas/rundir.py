@@ -7,15 +7,25 @@ directory; after a finished run it starts a new ``version_N``. While a run works
 lock next to its state (:func:`run_lock`): the same command started again meanwhile stops with
 one line instead of sharing the state. Run directories are claimed by creating them
 (:func:`claim_run_dir`): two runs never get the same one, and a run never writes into a
-directory that holds another run's files.
+directory that holds another run's files. The claim records who owns the directory (a state's
+``<kind>:<key>``), so a state resumes only into the directory it claimed.
+
+States are sealed (:func:`seal`): an HMAC-SHA256 of their content under a per-user secret key
+(:func:`state_key_file`, created ``0600`` on first use). A state edited, forged or copied from
+another user's logs without that key is refused as damaged: it can neither redirect a run's
+outputs nor change a result. Whoever can read the key file (the user, root) can forge one; the
+seal does not protect against them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
+import secrets
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +33,7 @@ import filelock
 import lightning.pytorch as pl
 
 from spikenas.errors import SpikenasError
+from spikenas.files import atomic_write
 
 
 def settings_key(settings: dict[str, Any]) -> str:
@@ -39,10 +50,10 @@ def logs_root(trainer: pl.Trainer) -> Path:
     return Path(trainer.default_root_dir) / "lightning_logs"
 
 
-def _claim(directory: Path) -> bool:
+def _claim(directory: Path, owner: str) -> bool:
     """Whether this process now owns ``directory``: it held no files and
     nobody had claimed it. The claim is the exclusive creation of
-    ``<parent>/.claims/<name>`` (it holds the claiming process's id), so of two runs that pick
+    ``<parent>/.claims/<name>`` (JSON: the claiming process's id and ``owner``), so of two runs that pick
     the same directory at once exactly one wins, whoever made the directory; the run
     directory itself holds only the run's results and appears with the first of them, so a run
     killed before it wrote anything leaves no empty directory, and a lost claim creates nothing."""
@@ -58,12 +69,24 @@ def _claim(directory: Path) -> bool:
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as handle:
-        handle.write(f"{os.getpid()}\n")
+        handle.write(json.dumps({"pid": os.getpid(), "owner": owner}) + "\n")
     return not holds_files()  # the directory itself is made by the first result written into it
 
 
-def claim_run_dir(trainer: pl.Trainer, root: Path) -> Path:
-    """A run directory this run owns (see :func:`_claim`): the logger's ``log_dir`` if nobody
+def claimed_by(directory: Path) -> str | None:
+    """The owner recorded in ``directory``'s claim (see :func:`_claim`); None when it has no
+    claim that this code wrote."""
+    try:
+        claim = json.loads((Path(directory).parent / ".claims" / Path(directory).name).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    owner = claim.get("owner") if isinstance(claim, dict) else None
+    return owner if isinstance(owner, str) else None
+
+
+def claim_run_dir(trainer: pl.Trainer, root: Path, owner: str = "") -> Path:
+    """A run directory this run owns (see :func:`_claim`; ``owner`` is recorded in the claim):
+    the logger's ``log_dir`` if nobody
     has claimed it and it holds no files yet, else the next free ``root/version_N``. A taken
     ``log_dir`` outside ``root`` (a logger's own layout) is a one-line error, never shared or
     overwritten; so is a claim that cannot be written. The directory appears with the run's
@@ -71,7 +94,7 @@ def claim_run_dir(trainer: pl.Trainer, root: Path) -> Path:
     logger = trainer.logger
     chosen = Path(logger.log_dir) if logger is not None and getattr(logger, "log_dir", None) else None
     try:
-        if chosen is not None and _claim(chosen):
+        if chosen is not None and _claim(chosen, owner):
             return chosen
         if chosen is not None and chosen.parent != root:  # a logger's own layout: do not guess another
             raise SpikenasError(f"run directory {chosen} already holds another run; set another "
@@ -81,7 +104,7 @@ def claim_run_dir(trainer: pl.Trainer, root: Path) -> Path:
             taken = [*root.glob("version_*"), *(root / ".claims").glob("version_*")]
             versions = [int(p.name.split("_")[1]) for p in taken if p.name.split("_")[1].isdigit()]
             run_dir = root / f"version_{max(versions, default=-1) + 1}"
-            if not _claim(run_dir):  # another run claimed it first
+            if not _claim(run_dir, owner):  # another run claimed it first
                 continue
             if chosen is not None:
                 print(f"spikenas: {chosen} holds another run; this run writes to {run_dir}")
@@ -123,21 +146,83 @@ class DamagedState(ValueError):
     """A state file that is not one this code wrote, unchanged, or that points outside its logs."""
 
 
-def check_run_dir(run_dir: Any, root: Path) -> Path:
-    """``run_dir`` (from a state file) if it names a directory inside ``root``, the logs the
-    state belongs to: a state never redirects a run's outputs elsewhere."""
+STATE_KEY_ENV = "SPIKENAS_STATE_KEY_FILE"
+
+
+def state_key_file() -> Path:
+    """Where the per-user key that seals resume states lives: ``$SPIKENAS_STATE_KEY_FILE``, else
+    ``$XDG_STATE_HOME/spikenas/state.key``, else ``~/.local/state/spikenas/state.key``."""
+    if os.environ.get(STATE_KEY_ENV):
+        return Path(os.environ[STATE_KEY_ENV])
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "spikenas" / "state.key"
+
+
+def _state_key() -> bytes:
+    """The 32-byte sealing key, made on first use: written to a private temporary file and
+    linked into place, so concurrent first uses agree on one key and none sees half of it."""
+    path = state_key_file()
+    for _ in range(50):
+        try:
+            key = path.read_bytes()
+            if len(key) == 32:
+                return key
+            raise SpikenasError(f"the state key {path} is not one spikenas made ({len(key)} bytes, not 32): remove it "
+                                f"(unfinished runs then start afresh) or set {STATE_KEY_ENV}")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise SpikenasError(f"cannot read the state key {path}: {exc.strerror or exc}; set {STATE_KEY_ENV} to a "
+                                "file of your own") from None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+            try:
+                os.link(tmp, path)  # fails if another process linked its key first: then read that one
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise SpikenasError(f"cannot create the state key {path}: {exc.strerror or exc}; set {STATE_KEY_ENV} to a "
+                                "writable place") from None
+        time.sleep(0.01)
+    raise SpikenasError(f"cannot create the state key {path}")
+
+
+def seal(content: Any) -> str:
+    """The HMAC-SHA256 (hex) of ``content`` (JSON with sorted keys) under the user's state key."""
+    blob = json.dumps(content, sort_keys=True).encode()
+    return hmac.new(_state_key(), blob, hashlib.sha256).hexdigest()
+
+
+def is_sealed(content: Any, claimed: Any) -> bool:
+    """Whether ``claimed`` is :func:`seal` of ``content`` (compared in constant time)."""
+    return isinstance(claimed, str) and hmac.compare_digest(seal(content), claimed)
+
+
+def check_run_dir(run_dir: Any, root: Path, owner: str) -> Path:
+    """``run_dir`` (from a state file) if it names a directory of ``root`` (the logs the state
+    belongs to) that ``owner`` claimed: a state never redirects a run's outputs elsewhere, not
+    into another run's directory nor into a hidden one."""
     if not isinstance(run_dir, str) or not run_dir:
         raise DamagedState(f"its run_dir is {run_dir!r}, not a directory name")
     path = Path(run_dir)
-    if path.resolve().parent != root.resolve():
+    if path.resolve().parent != root.resolve() or path.name.startswith("."):
         raise DamagedState(f"its run_dir {run_dir} is not a run directory of {root}")
+    if claimed_by(path) != owner:
+        raise DamagedState(f"its run_dir {run_dir} belongs to another run")
     return path
 
 
-def read_state(path: Path, root: Path) -> dict[str, Any] | None:
-    """The state at ``path`` (None when there is none): a JSON mapping whose ``run_dir`` is a
-    run directory of ``root``; a :class:`DamagedState` otherwise (written by hand or damaged on
-    disk: a state file is only ever replaced atomically)."""
+def read_state(path: Path, root: Path, owner: str) -> dict[str, Any] | None:
+    """The state at ``path`` (None when there is none): a sealed JSON mapping (:func:`write_state`)
+    whose ``run_dir`` is the run directory of ``root`` that ``owner`` claimed; a
+    :class:`DamagedState` otherwise (written by hand, forged or damaged on disk: a state file is
+    only ever replaced atomically)."""
     if not (path.exists() or path.is_symlink()):
         return None
     try:
@@ -146,8 +231,16 @@ def read_state(path: Path, root: Path) -> dict[str, Any] | None:
         raise DamagedState(getattr(exc, "strerror", None) or type(exc).__name__) from None
     if not isinstance(state, dict) or not isinstance(state.get("complete"), bool):
         raise DamagedState("not a state of this run")
-    check_run_dir(state.get("run_dir"), root)
+    content = {k: v for k, v in state.items() if k != "seal"}
+    if not is_sealed(content, state.get("seal")):
+        raise DamagedState("its seal does not match its content (edited, or written under another user's key)")
+    check_run_dir(state.get("run_dir"), root, owner)
     return state
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """``state`` sealed (:func:`seal`) and written atomically to ``path``."""
+    atomic_write(path, json.dumps({**state, "seal": seal(state)}))
 
 
 def set_aside(path: Path, command: str, reason: Exception) -> None:

@@ -208,3 +208,27 @@ def test_a_damaged_or_redirecting_analyze_state_is_set_aside_saying_so(tmp_path,
     out = capsys.readouterr().out
     assert "spikenas analyze: the resume state" in out and "moved it to" in out
     assert run == tmp_path / "lightning_logs" / "version_1" and (run / "report.md").is_file()
+
+
+@pytest.mark.parametrize("forgery", ["another_run", "hidden", "unsealed"])
+def test_an_analyze_state_resumes_only_into_the_directory_it_claimed(tmp_path, capsys, forgery):
+    """Issue 31: analysis states carried no checksum and resumed into any folder of the logs."""
+    import json
+
+    from spikenas.rundir import seal
+
+    small = ("--studies.run", "[correlation]", "--studies.random_networks", "3")
+    analyze(tmp_path, *small)
+    root = tmp_path / "lightning_logs"
+    state = next((root / ".analyze_state").glob("*.json"))
+    victim = root / "version_7"  # a fit run's folder
+    victim.mkdir()
+    (victim / "config.yaml").write_text("a fit's\n")
+    content = {"run_dir": str(victim if forgery != "hidden" else root / ".analyze_state"), "complete": False}
+    sealed = seal(content) if forgery != "unsealed" else "0" * 64
+    state.write_text(json.dumps({**content, "seal": sealed}))
+    capsys.readouterr()
+    analyze(tmp_path, *small)
+    assert "moved it to" in capsys.readouterr().out
+    assert sorted(p.name for p in victim.iterdir()) == ["config.yaml"]
+    assert (root / "version_8" / "report.md").is_file()

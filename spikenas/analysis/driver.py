@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -31,9 +30,9 @@ from spikenas.analysis.settings import ProxyRecipe, Studies
 from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.score.size import measures_size
-from spikenas.files import atomic_write, output_set
+from spikenas.files import output_set
 from spikenas.plugin import get_registries
-from spikenas.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path
+from spikenas.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path, write_state
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.workers import Workers, launch
 
@@ -116,20 +115,20 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
         "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,
         "operations": registries.operations.names(),  # not the scores: a resumed run measures new ones (seconds)
     })
-    state_file = state_path(trainer, "analyze", key)
+    state_file, owner = state_path(trainer, "analyze", key), f"analyze:{key}"
     with run_lock(state_file, "analysis", workers.is_writer):  # the same analysis started twice: one line
         run_dir = state = None
         if workers.is_writer:
             try:
-                state = read_state(state_file, logs_root(trainer))
+                state = read_state(state_file, logs_root(trainer), owner)
             except DamagedState as exc:
                 set_aside(state_file, "analyze", exc)
                 state = None
             if state is not None and (not state.get("complete") or (Path(state["run_dir"]) / "networks.csv").is_file()):
                 run_dir = state["run_dir"]  # a finished one too: it trains nothing, measures the scores it lacks
             else:
-                run_dir = str(claim_run_dir(trainer, logs_root(trainer)))
-                atomic_write(state_file, json.dumps({"run_dir": run_dir, "complete": False}))
+                run_dir = str(claim_run_dir(trainer, logs_root(trainer), owner))
+                write_state(state_file, {"run_dir": run_dir, "complete": False})
         run_dir = Path(workers.broadcast(run_dir))
         table = NetworkTable(run_dir / "networks.csv", score_names)
         done = table.load() if workers.is_writer else 0
@@ -196,7 +195,7 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
                     "cost_model": cost_name, "recipe": recipe, "steps": proxy.steps, "batch_size": proxy.batch_size,
                     "score": score_name, "run_dir": run_dir,
                 })
-            atomic_write(state_file, json.dumps({"run_dir": str(run_dir), "complete": True}))
+            write_state(state_file, {"run_dir": str(run_dir), "complete": True})
             print(f"spikenas analyze: wrote {run_dir}/{{networks.csv,report.md,enhanced_space.yaml,...}}")
             print(f"spikenas analyze: search the enhanced space with: spikenas search --config configs/search.yaml "
                   f"--config {run_dir / 'enhanced_space.yaml'}")

@@ -169,7 +169,7 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
     show_progress = trainer.progress_bar_callback is not None  # --trainer.enable_progress_bar false
     state_path = logs_root(trainer) / ".search_state" / f"{key}.json"
     with run_lock(state_path, "search", workers.is_writer):
-        log, run_dir = _open_log(trainer, state_path, workers)
+        log, run_dir = _open_log(trainer, state_path, f"search:{key}", workers)
         try:
             result = search(ctx, strategy, log, workers, show_progress)
             result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
@@ -212,16 +212,17 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     return ctx, strategy, key
 
 
-def _open_log(trainer, state_path: Path, workers: Workers) -> tuple[RecordLog, Path]:
-    """The record log and run directory: an unfinished run's (resume), else a new run
-    directory claimed for this one. A damaged state is moved aside, saying so."""
+def _open_log(trainer, state_path: Path, owner: str, workers: Workers) -> tuple[RecordLog, Path]:
+    """The record log and run directory: an unfinished run's (resume: only into the directory
+    ``owner``, this state's ``search:<key>``, claimed), else a new run directory claimed for
+    ``owner``. A damaged state is moved aside, saying so."""
     meta = None
     if workers.is_writer:
         root = logs_root(trainer)
         try:
             previous = RecordLog(state_path) if state_path.exists() or state_path.is_symlink() else None
             if previous is not None and not previous.meta.get("complete"):
-                check_run_dir(previous.meta.get("run_dir"), root)
+                check_run_dir(previous.meta.get("run_dir"), root, owner)
         except (DamagedState, OSError) as exc:  # damaged by hand or by disk
             set_aside(state_path, "search", exc if isinstance(exc, DamagedState) else exc.strerror or type(exc).__name__)
             previous = None
@@ -229,7 +230,7 @@ def _open_log(trainer, state_path: Path, workers: Workers) -> tuple[RecordLog, P
             meta = previous.meta
         else:
             state_path.unlink(missing_ok=True)
-            meta = {"run_dir": str(claim_run_dir(trainer, root))}
+            meta = {"run_dir": str(claim_run_dir(trainer, root, owner))}
     meta = workers.broadcast(meta)
     log = RecordLog(state_path, meta)
     if log.resumed and workers.is_writer:

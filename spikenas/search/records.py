@@ -5,15 +5,15 @@ runs the same decisions and takes every score it already has from the log instea
 recomputing it. The log is saved atomically (temporary file + rename) every few seconds and
 when the search stops, so a killed search loses at most the last few seconds of work.
 
-A saved state carries the SHA-256 of its content; reading one whose checksum, layout or field
-types do not match (edited by hand, damaged on disk) is a :class:`DamagedState` error, so a
-changed score can never silently change the chosen network.
+A saved state carries a seal of its content (:func:`spikenas.rundir.seal`: an HMAC under the
+user's own key); reading one whose seal, layout or field types do not match (edited by hand,
+forged without the key, damaged on disk) is a :class:`DamagedState` error, so a changed score
+can never silently change the chosen network.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import time
@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 from spikenas.errors import SpikenasError
 from spikenas.files import atomic_write
-from spikenas.rundir import DamagedState
+from spikenas.rundir import DamagedState, is_sealed, seal
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Record:
 
 
 def _checksum(meta: dict[str, Any], records: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps({"meta": meta, "records": records}, sort_keys=True).encode()).hexdigest()
+    return seal({"meta": meta, "records": records})
 
 
 _TYPES = {"key": str, "stage": str, "hash": str, "genotype": str, "score": float, "bytes": int, "seconds": float,
@@ -73,8 +73,8 @@ def read_state(path: Path) -> tuple[dict[str, Any], list[Record]]:
         raise DamagedState(f"not JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict) or not isinstance(data.get("meta"), dict) or not isinstance(data.get("records"), list):
         raise DamagedState("not a search state")
-    if data.get("checksum") != _checksum(data["meta"], data["records"]):
-        raise DamagedState("its checksum does not match its content")
+    if not is_sealed({"meta": data["meta"], "records": data["records"]}, data.get("checksum")):
+        raise DamagedState("its seal does not match its content (edited, or written under another user's key)")
     return data["meta"], [_record(raw) for raw in data["records"]]
 
 
