@@ -22,6 +22,7 @@ from spikenas.allocator import tune_for_command
 from spikenas.checkpoint import LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint
 from spikenas.configfile import check_config_args, one_line
 from spikenas.errors import SpikenasError
+from spikenas.rundir import SaveConfigInClaimedRun, claim_logger_run_dir
 
 
 LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc")  # --ckpt_path values Lightning resolves to a file itself
@@ -73,6 +74,8 @@ class SpikenasCLI(LightningCLI):
             # the checkpoint's ModelCheckpoint state is left out on purpose: no advice to add it
             warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
         trainer = super().instantiate_trainer(**kwargs)
+        if self.subcommand in ("fit", "validate", "test", "predict"):
+            claim_logger_run_dir(trainer, self.subcommand)
         if self._checkpoint is not None and isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO):
             trainer.strategy.checkpoint_io.preloaded(*self._checkpoint)
         return trainer
@@ -174,7 +177,7 @@ def main(args: ArgsType = None) -> None:
             subclass_mode_data=True,
             seed_everything_default=0,
             args=None if args is None else argv,
-            save_config_kwargs={"overwrite": True},
+            save_config_callback=SaveConfigInClaimedRun,
             parser_kwargs={"description": DESCRIPTION, "exit_on_error": False},
         )
     except SpikenasError as exc:

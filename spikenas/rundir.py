@@ -31,6 +31,9 @@ from typing import Any, Iterator
 
 import filelock
 import lightning.pytorch as pl
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from spikenas.errors import SpikenasError
 from spikenas.files import atomic_write
@@ -251,3 +254,35 @@ def set_aside(path: Path, command: str, reason: Exception) -> None:
         aside = path.with_name(f"{path.name}.damaged{n}")
     path.replace(aside)
     print(f"spikenas {command}: the resume state {path} was unreadable ({reason}); moved it to {aside} and started afresh")
+
+
+def claim_logger_run_dir(trainer: pl.Trainer, command: str) -> None:
+    """Claim the run directory of ``trainer``'s logger for ``command`` (``fit``, ``validate``,
+    ``test``, ``predict``) before anything is written: a logger asking for a version another
+    run holds (a fixed ``--trainer.logger.init_args.version``, or one a search claimed and has
+    not written yet) is given the next free ``version_N``, saying so, or the run stops with one
+    line (a taken directory outside the logger's versions). Only rank 0 claims (Lightning
+    broadcasts rank 0's directory to the others). TensorBoard and CSV loggers only, whose
+    ``log_dir`` is a version folder; with another logger, or none, Lightning's guard against an
+    existing ``config.yaml`` (:class:`SaveConfigInClaimedRun`) protects the directory."""
+    logger = trainer.logger
+    if not isinstance(logger, (TensorBoardLogger, CSVLogger)) or rank_zero_only.rank != 0:
+        return
+    name = claim_run_dir(trainer, logs_root(trainer), f"{command}:{os.getpid()}").name
+    if Path(logger.log_dir).name != name:
+        logger._version = name  # a str version is the folder's name as it is (both loggers)
+
+
+class SaveConfigInClaimedRun(SaveConfigCallback):
+    """LightningCLI's config saver with its guard on: a ``config.yaml`` already in the run's
+    directory (another run's) stops this run with one line instead of being overwritten."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        try:
+            super().setup(trainer, pl_module, stage)
+        except RuntimeError as exc:
+            if "NOT exist" not in str(exc):
+                raise
+            where = Path(trainer.log_dir or ".") / self.config_filename
+            raise SpikenasError(f"{where} exists: another run wrote into {where.parent}; give this run another "
+                                "--trainer.default_root_dir or logger version") from None

@@ -229,3 +229,57 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_with_status_130(monkeypatch
         console.main()
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == "spikenas: interrupted while starting; nothing ran\n"
+
+
+FIXED_VERSION = ["--trainer.logger.class_path", "lightning.pytorch.loggers.CSVLogger",
+                 "--trainer.logger.init_args.version", "7"]
+
+
+def _complete_fit_run(run: Path) -> bool:
+    return all((run / name).is_file() for name in ("config.yaml", "hparams.yaml", "metrics.csv", "checkpoints/last.ckpt"))
+
+
+def test_a_fit_asking_for_a_taken_version_gets_the_next_free_one_and_says_so(tmp_path, capsys):
+    """Issue 31 L2/L3: a fit with a fixed version wrote into a folder another run (a fit, a
+    search) already held: a new config.yaml, metrics.csv replaced, last-v1.ckpt beside the old."""
+    from spikenas.rundir import claim_run_dir
+
+    cfg = write_config(tmp_path, SYNTHETIC)
+    short = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+             *FIXED_VERSION, "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *QUIET]
+    main(["fit", "--config", cfg, *short])
+    logs = tmp_path / "runs" / "lightning_logs"
+    first = logs / "version_7"
+    assert _complete_fit_run(first)
+    before = {p: p.stat().st_mtime_ns for p in first.rglob("*")}
+    capsys.readouterr()
+    main(["fit", "--config", cfg, *short, "--seed_everything", "1"])
+    assert f"{first} holds another run; this run writes to {logs / 'version_8'}" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in first.rglob("*")} == before  # untouched
+    assert _complete_fit_run(logs / "version_8")
+    from types import SimpleNamespace
+
+    searching = claim_run_dir(SimpleNamespace(logger=None), logs, "search:x")  # a search's claim, nothing written yet
+    main(["fit", "--config", cfg, *short])
+    assert not searching.exists() and _complete_fit_run(logs / f"version_{int(searching.name.split('_')[1]) + 1}")
+
+
+@pytest.mark.slow
+def test_two_fits_with_one_fixed_version_started_at_once_leave_two_complete_runs(tmp_path):
+    """Issue 31 L1: both ended rc 0 in one version_7, metrics.csv holding both runs' rows mixed."""
+    cfg = write_config(tmp_path, SYNTHETIC)
+    cmd = [sys.executable, "-m", "spikenas", "fit", "--config", cfg, "--trainer.max_epochs", "2",
+           *FIXED_VERSION, "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *QUIET]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    for process in runs:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
+    logs = tmp_path / "runs" / "lightning_logs"
+    assert sorted(p.name for p in logs.glob("version_*")) == ["version_7", "version_8"]
+    rows = []
+    for run in logs.glob("version_*"):
+        assert _complete_fit_run(run)
+        rows.append(len((run / "metrics.csv").read_text().splitlines()))
+    assert rows[0] == rows[1]  # each run's own rows, not one file holding both runs' mixed
