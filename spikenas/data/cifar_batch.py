@@ -86,7 +86,7 @@ def read_batch(path: Path, label_key: str, classes: int, md5: Optional[str], dat
     except _Refused as refused:
         raise SpikenasError(
             f"{where} refused: it asks for {refused}, which is not CIFAR data "
-            "(spikenas reads CIFAR batches as numpy arrays of numbers and plain data only)"
+            "(spikenas reads CIFAR batches as numpy arrays and plain data only)"
         ) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             UnicodeDecodeError, MemoryError, OverflowError) as exc:
@@ -94,7 +94,7 @@ def read_batch(path: Path, label_key: str, classes: int, md5: Optional[str], dat
         raise SpikenasError(f"{where} is not a CIFAR batch (damaged or another format: {text})") from None
     if (objects := _object_array(entry)) is not None:
         raise SpikenasError(f"{where} refused: it holds an array of dtype {objects.dtype}, which is not CIFAR data "
-                            "(spikenas reads CIFAR batches as numpy arrays of numbers and plain data only)")
+                            "(spikenas reads CIFAR batches as numpy arrays and plain data only)")
     return _checked(entry, label_key, classes, where)
 
 
