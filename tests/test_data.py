@@ -306,3 +306,22 @@ def test_images_and_labels_that_disagree_are_named(tmp_path):
     (system / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(short["train-labels-idx1-ubyte"]))
     with pytest.raises(SpikenasError, match="30 images but 20 labels"):
         FashionMNIST(root=str(tmp_path / "root"), system_dir=str(system)).ensure_files()
+
+
+def test_fashion_mnist_reads_its_checked_files_only(tmp_path):
+    """torchvision's dataset class would load ``processed/training.pt`` and ``test.pt`` (unpickled,
+    unchecked) instead of the checked IDX files: spikenas never reads them, neither a substitute
+    nor a payload."""
+    system = tmp_path / "system"
+    contents = write_fashion_mnist_gz(system)
+    dm = FashionMNIST(root=str(tmp_path / "root"), system_dir=str(system))
+    processed = tmp_path / "root" / "FashionMNIST" / "processed"
+    processed.mkdir(parents=True)
+    torch.save((torch.zeros(5, 28, 28, dtype=torch.uint8), torch.zeros(5, dtype=torch.long)), processed / "training.pt")
+    marker = tmp_path / "ran"
+    (processed / "test.pt").write_bytes(pickle.dumps(_Payload(os.system, f"touch {marker}")))
+    train, test = dm.build_dataset(True, False), dm.build_dataset(False, False)
+    assert not marker.exists() and (len(train), len(test)) == (30, 10)
+    images = torch.frombuffer(bytearray(contents["train-images-idx3-ubyte"][16:]), dtype=torch.uint8).view(30, 28, 28)
+    labels = torch.frombuffer(bytearray(contents["train-labels-idx1-ubyte"][8:]), dtype=torch.uint8).long()
+    assert torch.equal(train.images[:, 0], images) and torch.equal(train.labels, labels)
