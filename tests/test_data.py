@@ -170,6 +170,15 @@ def test_a_batch_that_is_not_cifar_data_is_one_line_error(tmp_path, entry, probl
     assert "\n" not in message and message.startswith(f"CIFAR10 file {path} ") and problem in message
 
 
+@pytest.mark.parametrize("cls, classes", [(CIFAR10, 10), (CIFAR100, 100)])
+def test_cifar_missing_is_one_line_error(tmp_path, cls, classes):
+    folder, name, _ = CIFAR_FILES[classes]
+    with pytest.raises(SpikenasError) as info:
+        cls(root=str(tmp_path)).sample_batch(4, 0)
+    assert str(info.value) == (f"{cls.__name__} not found in {tmp_path / folder}: no file {name}; "
+                               "set data.init_args.download: true")
+
+
 def test_a_damaged_batch_is_one_line_error(tmp_path):
     path = tmp_path / "test_batch"
     path.write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1]}, protocol=4)[:300])

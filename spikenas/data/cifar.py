@@ -11,7 +11,7 @@ whatever ``verify`` says, no file in the folder can run code. The class-name fil
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -33,7 +33,7 @@ class CIFARImages(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[Any, int]:
         from PIL import Image
 
         return self.transform(Image.fromarray(self.images[index])), self.labels[index]
