@@ -151,10 +151,13 @@ def test_a_cifar_batch_never_runs_code_whatever_verify_says(tmp_path, cls, class
         assert "refused: it asks for " in message and ("system" in message or "open" in message)
 
 
+OBJECTS = "refused: it holds an array of dtype object"
+
+
 @pytest.mark.parametrize("entry, problem", [
-    ({"data": np.array([[1, 2], [3, 4]], dtype=object), "labels": [0, 1]}, "refused: it holds an array of dtype object"),
-    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1], "names": np.array(["a", None])}, "refused: it holds an array of dtype object"),
-    ({"data": np.zeros((2, 3072), np.int64), "labels": [0, 1]}, "its 'data' is int64 [2, 3072], expected uint8 [N, 3072]"),
+    ({"data": np.array([[1, 2], [3, 4]], dtype=object), "labels": [0, 1]}, OBJECTS),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1], "names": np.array(["a", None])}, OBJECTS),
+    ({"data": np.zeros((2, 3072), np.int64), "labels": [0, 1]}, "its 'data' is int64 [2, 3072], expected uint8"),
     ({"data": np.zeros((2, 3071), np.uint8), "labels": [0, 1]}, "its 'data' is uint8 [2, 3071]"),
     ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]}, "a label 10 outside 0..9"),
     ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, "1"]}, "its 'labels' is not a list of integers"),

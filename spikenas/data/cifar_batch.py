@@ -66,7 +66,9 @@ def _object_array(entry: Any) -> Optional[np.ndarray]:
     return None
 
 
-def read_batch(path: Path, label_key: str, classes: int, md5: Optional[str], dataset: str) -> tuple[np.ndarray, list[int]]:
+def read_batch(
+    path: Path, label_key: str, classes: int, md5: Optional[str], dataset: str
+) -> tuple[np.ndarray, list[int]]:
     """``(data uint8 [N, 3072], labels)`` of the batch file at ``path``, labels read from
     ``label_key`` and each in ``0..classes-1``. With ``md5``, the file's MD5 sum must be it.
     Anything else is a one-line :class:`SpikenasError` naming ``dataset`` and the file."""

@@ -134,7 +134,8 @@ class FashionMNIST(SpikenasDataModule):
     def build_dataset(self, train: bool, augment: bool) -> Dataset:
         self.ensure_files()
         split = "train" if train else "t10k"
-        images, labels = (read_idx(self.raw_dir / f"{split}-{kind}") for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))
+        images = read_idx(self.raw_dir / f"{split}-images-idx3-ubyte")
+        labels = read_idx(self.raw_dir / f"{split}-labels-idx1-ubyte")
         augment = augment and self.augment
         return TensorImages(
             images, labels, self.mean, self.std,
