@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import warnings
@@ -104,6 +105,34 @@ def test_fit_cifar_fake_copy(tmp_path, classes):
     data = {"class_path": f"spikenas.data.CIFAR{classes}",
             "init_args": {"root": str(tmp_path / "data"), "verify": False, "batch_size": 4}}
     main(["fit", "--config", write_config(tmp_path, data), "--trainer.fast_dev_run", "1", *QUIET])
+
+
+class _Touch:
+    """Pickles as ``os.system("touch <marker>")``: a hostile dataset file's payload."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_fit_never_runs_code_from_a_cifar_batch(tmp_path, verify):
+    """A CIFAR folder whose batch hides a ``__reduce__`` payload: ``spikenas fit`` stops in one
+    line naming the file, with checksums off or on, and nothing ran."""
+    write_cifar(tmp_path / "data", 10, per_batch=8, test=8)
+    marker = tmp_path / "ran"
+    batch = tmp_path / "data" / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({"data": _Touch(marker), "labels": [0]}, protocol=4))
+    data = {"class_path": "spikenas.data.CIFAR10",
+            "init_args": {"root": str(tmp_path / "data"), "verify": verify, "batch_size": 4}}
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--config", write_config(tmp_path, data), "--trainer.fast_dev_run", "1", *QUIET])
+    message = str(info.value.code)
+    assert not marker.exists(), "a dataset file ran code"
+    assert message.startswith(f"spikenas: error: CIFAR10 file {batch} ") and "\n" not in message
+    assert ("is not the published file" if verify else "refused: it asks for posix.system") in message
 
 
 @pytest.mark.skipif(not (FMNIST_SYSTEM_DIR / "train-images-idx3-ubyte.gz").is_file(),

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
+import pickle
 
+import numpy as np
 import pytest
 import torch
 
 from spikenas.data import CIFAR10, CIFAR100, FashionMNIST, SpikenasDataModule, Synthetic
 from spikenas.data.base import TensorImages
+from spikenas.data.cifar_batch import read_batch
 from spikenas.errors import SpikenasError
 
-from datasets import FMNIST_SYSTEM_DIR, write_cifar, write_fashion_mnist_gz
+from datasets import FMNIST_SYSTEM_DIR, py2_cifar_batch, write_cifar, write_fashion_mnist_gz
 
 needs_fmnist = pytest.mark.skipif(
     not (FMNIST_SYSTEM_DIR / "train-images-idx3-ubyte.gz").is_file(),
@@ -107,6 +112,112 @@ def test_cifar_fake_copy(tmp_path, cls, classes):
     reads = [aug[0][0] for _ in range(6)]
     assert any(not torch.equal(reads[0], r) for r in reads[1:])
     assert torch.equal(plain[0][0], plain[0][0])
+
+
+CIFAR_FILES = {10: ("cifar-10-batches-py", "data_batch_1", "labels"), 100: ("cifar-100-python", "train", "fine_labels")}
+
+
+class _Payload:
+    """Pickles as a call of ``run(*args)``: what a hostile batch file hides."""
+
+    def __init__(self, run, *args):
+        self.run, self.args = run, args
+
+    def __reduce__(self):
+        return self.run, self.args
+
+
+def _hostile_payloads(marker):
+    return {"os.system": _Payload(os.system, f"touch {marker}"), "open": _Payload(open, str(marker), "w")}
+
+
+@pytest.mark.parametrize("payload", ["os.system", "open"])
+@pytest.mark.parametrize("verify", [False, True])
+@pytest.mark.parametrize("cls, classes", [(CIFAR10, 10), (CIFAR100, 100)])
+def test_a_cifar_batch_never_runs_code_whatever_verify_says(tmp_path, cls, classes, verify, payload):
+    write_cifar(tmp_path, classes)
+    folder, name, key = CIFAR_FILES[classes]
+    marker = tmp_path / "ran"
+    batch = tmp_path / folder / name
+    batch.write_bytes(pickle.dumps({"data": _hostile_payloads(marker)[payload], key: [0]}, protocol=4))
+    with pytest.raises(SpikenasError) as info:
+        cls(root=str(tmp_path), verify=verify).sample_batch(4, 0)
+    message = str(info.value)
+    assert not marker.exists(), "a dataset file ran code"
+    assert "\n" not in message and message.startswith(f"{cls.__name__} file {batch} ")
+    if verify:  # refused by its checksum before it is unpickled; verify: false is safe advice now
+        assert "is not the published file" in message and "verify: false" in message and "never as code" in message
+    else:
+        assert "refused: it asks for " in message and ("system" in message or "open" in message)
+
+
+OBJECTS = "refused: it holds an array of dtype object"
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ({"data": np.array([[1, 2], [3, 4]], dtype=object), "labels": [0, 1]}, OBJECTS),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1], "names": np.array(["a", None])}, OBJECTS),
+    ({"data": np.zeros((2, 3072), np.int64), "labels": [0, 1]}, "its 'data' is int64 [2, 3072], expected uint8"),
+    ({"data": np.zeros((2, 3071), np.uint8), "labels": [0, 1]}, "its 'data' is uint8 [2, 3071]"),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]}, "a label 10 outside 0..9"),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, "1"]}, "its 'labels' is not a list of integers"),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}, "2 images but 1 labels"),
+    ([1, 2], "it holds a list, not a dict"),
+])
+def test_a_batch_that_is_not_cifar_data_is_one_line_error(tmp_path, entry, problem):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(entry, protocol=4))
+    with pytest.raises(SpikenasError) as info:
+        read_batch(path, "labels", 10, None, "CIFAR10")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"CIFAR10 file {path} ") and problem in message
+
+
+@pytest.mark.parametrize("cls, classes", [(CIFAR10, 10), (CIFAR100, 100)])
+def test_cifar_missing_is_one_line_error(tmp_path, cls, classes):
+    folder, name, _ = CIFAR_FILES[classes]
+    with pytest.raises(SpikenasError) as info:
+        cls(root=str(tmp_path)).sample_batch(4, 0)
+    assert str(info.value) == (f"{cls.__name__} not found in {tmp_path / folder}: no file {name}; "
+                               "set data.init_args.download: true")
+
+
+def test_a_damaged_batch_is_one_line_error(tmp_path):
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1]}, protocol=4)[:300])
+    with pytest.raises(SpikenasError, match=f"^CIFAR10 file {path} is not a CIFAR batch \\(damaged or another format"):
+        read_batch(path, "labels", 10, None, "CIFAR10")
+
+
+def test_the_published_files_format_loads_with_its_checksum(tmp_path):
+    """The published batches are Python 2 pickles (byte strings, numpy.core's _reconstruct):
+    they read as they are, also with their MD5 sum checked."""
+    data = np.random.default_rng(1).integers(0, 256, size=(5, 3072), dtype=np.uint8)
+    raw = py2_cifar_batch(data, [3, 1, 4, 1, 5])
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(raw)
+    images, labels = read_batch(path, "labels", 10, hashlib.md5(raw).hexdigest(), "CIFAR10")
+    assert images.dtype == np.uint8 and np.array_equal(images, data) and labels == [3, 1, 4, 1, 5]
+
+
+@pytest.mark.parametrize("cls, classes", [(CIFAR10, 10), (CIFAR100, 100)])
+def test_cifar_fake_copy_reads_the_images_and_labels_in_the_files(tmp_path, cls, classes):
+    write_cifar(tmp_path, classes, per_batch=4, test=3)
+    folder, name, key = CIFAR_FILES[classes]
+    with open(tmp_path / folder / name, "rb") as f:  # the test's own file: plain pickle is fine here
+        first = pickle.load(f)
+    dm = cls(root=str(tmp_path), verify=False, augment=False)
+    images, labels = dm.arrays(train=True)
+    assert images.shape == (20, 32, 32, 3) and images.dtype == np.uint8 and len(labels) == 20
+    expected = first["data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    assert np.array_equal(images[: len(expected)], expected) and labels[: len(expected)] == first[key]
+    assert all(type(v) is int and 0 <= v < classes for v in labels)
+    plain = dm.plain_train_set()
+    x, y = plain[1]  # ToTensor then Normalize, as torchvision's CIFAR datasets gave it
+    mean, std = torch.tensor(dm.mean).view(3, 1, 1), torch.tensor(dm.std).view(3, 1, 1)
+    pixels = torch.from_numpy(expected[1]).permute(2, 0, 1).float() / 255
+    assert x.shape == (3, 32, 32) and torch.allclose(x, (pixels - mean) / std, atol=1e-6) and y == first[key][1]
+    assert len(dm.build_dataset(train=False, augment=False)) == 3
 
 
 def _numbered_images(n: int = 6, h: int = 5, w: int = 7) -> torch.Tensor:
@@ -207,3 +318,22 @@ def test_images_and_labels_that_disagree_are_named(tmp_path):
     (system / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(short["train-labels-idx1-ubyte"]))
     with pytest.raises(SpikenasError, match="30 images but 20 labels"):
         FashionMNIST(root=str(tmp_path / "root"), system_dir=str(system)).ensure_files()
+
+
+def test_fashion_mnist_reads_its_checked_files_only(tmp_path):
+    """torchvision's dataset class would load ``processed/training.pt`` and ``test.pt`` (unpickled,
+    unchecked) instead of the checked IDX files: spikenas never reads them, neither a substitute
+    nor a payload."""
+    system = tmp_path / "system"
+    contents = write_fashion_mnist_gz(system)
+    dm = FashionMNIST(root=str(tmp_path / "root"), system_dir=str(system))
+    processed = tmp_path / "root" / "FashionMNIST" / "processed"
+    processed.mkdir(parents=True)
+    torch.save((torch.zeros(5, 28, 28, dtype=torch.uint8), torch.zeros(5, dtype=torch.long)), processed / "training.pt")
+    marker = tmp_path / "ran"
+    (processed / "test.pt").write_bytes(pickle.dumps(_Payload(os.system, f"touch {marker}")))
+    train, test = dm.build_dataset(True, False), dm.build_dataset(False, False)
+    assert not marker.exists() and (len(train), len(test)) == (30, 10)
+    images = torch.frombuffer(bytearray(contents["train-images-idx3-ubyte"][16:]), dtype=torch.uint8).view(30, 28, 28)
+    labels = torch.frombuffer(bytearray(contents["train-labels-idx1-ubyte"][8:]), dtype=torch.uint8).long()
+    assert torch.equal(train.images[:, 0], images) and torch.equal(train.labels, labels)

@@ -1,16 +1,42 @@
-"""CIFAR-10 and CIFAR-100 (Krizhevsky, 2009) through torchvision: 50,000 + 10,000 colour 32x32
-images; training images are augmented as in SNASNet (random crop 32 with padding 4, horizontal
-flip), all are normalised with the training set's per-channel mean and std.
+"""CIFAR-10 and CIFAR-100 (Krizhevsky, 2009): 50,000 + 10,000 colour 32x32 images; training
+images are augmented as in SNASNet (random crop 32 with padding 4, horizontal flip), all are
+normalised with the training set's per-channel mean and std.
+
+The files are torchvision's layout (``<root>/cifar-10-batches-py/``, ``<root>/cifar-100-python/``)
+and come from torchvision's download (the archive checked against its MD5 sum, then
+extracted), but spikenas reads them itself, as data only (:mod:`spikenas.data.cifar_batch`):
+whatever ``verify`` says, no file in the folder can run code. The class-name file
+(``batches.meta``, ``meta``) is not read.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
 
+import numpy as np
 from torch.utils.data import Dataset
 
 from spikenas.data.base import SpikenasDataModule
+from spikenas.data.cifar_batch import read_batch
 from spikenas.errors import SpikenasError
+
+
+class CIFARImages(Dataset):
+    """Images ``[N, 32, 32, 3]`` uint8 and their labels; an item is ``(transform(PIL image),
+    label)``, as torchvision's CIFAR datasets give it."""
+
+    def __init__(self, images: np.ndarray, labels: list[int], transform: Callable) -> None:
+        self.images = images
+        self.labels = labels
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[index])), self.labels[index]
 
 
 class _CIFAR(SpikenasDataModule):
@@ -19,8 +45,10 @@ class _CIFAR(SpikenasDataModule):
     Args:
         root: see :class:`SpikenasDataModule`; torchvision's layout
             (``<root>/cifar-10-batches-py/``, ``<root>/cifar-100-python/``).
-        download: download through torchvision when the files are missing.
-        verify: check the files' MD5 sums (false accepts re-packed or trimmed copies).
+        download: download through torchvision when files are missing (or, with ``verify``,
+            differ from the published ones).
+        verify: check the files' MD5 sums (false accepts re-packed or trimmed copies; the
+            files are read as data only either way).
         augment: random crop + horizontal flip on the training set.
         batch_size, num_workers, val_split, split_seed: see :class:`SpikenasDataModule`.
     """
@@ -28,6 +56,7 @@ class _CIFAR(SpikenasDataModule):
     input_shape = (3, 32, 32)
     folder = ""
     tv_name = ""
+    label_key = ""
 
     def __init__(
         self,
@@ -44,43 +73,59 @@ class _CIFAR(SpikenasDataModule):
         self.download = download
         self.verify = verify
         self.augment = augment
+        self._read: dict[bool, tuple[np.ndarray, list[int]]] = {}
 
-    def _dataset_class(self) -> type:
+    def _torchvision(self) -> type:
+        """torchvision's class of this dataset: its file names, MD5 sums and download address
+        (never instantiated: it would unpickle the files itself)."""
         import torchvision.datasets as tvd
 
-        base = getattr(tvd, self.tv_name)
-        if self.verify:
-            return base
-        # torchvision checks each file against its MD5 sum unless the sum is None
-        return type(
-            base.__name__,
-            (base,),
-            {
-                "train_list": [[name, None] for name, _ in base.train_list],
-                "test_list": [[name, None] for name, _ in base.test_list],
-                "meta": {**base.meta, "md5": None},
-            },
-        )
+        return getattr(tvd, self.tv_name)
+
+    def _files(self, train: bool) -> list[tuple[str, str]]:
+        """``(name, MD5)`` of the batch files of the training or test set."""
+        tv = self._torchvision()
+        return [tuple(pair) for pair in (tv.train_list if train else tv.test_list)]
+
+    def _fetch_needed(self) -> bool:
+        """Whether a batch file is missing or, with ``verify``, differs from the published one."""
+        from torchvision.datasets.utils import check_integrity
+
+        files = self._files(True) + self._files(False)
+        return not all(check_integrity(str(self.root / self.folder / name), md5 if self.verify else None)
+                       for name, md5 in files)
 
     def prepare_data(self) -> None:
-        if self.download:
-            self._load(train=True, transform=None)
-            self._load(train=False, transform=None)
+        """With ``download``, fetch and extract the archive when :meth:`_fetch_needed`."""
+        if not (self.download and self._fetch_needed()):
+            return
+        from torchvision.datasets.utils import download_and_extract_archive
 
-    def _load(self, train: bool, transform) -> Dataset:
-        cls = self._dataset_class()
+        tv = self._torchvision()
         try:
-            return cls(str(self.root), train=train, transform=transform, download=self.download)
-        except RuntimeError as exc:
-            raise SpikenasError(
-                f"{self.tv_name} not found (or corrupted) in {self.root / self.folder}: "
-                f"{' '.join(str(exc).split())}; set data.init_args.download: true "
-                "(or verify: false for a re-packed copy)"
-            ) from None
-        except OSError as exc:  # download failures
+            download_and_extract_archive(tv.url, str(self.root), filename=tv.filename, md5=tv.tgz_md5)
+        except Exception as exc:  # network errors come in many types
             raise SpikenasError(
                 f"{self.tv_name} download to {self.root} failed ({type(exc).__name__}: {' '.join(str(exc).split())})"
             ) from None
+
+    def arrays(self, train: bool) -> tuple[np.ndarray, list[int]]:
+        """``(images [N, 32, 32, 3] uint8, labels)`` of the training or test set, read once
+        (downloaded first when ``download`` and needed)."""
+        if train not in self._read:
+            self.prepare_data()
+            data, labels = [], []
+            for name, md5 in self._files(train):
+                path = self.root / self.folder / name
+                if not path.is_file():
+                    raise SpikenasError(f"{self.tv_name} not found in {self.root / self.folder}: no file {name}; "
+                                        "set data.init_args.download: true")
+                images, targets = read_batch(path, self.label_key, self.num_classes,
+                                             md5 if self.verify else None, self.tv_name)
+                data.append(images)
+                labels.extend(targets)
+            self._read[train] = (np.concatenate(data).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels)
+        return self._read[train]
 
     def transform(self, augment: bool):
         import torchvision.transforms as T
@@ -89,7 +134,7 @@ class _CIFAR(SpikenasDataModule):
         return T.Compose([*steps, T.ToTensor(), T.Normalize(self.mean, self.std)])
 
     def build_dataset(self, train: bool, augment: bool) -> Dataset:
-        return self._load(train, self.transform(augment))
+        return CIFARImages(*self.arrays(train), transform=self.transform(augment))
 
 
 class CIFAR10(_CIFAR):
@@ -99,6 +144,7 @@ class CIFAR10(_CIFAR):
     std = (0.2470, 0.2435, 0.2616)
     folder = "cifar-10-batches-py"
     tv_name = "CIFAR10"
+    label_key = "labels"
 
 
 class CIFAR100(_CIFAR):
@@ -108,3 +154,4 @@ class CIFAR100(_CIFAR):
     std = (0.2673, 0.2564, 0.2762)
     folder = "cifar-100-python"
     tv_name = "CIFAR100"
+    label_key = "fine_labels"

@@ -4,7 +4,9 @@ Looked for, in order: the decompressed files in ``<root>/FashionMNIST/raw/`` (to
 layout); Debian's copy (``apt-get install dataset-fashion-mnist``, in
 ``/usr/share/datasets/fashion-mnist/``), decompressed into that layout on first use (torchvision
 rejects Debian's recompressed ``.gz`` files: their checksums differ); torchvision's download when
-``download`` is true. Every file is checked before use (:mod:`spikenas.data.idx`).
+``download`` is true. Every file is checked before use (:mod:`spikenas.data.idx`) and read by
+spikenas as raw bytes, never through torchvision's dataset class (which would prefer a
+``processed/*.pt`` file, unpickled and unchecked, to the checked files).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Optional
 from torch.utils.data import Dataset
 
 from spikenas.data.base import SpikenasDataModule, TensorImages
-from spikenas.data.idx import decompress_checked, idx_problem, item_count
+from spikenas.data.idx import decompress_checked, idx_problem, item_count, read_idx
 from spikenas.errors import SpikenasError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
@@ -119,9 +121,10 @@ class FashionMNIST(SpikenasDataModule):
     def _download(self) -> None:
         from torchvision.datasets import FashionMNIST as TV
 
+        tv = TV.__new__(TV)  # its download only: constructing it would also load, preferring processed/*.pt
+        tv.root = str(self.root)
         try:
-            TV(str(self.root), train=True, download=True)
-            TV(str(self.root), train=False, download=True)
+            tv.download()
         except Exception as exc:  # network errors come in many types
             raise SpikenasError(
                 f"Fashion-MNIST download to {self.raw_dir} failed ({type(exc).__name__}: "
@@ -129,12 +132,12 @@ class FashionMNIST(SpikenasDataModule):
             ) from None
 
     def build_dataset(self, train: bool, augment: bool) -> Dataset:
-        from torchvision.datasets import FashionMNIST as TV
-
         self.ensure_files()
-        tv = TV(str(self.root), train=train, download=False)
+        split = "train" if train else "t10k"
+        images = read_idx(self.raw_dir / f"{split}-images-idx3-ubyte")
+        labels = read_idx(self.raw_dir / f"{split}-labels-idx1-ubyte")
         augment = augment and self.augment
         return TensorImages(
-            tv.data, tv.targets, self.mean, self.std,
+            images, labels, self.mean, self.std,
             crop_padding=self.AUGMENT_PADDING if augment else 0, flip=augment,
         )

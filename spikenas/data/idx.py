@@ -4,7 +4,8 @@ An IDX file is a 4-byte magic number (two zero bytes, the element type, ``0x08``
 bytes, and the number of dimensions), one big-endian ``uint32`` size per dimension, then the
 elements. :func:`idx_problem` says what is wrong with a file (None when nothing is), reading
 only its header, its size and, for labels, its elements; :func:`decompress_checked` turns a
-``.gz`` copy into a checked file without ever leaving a partial or damaged one behind.
+``.gz`` copy into a checked file without ever leaving a partial or damaged one behind;
+:func:`read_idx` reads a checked file's elements (raw bytes: nothing in a file is ever run).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import math
 import struct
 import zlib
 from pathlib import Path
+
+import torch
 
 from spikenas.errors import SpikenasError
 from spikenas.files import atomic_output
@@ -54,6 +57,15 @@ def item_count(path: Path) -> int:
     """``N``, the first dimension of a checked IDX file."""
     with open(path, "rb") as handle:
         return struct.unpack(">I", handle.read(8)[4:])[0]
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """The elements of the checked IDX file at ``path`` (see :func:`idx_problem`): a uint8
+    tensor of the shape its header gives."""
+    raw = path.read_bytes()
+    ndim = raw[3]
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    return torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8).view(*shape)
 
 
 def decompress_checked(source: Path, target: Path, item_shape: tuple[int, ...], classes: int | None = None) -> str | None:
