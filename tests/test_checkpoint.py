@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from spikenas.checkpoint import SafeCheckpointIO, read_checkpoint, save_checkpoint_file
+from spikenas.checkpoint import CheckpointWarning, SafeCheckpointIO, read_checkpoint, save_checkpoint_file
 from spikenas.cli import main
 from spikenas.errors import SpikenasError
 
@@ -190,3 +190,56 @@ def test_saving_a_checkpoint_on_a_full_disk_keeps_the_old_one(tmp_path, monkeypa
 def test_weights_only_false_is_never_used():
     with pytest.raises(SpikenasError, match="weights_only=False"):
         SafeCheckpointIO().load_checkpoint("x.ckpt", weights_only=False)
+
+
+def test_a_resumed_callback_state_cannot_make_fit_delete_outside_its_directory(tmp_path, capsys):
+    """Issue 31, S2: a ``last.ckpt`` whose ``ModelCheckpoint`` state points (through ``..``) at
+    files and directories elsewhere resumes with those paths dropped, one line each, and nothing
+    outside the run's checkpoint directory is removed."""
+    cfg = write_config(tmp_path, SYNTHETIC)
+    checkpoints = tmp_path / "a" / "b" / "checkpoints"
+    fit = ["fit", "--config", cfg, "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+           "--checkpoint.dirpath", str(checkpoints), *QUIET]
+    main([*fit, "--trainer.max_epochs", "1"])
+    victim, victim_dir = tmp_path / "victim_dir" / "x.ckpt", tmp_path / "victim_dir2"
+    victim.parent.mkdir()
+    victim.write_bytes(b"keep")
+    victim_dir.mkdir()
+    (victim_dir / "inside").write_bytes(b"keep")
+    checkpoint = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    [key] = [k for k in checkpoint["callbacks"] if k.startswith("ModelCheckpoint{")]
+    state = checkpoint["callbacks"][key]
+    dirpath = state["dirpath"]
+    hostile_file, hostile_dir = f"{dirpath}/../../../victim_dir/x.ckpt", f"{dirpath}/../../../victim_dir2"
+    state.update(best_k_models={hostile_file: torch.tensor(0.9)}, kth_best_model_path=hostile_file,
+                 last_model_path=hostile_dir)
+    torch.save(checkpoint, tmp_path / "hostile.ckpt")
+    capsys.readouterr()
+    main([*fit, "--trainer.max_epochs", "2", "--ckpt_path", str(tmp_path / "hostile.ckpt")])
+    assert victim.read_bytes() == b"keep" and (victim_dir / "inside").read_bytes() == b"keep"
+    lines = [line for line in capsys.readouterr().err.splitlines() if "victim_dir" in line]
+    assert lines == [f"spikenas: left {path!r} out of the resumed checkpoint state: it is not a checkpoint file in "
+                     f"{dirpath}" for path in (hostile_file, hostile_dir)]
+    # the resume went on; its last path dropped, Lightning does not take last.ckpt for its own and writes beside it
+    assert torch.load(checkpoints / "last-v1.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_removal_is_confined_to_regular_files_in_directories_checkpoints_were_saved_into(tmp_path):
+    io = SafeCheckpointIO()
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    io.save_checkpoint({"state_dict": {}}, run / "old.ckpt")
+    (elsewhere / "x.ckpt").write_bytes(b"keep")
+    (run / "sub").mkdir()
+    (run / "sub" / "inside").write_bytes(b"keep")
+    (run / "link.ckpt").symlink_to(elsewhere / "x.ckpt")
+    for refused in (run / ".." / "elsewhere" / "x.ckpt", elsewhere / "x.ckpt", run / "sub", run / "link.ckpt",
+                    run / "sub" / ".."):
+        with pytest.warns(CheckpointWarning) as caught:
+            io.remove_checkpoint(str(refused))
+        assert [str(refused) in str(w.message) and "\n" not in str(w.message) for w in caught] == [True]
+    assert (elsewhere / "x.ckpt").read_bytes() == b"keep" and (run / "sub" / "inside").is_file()
+    assert (run / "link.ckpt").is_symlink()
+    io.remove_checkpoint(str(run / "missing.ckpt"))
+    io.remove_checkpoint(str(run / "old.ckpt"))
+    assert not (run / "old.ckpt").exists()
