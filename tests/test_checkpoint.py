@@ -7,16 +7,21 @@ import errno
 import functools
 import http.server
 import os
+import pickle
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
 from spikenas.checkpoint import CheckpointWarning, SafeCheckpointIO, read_checkpoint, save_checkpoint_file
 from spikenas.cli import main
 from spikenas.errors import SpikenasError
+from spikenas.trainer import Trainer
 
 from test_cli_fit import GENOTYPE, QUIET, SYNTHETIC, run_dir, write_config
 
@@ -243,3 +248,109 @@ def test_removal_is_confined_to_regular_files_in_directories_checkpoints_were_sa
     io.remove_checkpoint(str(run / "missing.ckpt"))
     io.remove_checkpoint(str(run / "old.ckpt"))
     assert not (run / "old.ckpt").exists()
+
+
+class PickleCheckpointIO(TorchCheckpointIO):
+    """A ``CheckpointIO`` a config could name: it would read checkpoints with pickle."""
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return torch.load(path, weights_only=False)
+
+
+def test_a_checkpoint_io_other_than_safe_checkpoint_io_is_refused(trained, tmp_path, capsys):
+    cfg, last = trained
+    message = one_line_error([*command("fit", cfg, str(last), tmp_path), "--trainer.plugins",
+                              f"{__name__}.PickleCheckpointIO"], capsys)
+    assert "checkpoint IO test_checkpoint.PickleCheckpointIO refused" in message
+    with pytest.raises(SpikenasError, match="AsyncCheckpointIO refused"):
+        Trainer(plugins=[AsyncCheckpointIO()], logger=False)
+    assert isinstance(Trainer(plugins=[TorchCheckpointIO()], logger=False).strategy.checkpoint_io, SafeCheckpointIO)
+
+
+def test_ckpt_path_last_reads_the_file_lightning_finds_through_safe_checkpoint_io(trained, tmp_path, capsys):
+    cfg, _ = trained
+    marker, checkpoints = tmp_path / "ran", tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    torch.save({"state_dict": {}, "epoch": 0, "x": Payload(marker)}, checkpoints / "last.ckpt")
+    message = one_line_error([*command("fit", cfg, "last", tmp_path), "--checkpoint.dirpath", str(checkpoints)], capsys)
+    assert "refused: it asks to run posix.mkdir" in message and str(checkpoints / "last.ckpt") in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("location", ["registry", "registry:my-model:v2", "REGISTRY:x"])
+def test_ckpt_path_registry_is_refused(location, trained, tmp_path, capsys):
+    cfg, _ = trained
+    message = one_line_error(command("test", cfg, location, tmp_path), capsys)
+    assert f"--ckpt_path {location!r}: Lightning's model registry is not supported" in message
+
+
+def test_a_raw_pickle_is_refused_in_one_line_without_torch_warnings(trained, tmp_path, capsys):
+    cfg, _ = trained
+    marker, raw = tmp_path / "ran", tmp_path / "raw.ckpt"
+    raw.write_bytes(pickle.dumps({"state_dict": {}, "x": Payload(marker)}))
+    message = one_line_error(command("test", cfg, str(raw), tmp_path), capsys)
+    assert f"checkpoint {str(raw)!r} is not a PyTorch checkpoint" in message and not marker.exists()
+    with pytest.raises(SpikenasError):
+        read_checkpoint(raw)
+    assert "UserWarning" not in capsys.readouterr().err
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """``/trickle``: a byte every 50 ms (for 3 s at most); ``/big``: 5,000 bytes; ``/html``: a web
+    page with status 200; anything else: 404. Each answer ends by itself."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = {"/big": b"\0" * 5000, "/html": b"<html>not a checkpoint</html>"}.get(self.path, b"")
+        self.send_response(404 if self.path not in ("/trickle", "/big", "/html") else 200)
+        self.send_header("Content-Type", "text/html" if self.path == "/html" else "application/octet-stream")
+        self.send_header("Content-Length", str(10**6 if self.path == "/trickle" else len(body)))
+        self.end_headers()
+        try:
+            if self.path == "/trickle":
+                for _ in range(60):
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            else:
+                self.wfile.write(body)
+        except OSError:  # the client gave up: the test's point
+            pass
+
+
+@pytest.fixture()
+def hostile_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_download_that_trickles_is_refused_at_its_total_deadline(hostile_server, monkeypatch):
+    monkeypatch.setattr("spikenas.checkpoint.DOWNLOAD_TOTAL_S", 0.5)
+    monkeypatch.setattr("spikenas.checkpoint.DOWNLOAD_TIMEOUT_S", 2.0)
+    started = time.monotonic()
+    with pytest.raises(SpikenasError) as error:
+        read_checkpoint(f"{hostile_server}/trickle")
+    assert time.monotonic() - started < 2.0  # each byte came within the read timeout: only the total stops it
+    assert str(error.value) == f"cannot download checkpoint {hostile_server}/trickle: not complete after 0.5 s"
+
+
+def test_a_download_over_the_cap_is_refused(hostile_server, monkeypatch):
+    monkeypatch.setattr("spikenas.checkpoint.MAX_DOWNLOAD_BYTES", 1000)
+    with pytest.raises(SpikenasError) as error:
+        read_checkpoint(f"{hostile_server}/big")
+    assert str(error.value) == f"checkpoint {hostile_server}/big is larger than 1,000 bytes: refused"
+
+
+@pytest.mark.parametrize("path, expected", [("/missing", "HTTP 404"), ("/html", "not a PyTorch checkpoint")])
+def test_a_server_answering_an_error_or_a_web_page_is_one_line(path, expected, hostile_server):
+    with pytest.raises(SpikenasError) as error:
+        read_checkpoint(f"{hostile_server}{path}")
+    assert expected in str(error.value) and "\n" not in str(error.value)
