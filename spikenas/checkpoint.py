@@ -2,7 +2,7 @@
 
 Reading (:func:`read_checkpoint`) takes a local path or an ``http(s)://`` URL. A URL is
 downloaded first, into a private temporary file that is removed afterwards (never into torch
-hub's cache), at most :data:`MAX_DOWNLOAD_BYTES`. The file is opened once and its bytes are
+hub's cache), at most :data:`MAX_DOWNLOAD_BYTES` within :data:`DOWNLOAD_TOTAL_S`. The file is opened once and its bytes are
 unpickled from that one open handle (a symlink switched meanwhile cannot slip another file in)
 by ``torch.load(weights_only=True)``: tensors, numbers, strings and containers of them, which
 is all a spikenas checkpoint holds. A file that asks for anything else (a ``__reduce__``
@@ -14,12 +14,13 @@ it asked for; an empty, truncated or random file, or one without a ``state_dict`
 checkpoint the CLI has already read (:meth:`SafeCheckpointIO.preloaded`, so a file is read
 once per command). It saves atomically: a temporary file in the checkpoint's directory is
 written, flushed and fsynced, then renamed over the old one, so a full disk leaves the previous
-checkpoint, never a truncated one.
+checkpoint, never a truncated one. It deletes only regular files in directories it has saved
+into (:meth:`SafeCheckpointIO.remove_checkpoint`).
 
 :class:`LastEveryEpochCheckpoint` is the ``checkpoint`` callback of ``spikenas fit``: Lightning's
 ``ModelCheckpoint`` (best by ``val/acc``), except that ``last.ckpt`` is written at the end of
 every epoch, not only at those whose score improved, so a resume goes on from the epoch the run
-stopped in.
+stopped in; the paths of a resumed checkpoint's callback state are confined to its directory.
 """
 
 from __future__ import annotations
