@@ -2,10 +2,10 @@
 
 Reading (:func:`read_checkpoint`) takes a local path or an ``http(s)://`` URL. A URL is
 downloaded first, into a private temporary file that is removed afterwards (never into torch
-hub's cache), at most :data:`MAX_DOWNLOAD_BYTES` within :data:`DOWNLOAD_TOTAL_S`. The file is opened once and its bytes are
-unpickled from that one open handle (a symlink switched meanwhile cannot slip another file in)
-by ``torch.load(weights_only=True)``: tensors, numbers, strings and containers of them, which
-is all a spikenas checkpoint holds. A file that asks for anything else (a ``__reduce__``
+hub's cache), at most :data:`MAX_DOWNLOAD_BYTES` within :data:`DOWNLOAD_TOTAL_S`. The file is
+opened once and its bytes are unpickled from that one open handle (a symlink switched meanwhile
+cannot slip another file in) by ``torch.load(weights_only=True)``: tensors, numbers, strings and
+containers of them, which is all a spikenas checkpoint holds. A file that asks for anything else (a ``__reduce__``
 payload, a pickled class, in the zip or the legacy format) is refused in one line naming what
 it asked for; an empty, truncated or random file, or one without a ``state_dict``, likewise.
 
@@ -231,7 +231,7 @@ class SafeCheckpointIO(CheckpointIO):
         target = Path(path)
         try:
             directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
+        except (OSError, ValueError):  # no such directory, or an embedded NUL
             directory = None
         try:
             where = None if directory is None else os.fstat(directory)
@@ -305,6 +305,15 @@ def check_holds_network(checkpoint: dict[str, Any], hparams: dict[str, Any], sta
                             "that the config's network lacks")
 
 
+def _resolved(path: Any) -> str:
+    """``path`` with ``..`` collapsed and symlinks followed; ``""`` for anything but a non-empty
+    string that names a possible path."""
+    try:
+        return os.path.realpath(path) if isinstance(path, str) and path else ""
+    except ValueError:  # an embedded NUL
+        return ""
+
+
 class LastEveryEpochCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` (with ``save_last``) is written at the end of every
     epoch. Lightning (2.6.6, the pinned version) writes it only when a best-k checkpoint was
@@ -327,9 +336,9 @@ class LastEveryEpochCheckpoint(ModelCheckpoint):
         so a later removal of a superseded checkpoint can only remove this run's files. A state
         whose ``dirpath`` is another directory restores nothing, in one such line (where Lightning
         would keep its ``best_model_path``)."""
-        here = os.path.realpath(self.dirpath)
+        here = _resolved(self.dirpath)
         recorded = state_dict.get("dirpath", self.dirpath)
-        if not isinstance(recorded, str) or os.path.realpath(recorded) != here:
+        if _resolved(recorded) != here:
             warnings.warn(f"spikenas: the resumed checkpoint's best and last paths are left out: they were recorded "
                           f"for {recorded!r}, this run writes to {self.dirpath}", CheckpointWarning, stacklevel=2)
             return
@@ -337,7 +346,7 @@ class LastEveryEpochCheckpoint(ModelCheckpoint):
 
         def confined(path: Any) -> str:
             """``path`` as ``<dirpath>/<name>``, or ``""`` (recorded in ``dropped``) if not confined."""
-            real = os.path.realpath(path) if isinstance(path, str) and path else ""
+            real = _resolved(path)
             if real and os.path.dirname(real) == here and os.path.isfile(real):
                 return os.path.join(self.dirpath, os.path.basename(real))
             if path and str(path) not in dropped:

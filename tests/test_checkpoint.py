@@ -18,7 +18,8 @@ import yaml
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
-from spikenas.checkpoint import CheckpointWarning, SafeCheckpointIO, read_checkpoint, save_checkpoint_file
+from spikenas.checkpoint import (CheckpointWarning, LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint,
+                                 save_checkpoint_file)
 from spikenas.cli import main
 from spikenas.errors import SpikenasError
 from spikenas.trainer import Trainer
@@ -354,3 +355,19 @@ def test_a_server_answering_an_error_or_a_web_page_is_one_line(path, expected, h
     with pytest.raises(SpikenasError) as error:
         read_checkpoint(f"{hostile_server}{path}")
     assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_callback_state_is_kept_as_this_directory_s_own_names_and_odd_paths_are_dropped(tmp_path):
+    """A confined path is kept as ``<dirpath>/<name>`` (so Lightning never takes its own file
+    for another and removes it); a NUL, a non-string, a directory are dropped, one line each."""
+    callback = LastEveryEpochCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max")
+    (tmp_path / "best.ckpt").write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    state = {**callback.state_dict(), "best_model_path": "a\0b", "best_model_score": torch.tensor(1.0),
+             "best_k_models": {str(tmp_path / "sub" / ".." / "best.ckpt"): torch.tensor(0.5), 3: torch.tensor(0.1)},
+             "last_model_path": str(tmp_path / "sub")}
+    with pytest.warns(CheckpointWarning) as caught:
+        callback.load_state_dict(state)
+    assert callback.best_k_models == {f"{callback.dirpath}/best.ckpt": torch.tensor(0.5)}
+    assert (callback.best_model_path, callback.best_model_score, callback.last_model_path) == ("", None, "")
+    assert sorted(str(w.message).split("'")[1] for w in caught) == sorted(["a\\x00b", "3", str(tmp_path / "sub")])
