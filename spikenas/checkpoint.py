@@ -2,10 +2,10 @@
 
 Reading (:func:`read_checkpoint`) takes a local path or an ``http(s)://`` URL. A URL is
 downloaded first, into a private temporary file that is removed afterwards (never into torch
-hub's cache), at most :data:`MAX_DOWNLOAD_BYTES`. The file is opened once and its bytes are
-unpickled from that one open handle (a symlink switched meanwhile cannot slip another file in)
-by ``torch.load(weights_only=True)``: tensors, numbers, strings and containers of them, which
-is all a spikenas checkpoint holds. A file that asks for anything else (a ``__reduce__``
+hub's cache), at most :data:`MAX_DOWNLOAD_BYTES` within :data:`DOWNLOAD_TOTAL_S`. The file is
+opened once and its bytes are unpickled from that one open handle (a symlink switched meanwhile
+cannot slip another file in) by ``torch.load(weights_only=True)``: tensors, numbers, strings and
+containers of them, which is all a spikenas checkpoint holds. A file that asks for anything else (a ``__reduce__``
 payload, a pickled class, in the zip or the legacy format) is refused in one line naming what
 it asked for; an empty, truncated or random file, or one without a ``state_dict``, likewise.
 
@@ -14,12 +14,13 @@ it asked for; an empty, truncated or random file, or one without a ``state_dict`
 checkpoint the CLI has already read (:meth:`SafeCheckpointIO.preloaded`, so a file is read
 once per command). It saves atomically: a temporary file in the checkpoint's directory is
 written, flushed and fsynced, then renamed over the old one, so a full disk leaves the previous
-checkpoint, never a truncated one.
+checkpoint, never a truncated one. It deletes only regular files in directories it has saved
+into (:meth:`SafeCheckpointIO.remove_checkpoint`).
 
 :class:`LastEveryEpochCheckpoint` is the ``checkpoint`` callback of ``spikenas fit``: Lightning's
 ``ModelCheckpoint`` (best by ``val/acc``), except that ``last.ckpt`` is written at the end of
 every epoch, not only at those whose score improved, so a resume goes on from the epoch the run
-stopped in.
+stopped in; the paths of a resumed checkpoint's callback state are confined to its directory.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ import io
 import os
 import pickle
 import re
-import shutil
 import stat
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Optional
 
@@ -50,12 +52,22 @@ MAX_DOWNLOAD_BYTES = 4 << 30
 """The largest checkpoint downloaded from a URL (4 GiB; a spikenas checkpoint is megabytes)."""
 
 DOWNLOAD_TIMEOUT_S = 60.0
+"""The longest wait for any one read of a download (connecting, the headers, each chunk)."""
+
+DOWNLOAD_TOTAL_S = 900.0
+"""The longest a whole download may take, however steadily its bytes trickle in (15 minutes)."""
+
 REMOTE_SCHEMES = ("http", "https")
 
 
 def is_url(location: str | os.PathLike) -> bool:
     """Whether ``location`` names a file by URL (``scheme://...``) rather than a local path."""
     return re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", str(location)) is not None
+
+
+class CheckpointWarning(UserWarning):
+    """Something in a checkpoint, or a removal asked of :class:`SafeCheckpointIO`, is left alone
+    (its message is one line naming the file; the CLI prints it so)."""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -66,7 +78,9 @@ def _first_line(exc: BaseException) -> str:
 def _load(handle: IO[bytes], where: str) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` of ``handle`` with one-line errors; a dict with a ``state_dict``."""
     try:
-        checkpoint = torch.load(handle, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's warnings on a refused file would precede the one line
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         asked = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if asked:
@@ -86,21 +100,45 @@ def _load(handle: IO[bytes], where: str) -> dict[str, Any]:
     return checkpoint
 
 
+def _transfer(url: str, handle: IO[bytes], stop: threading.Event) -> None:
+    """Copy ``url``'s body into ``handle`` until its end, a read fails or ``stop`` is set; at most
+    :data:`MAX_DOWNLOAD_BYTES`, each read at most :data:`DOWNLOAD_TIMEOUT_S`."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 (scheme checked)
+        size = 0
+        while not stop.is_set() and (chunk := response.read1(1 << 20)):
+            size += len(chunk)
+            if size > MAX_DOWNLOAD_BYTES:
+                raise SpikenasError(f"checkpoint {url} is larger than {MAX_DOWNLOAD_BYTES:,} bytes: refused")
+            handle.write(chunk)
+
+
 @contextlib.contextmanager
 def _download(url: str) -> Iterator[IO[bytes]]:
-    """``url``'s body in a private temporary file (removed on exit), read back from the start."""
+    """``url``'s body in a private temporary file (removed on exit), read back from the start.
+    The transfer runs in a daemon thread given :data:`DOWNLOAD_TOTAL_S` in all: a server that
+    trickles its headers or body is refused in one line when that time is up (the thread, told to
+    stop, ends at its next read, at most :data:`DOWNLOAD_TIMEOUT_S` later)."""
     with tempfile.TemporaryFile(prefix="spikenas-ckpt-") as handle:
-        try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 (scheme checked)
-                size = 0
-                while chunk := response.read(1 << 20):
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise SpikenasError(f"checkpoint {url} is larger than {MAX_DOWNLOAD_BYTES >> 30} GiB: refused")
-                    handle.write(chunk)
-        except urllib.error.HTTPError as exc:
-            raise SpikenasError(f"cannot download checkpoint {url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        stop, failure = threading.Event(), []
+
+        def transfer() -> None:
+            try:
+                _transfer(url, handle, stop)
+            except Exception as exc:  # noqa: BLE001 (reported by the waiting thread, in one line)
+                failure.append(exc)
+
+        worker = threading.Thread(target=transfer, name="spikenas-download", daemon=True)
+        worker.start()
+        worker.join(DOWNLOAD_TOTAL_S)
+        if worker.is_alive():
+            stop.set()
+            raise SpikenasError(f"cannot download checkpoint {url}: not complete after {DOWNLOAD_TOTAL_S:g} s")
+        if failure:
+            exc = failure[0]
+            if isinstance(exc, SpikenasError):
+                raise exc
+            if isinstance(exc, urllib.error.HTTPError):
+                raise SpikenasError(f"cannot download checkpoint {url}: HTTP {exc.code} {exc.reason}") from None
             reason = getattr(exc, "reason", None) or _first_line(exc)
             raise SpikenasError(f"cannot download checkpoint {url}: {reason}") from None
         handle.seek(0)
@@ -157,6 +195,7 @@ class SafeCheckpointIO(CheckpointIO):
 
     def __init__(self) -> None:
         self._preloaded: dict[str, dict[str, Any]] = {}
+        self._written: set[tuple[int, int]] = set()  # (device, inode) of each directory saved into
 
     def preloaded(self, location: str, checkpoint: dict[str, Any]) -> None:
         """Hand ``checkpoint`` (already read from ``location``) to the next load of ``location``."""
@@ -176,16 +215,42 @@ class SafeCheckpointIO(CheckpointIO):
             raise SpikenasError(f"checkpoints are written to local directories, not to {path}")
         try:
             save_checkpoint_file(checkpoint, Path(path))
+            written = os.stat(Path(path).parent)
         except OSError as exc:
             raise SpikenasError(f"cannot write checkpoint {path}: {exc.strerror or _first_line(exc)} "
                                 "(the previous checkpoint, if any, is intact)") from None
+        self._written.add((written.st_dev, written.st_ino))
 
     def remove_checkpoint(self, path: Any) -> None:
+        """Delete ``path`` only if it is a regular file (not a directory, not a symlink) directly
+        in a directory this object has saved a checkpoint into: a path from a checkpoint's
+        callback state (``..``, a symlinked directory) can never delete anything else. Anything
+        else is left alone with a one-line :class:`CheckpointWarning`; a missing file is no error.
+        The directory is opened once and the file checked and unlinked relative to it, so
+        neither can be swapped in between."""
         target = Path(path)
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)
+        try:
+            directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        except (OSError, ValueError):  # no such directory, or an embedded NUL
+            directory = None
+        try:
+            where = None if directory is None else os.fstat(directory)
+            if where is None or (where.st_dev, where.st_ino) not in self._written:
+                warnings.warn(f"spikenas: left {str(path)!r} in place: it is not in a directory this run writes "
+                              "checkpoints to", CheckpointWarning, stacklevel=2)
+                return
+            try:
+                mode = os.lstat(target.name, dir_fd=directory).st_mode
+            except FileNotFoundError:
+                return
+            if not stat.S_ISREG(mode):
+                warnings.warn(f"spikenas: left {str(path)!r} in place: it is not a regular checkpoint file",
+                              CheckpointWarning, stacklevel=2)
+                return
+            os.unlink(target.name, dir_fd=directory)
+        finally:
+            if directory is not None:
+                os.close(directory)
 
 
 def _network_of(hparams: dict[str, Any]) -> dict[str, Any]:
@@ -240,17 +305,68 @@ def check_holds_network(checkpoint: dict[str, Any], hparams: dict[str, Any], sta
                             "that the config's network lacks")
 
 
+def _resolved(path: Any) -> str:
+    """``path`` with ``..`` collapsed and symlinks followed; ``""`` for anything but a non-empty
+    string that names a possible path."""
+    try:
+        return os.path.realpath(path) if isinstance(path, str) and path else ""
+    except ValueError:  # an embedded NUL
+        return ""
+
+
 class LastEveryEpochCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` (with ``save_last``) is written at the end of every
     epoch. Lightning (2.6.6, the pinned version) writes it only when a best-k checkpoint was
     saved at the same step: after an epoch that does not improve the monitored score,
     ``last.ckpt`` stays at the last improving epoch, and a resume from it trains the epochs
     since once more. Its state is stored under ``ModelCheckpoint``'s key, so a checkpoint
-    written by either class resumes with its best score and paths."""
+    written by either class resumes with its best score and paths, each confined to this
+    callback's directory (:meth:`load_state_dict`)."""
 
     @property
     def state_key(self) -> str:
         return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """``ModelCheckpoint``'s restore, confined: each path of ``state_dict`` (``best_model_path``,
+        ``kth_best_model_path``, ``last_model_path``, the ``best_k_models`` keys) is kept only if,
+        resolved (``..`` collapsed, symlinks followed), it is a regular file directly in this
+        callback's ``dirpath``, and then as ``<dirpath>/<name>``, the way this callback names its
+        own files. Any other is dropped with its score, one :class:`CheckpointWarning` line each,
+        so a later removal of a superseded checkpoint can only remove this run's files. A state
+        whose ``dirpath`` is another directory restores nothing, in one such line (where Lightning
+        would keep its ``best_model_path``)."""
+        here = _resolved(self.dirpath)
+        recorded = state_dict.get("dirpath", self.dirpath)
+        if _resolved(recorded) != here:
+            warnings.warn(f"spikenas: the resumed checkpoint's best and last paths are left out: they were recorded "
+                          f"for {recorded!r}, this run writes to {self.dirpath}", CheckpointWarning, stacklevel=2)
+            return
+        dropped: list[str] = []
+
+        def confined(path: Any) -> str:
+            """``path`` as ``<dirpath>/<name>``, or ``""`` (recorded in ``dropped``) if not confined."""
+            real = _resolved(path)
+            if real and os.path.dirname(real) == here and os.path.isfile(real):
+                return os.path.join(self.dirpath, os.path.basename(real))
+            if path and str(path) not in dropped:
+                dropped.append(str(path))
+            return ""
+
+        best_k = state_dict.get("best_k_models")
+        state = {**state_dict, "dirpath": self.dirpath, "best_model_score": state_dict.get("best_model_score"),
+                 "best_k_models": {inside: score for path, score in (best_k if isinstance(best_k, dict) else {}).items()
+                                   if (inside := confined(path))}}
+        for key, score_key, unset in (("best_model_path", "best_model_score", None),
+                                      ("kth_best_model_path", "kth_value", self.kth_value),
+                                      ("last_model_path", None, None)):
+            state[key] = confined(state_dict.get(key))
+            if not state[key] and score_key is not None:
+                state[score_key] = unset
+        for path in dropped:
+            warnings.warn(f"spikenas: left {path!r} out of the resumed checkpoint state: it is not a checkpoint file "
+                          f"in {self.dirpath}", CheckpointWarning, stacklevel=2)
+        super().load_state_dict(state)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)

@@ -17,6 +17,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import ArgsType, LightningCLI
+from lightning.pytorch.utilities.model_registry import _is_registry
 
 from spikenas.allocator import tune_for_command
 from spikenas.checkpoint import LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint
@@ -25,7 +26,9 @@ from spikenas.errors import SpikenasError
 from spikenas.rundir import SaveConfigInClaimedRun, claim_logger_run_dir
 
 
-LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc")  # --ckpt_path values Lightning resolves to a file itself
+LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc")
+"""``--ckpt_path`` values Lightning resolves to a file itself; the trainer reads that file through
+its :class:`~spikenas.checkpoint.SafeCheckpointIO` (``Trainer`` allows no other), like any other."""
 
 
 class SpikenasCLI(LightningCLI):
@@ -89,7 +92,10 @@ class SpikenasCLI(LightningCLI):
         self._checkpoint = None
         subcommand = self.config.get("subcommand")
         location = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if location and str(location) not in LIGHTNING_CKPT_ALIASES and not str(location).startswith("registry"):
+        if _is_registry(location):
+            raise SpikenasError(f"--ckpt_path {location!r}: Lightning's model registry is not supported (give a local "
+                                "file or an http(s) URL)")
+        if location and str(location) not in LIGHTNING_CKPT_ALIASES:
             self._checkpoint = (str(location), read_checkpoint(location))
 
     def _run_subcommand(self, subcommand: str) -> None:
@@ -132,12 +138,14 @@ def _drop_lightning_tips(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("💡 Tip")
 
 
-def _one_line_plugin_warnings(show):
-    """``warnings.showwarning`` that prints a disabled plugin's warning as its one line."""
+def _one_line_warnings(show):
+    """``warnings.showwarning`` that prints a disabled plugin's warning, and what a checkpoint
+    had that is left alone, as its one line."""
+    from spikenas.checkpoint import CheckpointWarning
     from spikenas.plugin.manager import PluginDisabledWarning
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, PluginDisabledWarning):
+        if issubclass(category, (PluginDisabledWarning, CheckpointWarning)):
             print(message, file=file or sys.stderr)
         else:
             show(message, category, filename, lineno, file, line)
@@ -152,7 +160,7 @@ def main(args: ArgsType = None) -> None:
     if argv[:1] == ["search"]:  # scoring's large tensors reuse freed memory (training does not gain)
         tune_for_command()
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="norse")
-    warnings.showwarning = _one_line_plugin_warnings(warnings.showwarning)
+    warnings.showwarning = _one_line_warnings(warnings.showwarning)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_lightning_tips)
     try:
         if argv[:1] == ["plugins"]:

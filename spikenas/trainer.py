@@ -14,6 +14,7 @@ from lightning.fabric.plugins import TorchCheckpointIO
 
 from spikenas.analysis.settings import ProxyRecipe, Studies
 from spikenas.checkpoint import SafeCheckpointIO
+from spikenas.errors import SpikenasError
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.settings import SearchSettings
 
@@ -21,11 +22,18 @@ from spikenas.search.settings import SearchSettings
 class Trainer(pl.Trainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Lightning's Trainer (same arguments) whose checkpoints are read with
-        ``weights_only=True`` and written atomically (:class:`~spikenas.checkpoint.SafeCheckpointIO`),
-        unless ``plugins`` names another ``CheckpointIO``."""
+        ``weights_only=True`` and written atomically (:class:`~spikenas.checkpoint.SafeCheckpointIO`
+        in place of Lightning's default ``TorchCheckpointIO``). Any other ``CheckpointIO`` (from
+        ``plugins`` or the strategy) is refused in one line unless it subclasses ``SafeCheckpointIO``:
+        another could read checkpoints with pickle."""
         super().__init__(*args, **kwargs)
-        if type(self.strategy.checkpoint_io) is TorchCheckpointIO:
+        checkpoint_io = self.strategy.checkpoint_io
+        if type(checkpoint_io) is TorchCheckpointIO:
             self.strategy.checkpoint_io = SafeCheckpointIO()
+        elif not isinstance(checkpoint_io, SafeCheckpointIO):
+            name = f"{type(checkpoint_io).__module__}.{type(checkpoint_io).__qualname__}"
+            raise SpikenasError(f"checkpoint IO {name} refused: spikenas reads and writes checkpoints only through "
+                                "spikenas.checkpoint.SafeCheckpointIO (weights_only=True) or a subclass of it")
 
     def search(
         self,

@@ -7,16 +7,22 @@ import errno
 import functools
 import http.server
 import os
+import pickle
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
-from spikenas.checkpoint import SafeCheckpointIO, read_checkpoint, save_checkpoint_file
+from spikenas.checkpoint import (CheckpointWarning, LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint,
+                                 save_checkpoint_file)
 from spikenas.cli import main
 from spikenas.errors import SpikenasError
+from spikenas.trainer import Trainer
 
 from test_cli_fit import GENOTYPE, QUIET, SYNTHETIC, run_dir, write_config
 
@@ -190,3 +196,178 @@ def test_saving_a_checkpoint_on_a_full_disk_keeps_the_old_one(tmp_path, monkeypa
 def test_weights_only_false_is_never_used():
     with pytest.raises(SpikenasError, match="weights_only=False"):
         SafeCheckpointIO().load_checkpoint("x.ckpt", weights_only=False)
+
+
+def test_a_resumed_callback_state_cannot_make_fit_delete_outside_its_directory(tmp_path, capsys):
+    """Issue 31, S2: a ``last.ckpt`` whose ``ModelCheckpoint`` state points (through ``..``) at
+    files and directories elsewhere resumes with those paths dropped, one line each, and nothing
+    outside the run's checkpoint directory is removed."""
+    cfg = write_config(tmp_path, SYNTHETIC)
+    checkpoints = tmp_path / "a" / "b" / "checkpoints"
+    fit = ["fit", "--config", cfg, "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+           "--checkpoint.dirpath", str(checkpoints), *QUIET]
+    main([*fit, "--trainer.max_epochs", "1"])
+    victim, victim_dir = tmp_path / "victim_dir" / "x.ckpt", tmp_path / "victim_dir2"
+    victim.parent.mkdir()
+    victim.write_bytes(b"keep")
+    victim_dir.mkdir()
+    (victim_dir / "inside").write_bytes(b"keep")
+    checkpoint = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    [key] = [k for k in checkpoint["callbacks"] if k.startswith("ModelCheckpoint{")]
+    state = checkpoint["callbacks"][key]
+    dirpath = state["dirpath"]
+    hostile_file, hostile_dir = f"{dirpath}/../../../victim_dir/x.ckpt", f"{dirpath}/../../../victim_dir2"
+    state.update(best_k_models={hostile_file: torch.tensor(0.9)}, kth_best_model_path=hostile_file,
+                 last_model_path=hostile_dir)
+    torch.save(checkpoint, tmp_path / "hostile.ckpt")
+    capsys.readouterr()
+    main([*fit, "--trainer.max_epochs", "2", "--ckpt_path", str(tmp_path / "hostile.ckpt")])
+    assert victim.read_bytes() == b"keep" and (victim_dir / "inside").read_bytes() == b"keep"
+    lines = [line for line in capsys.readouterr().err.splitlines() if "victim_dir" in line]
+    assert lines == [f"spikenas: left {path!r} out of the resumed checkpoint state: it is not a checkpoint file in "
+                     f"{dirpath}" for path in (hostile_file, hostile_dir)]
+    # the resume went on; its last path dropped, Lightning does not take last.ckpt for its own and writes beside it
+    assert torch.load(checkpoints / "last-v1.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_removal_is_confined_to_regular_files_in_directories_checkpoints_were_saved_into(tmp_path):
+    io = SafeCheckpointIO()
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    io.save_checkpoint({"state_dict": {}}, run / "old.ckpt")
+    (elsewhere / "x.ckpt").write_bytes(b"keep")
+    (run / "sub").mkdir()
+    (run / "sub" / "inside").write_bytes(b"keep")
+    (run / "link.ckpt").symlink_to(elsewhere / "x.ckpt")
+    for refused in (run / ".." / "elsewhere" / "x.ckpt", elsewhere / "x.ckpt", run / "sub", run / "link.ckpt",
+                    run / "sub" / ".."):
+        with pytest.warns(CheckpointWarning) as caught:
+            io.remove_checkpoint(str(refused))
+        assert [str(refused) in str(w.message) and "\n" not in str(w.message) for w in caught] == [True]
+    assert (elsewhere / "x.ckpt").read_bytes() == b"keep" and (run / "sub" / "inside").is_file()
+    assert (run / "link.ckpt").is_symlink()
+    io.remove_checkpoint(str(run / "missing.ckpt"))
+    io.remove_checkpoint(str(run / "old.ckpt"))
+    assert not (run / "old.ckpt").exists()
+
+
+class PickleCheckpointIO(TorchCheckpointIO):
+    """A ``CheckpointIO`` a config could name: it would read checkpoints with pickle."""
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return torch.load(path, weights_only=False)
+
+
+def test_a_checkpoint_io_other_than_safe_checkpoint_io_is_refused(trained, tmp_path, capsys):
+    cfg, last = trained
+    message = one_line_error([*command("fit", cfg, str(last), tmp_path), "--trainer.plugins",
+                              f"{__name__}.PickleCheckpointIO"], capsys)
+    assert "checkpoint IO test_checkpoint.PickleCheckpointIO refused" in message
+    with pytest.raises(SpikenasError, match="AsyncCheckpointIO refused"):
+        Trainer(plugins=[AsyncCheckpointIO()], logger=False)
+    assert isinstance(Trainer(plugins=[TorchCheckpointIO()], logger=False).strategy.checkpoint_io, SafeCheckpointIO)
+
+
+def test_ckpt_path_last_reads_the_file_lightning_finds_through_safe_checkpoint_io(trained, tmp_path, capsys):
+    cfg, _ = trained
+    marker, checkpoints = tmp_path / "ran", tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    torch.save({"state_dict": {}, "epoch": 0, "x": Payload(marker)}, checkpoints / "last.ckpt")
+    message = one_line_error([*command("fit", cfg, "last", tmp_path), "--checkpoint.dirpath", str(checkpoints)], capsys)
+    assert "refused: it asks to run posix.mkdir" in message and str(checkpoints / "last.ckpt") in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("location", ["registry", "registry:my-model:v2", "REGISTRY:x"])
+def test_ckpt_path_registry_is_refused(location, trained, tmp_path, capsys):
+    cfg, _ = trained
+    message = one_line_error(command("test", cfg, location, tmp_path), capsys)
+    assert f"--ckpt_path {location!r}: Lightning's model registry is not supported" in message
+
+
+def test_a_raw_pickle_is_refused_in_one_line_without_torch_warnings(trained, tmp_path, capsys):
+    cfg, _ = trained
+    marker, raw = tmp_path / "ran", tmp_path / "raw.ckpt"
+    raw.write_bytes(pickle.dumps({"state_dict": {}, "x": Payload(marker)}))
+    message = one_line_error(command("test", cfg, str(raw), tmp_path), capsys)
+    assert f"checkpoint {str(raw)!r} is not a PyTorch checkpoint" in message and not marker.exists()
+    with pytest.raises(SpikenasError):
+        read_checkpoint(raw)
+    assert "UserWarning" not in capsys.readouterr().err
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """``/trickle``: a byte every 50 ms (for 3 s at most); ``/big``: 5,000 bytes; ``/html``: a web
+    page with status 200; anything else: 404. Each answer ends by itself."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = {"/big": b"\0" * 5000, "/html": b"<html>not a checkpoint</html>"}.get(self.path, b"")
+        self.send_response(404 if self.path not in ("/trickle", "/big", "/html") else 200)
+        self.send_header("Content-Type", "text/html" if self.path == "/html" else "application/octet-stream")
+        self.send_header("Content-Length", str(10**6 if self.path == "/trickle" else len(body)))
+        self.end_headers()
+        try:
+            if self.path == "/trickle":
+                for _ in range(60):
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            else:
+                self.wfile.write(body)
+        except OSError:  # the client gave up: the test's point
+            pass
+
+
+@pytest.fixture()
+def hostile_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_download_that_trickles_is_refused_at_its_total_deadline(hostile_server, monkeypatch):
+    monkeypatch.setattr("spikenas.checkpoint.DOWNLOAD_TOTAL_S", 0.5)
+    monkeypatch.setattr("spikenas.checkpoint.DOWNLOAD_TIMEOUT_S", 2.0)
+    started = time.monotonic()
+    with pytest.raises(SpikenasError) as error:
+        read_checkpoint(f"{hostile_server}/trickle")
+    assert time.monotonic() - started < 2.0  # each byte came within the read timeout: only the total stops it
+    assert str(error.value) == f"cannot download checkpoint {hostile_server}/trickle: not complete after 0.5 s"
+
+
+def test_a_download_over_the_cap_is_refused(hostile_server, monkeypatch):
+    monkeypatch.setattr("spikenas.checkpoint.MAX_DOWNLOAD_BYTES", 1000)
+    with pytest.raises(SpikenasError) as error:
+        read_checkpoint(f"{hostile_server}/big")
+    assert str(error.value) == f"checkpoint {hostile_server}/big is larger than 1,000 bytes: refused"
+
+
+@pytest.mark.parametrize("path, expected", [("/missing", "HTTP 404"), ("/html", "not a PyTorch checkpoint")])
+def test_a_server_answering_an_error_or_a_web_page_is_one_line(path, expected, hostile_server):
+    with pytest.raises(SpikenasError) as error:
+        read_checkpoint(f"{hostile_server}{path}")
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_callback_state_is_kept_as_this_directory_s_own_names_and_odd_paths_are_dropped(tmp_path):
+    """A confined path is kept as ``<dirpath>/<name>`` (so Lightning never takes its own file
+    for another and removes it); a NUL, a non-string, a directory are dropped, one line each."""
+    callback = LastEveryEpochCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max")
+    (tmp_path / "best.ckpt").write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    state = {**callback.state_dict(), "best_model_path": "a\0b", "best_model_score": torch.tensor(1.0),
+             "best_k_models": {str(tmp_path / "sub" / ".." / "best.ckpt"): torch.tensor(0.5), 3: torch.tensor(0.1)},
+             "last_model_path": str(tmp_path / "sub")}
+    with pytest.warns(CheckpointWarning) as caught:
+        callback.load_state_dict(state)
+    assert callback.best_k_models == {f"{callback.dirpath}/best.ckpt": torch.tensor(0.5)}
+    assert (callback.best_model_path, callback.best_model_score, callback.last_model_path) == ("", None, "")
+    assert sorted(str(w.message).split("'")[1] for w in caught) == sorted(["a\\x00b", "3", str(tmp_path / "sub")])
