@@ -24,7 +24,8 @@ from spikenas.search.random_search import RandomSearch
 from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.search.strategy import Found, SearchStrategy
 from spikenas.synops import measure_synops
-from test_cli_search import run_search
+from test_analyze import CONFIG as ANALYZE_CONFIG
+from test_cli_search import CONFIG as SEARCH_CONFIG, run_search
 
 BUDGET = 20_000  # bytes: every macro of the tiny space fits, so SynOps decide
 
@@ -65,6 +66,39 @@ def test_budget_reads_as_named_limits(budget, expected):
 def test_bad_limits_are_one_line_errors(budget, culprit):
     with pytest.raises(SpikenasError, match=culprit):
         parse_limits(budget, "memory")
+
+
+@pytest.mark.parametrize("budget, culprit", [
+    ("inf", "budget 'inf' is not a size"),
+    ("Infinity", "budget 'Infinity' is not a size"),
+    ("1e999", "budget '1e999' is not a size"),
+    ("-inf", "budget '-inf' is not a size"),
+    ("infKiB", "budget 'infKiB' is not a size"),
+    (float("inf"), "budget must be a positive, finite number of bytes, got inf"),
+    ("-1KB", "budget '-1KB' is not a size"),
+    (-5, "budget must be a positive, finite number of bytes, got -5"),
+    ({"memory": "inf"}, "budget limit 'memory' 'inf' is not a size"),
+    ({"memory": float("inf")}, "budget limit 'memory' must be a positive, finite number of bytes, got inf"),
+    ({"memory": "-2KiB"}, "budget limit 'memory' '-2KiB' is not a size"),
+    ({"memory": "1KiB", "synops": "inf"}, "budget limit 'synops' must be a positive, finite number .*'inf'"),
+    ({"memory": "1KiB", "synops": float("inf")}, "budget limit 'synops' must be a positive, finite number .*inf"),
+    ({"synops": "1e999"}, "budget limit 'synops' must be a positive, finite number .*'1e999'"),
+])
+def test_an_infinite_or_negative_limit_is_a_one_line_error_not_no_limit(budget, culprit):
+    with pytest.raises(SpikenasError, match=culprit) as error:
+        parse_limits(budget, "memory")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("command", ["search", "analyze"])
+def test_budget_inf_on_the_command_line_is_refused_before_anything_runs(tmp_path, command):
+    config = SEARCH_CONFIG if command == "search" else ANALYZE_CONFIG
+    with pytest.raises(SystemExit) as error:
+        main([command, "--config", config, "--trainer.default_root_dir", str(tmp_path),
+              "--trainer.logger.init_args.save_dir", str(tmp_path), "--budget", "inf"])
+    text = str(error.value.code)
+    assert text.startswith("spikenas: error: budget 'inf' is not a size") and "\n" not in text
+    assert not list(tmp_path.rglob("version_*"))
 
 
 def test_a_plugin_cost_model_names_its_own_limit():

@@ -134,8 +134,9 @@ _UNITS = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 
 
 
 def parse_bytes(value: int | float | str | None, name: str = "budget") -> int | None:
-    """``500KB`` -> 500000, ``2MiB`` -> 2097152, ``1234`` -> 1234; None stays None (no limit).
-    ``name``: the setting a bad value is reported against."""
+    """``500KB`` -> 500000, ``2MiB`` -> 2097152, ``1234`` -> 1234; None (``none``, ``null``,
+    empty) stays None (no limit). Anything else that is not a positive, finite size (``inf``,
+    ``1e999``, ``-1``, ``nan``) is a one-line error against ``name``, the setting."""
     from spikenas.errors import SpikenasError
 
     if value is None or isinstance(value, bool):
@@ -148,7 +149,7 @@ def parse_bytes(value: int | float | str | None, name: str = "budget") -> int | 
         amount = value
     else:
         text = str(value).strip().replace(" ", "").replace("_", "")
-        if text.lower() in ("", "none", "null", "inf"):
+        if text.lower() in ("", "none", "null"):
             return None
         number = text.rstrip("kKmMgGiIbB")
         unit = text[len(number):].upper() or "B"

@@ -44,7 +44,7 @@ from torch import nn
 
 from spikenas.export import lowering
 from spikenas.export.graph import ExportError, Graph, Shape, array, conv, identity, lif
-from spikenas.export.targets import Target, get_target
+from spikenas.export.targets import DIRECT_ENCODING, Target, get_target
 from spikenas.neuron import LIF
 from spikenas.network import SpikingNetwork, edge_key
 from spikenas.ops.builtin import AvgPool3x3
@@ -230,7 +230,7 @@ def network_to_nir(network: SpikingNetwork, target: str = "nir", dt: float = 1e-
         b.g.add("output", nir.Output(output_type={"output": np.array([macro.num_classes])}), (macro.num_classes,), source)
     lowering.lower(b, spec)
     data = {"timesteps": macro.timesteps, "dt": dt, "target": spec.name, "reader": spec.reader,
-            "encoding": "direct: the image at every step", "output": "logits per step; average over the timesteps",
+            "encoding": DIRECT_ENCODING, "output": "logits per step; average over the timesteps",
             **(metadata or {})}
     return b.g.to_nir(data, type_check=not spec.per_channel)
 

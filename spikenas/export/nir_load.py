@@ -1,4 +1,4 @@
-"""Run a NIR graph with the standard's meaning, as the reference for ``--target nir`` files.
+"""Run a NIR file that spikenas wrote, by the conventions of the target it was written for.
 
 :func:`load_nir` builds a :class:`NIRModule` that runs one NIR step per call over a batch:
 every node sums its incoming edges, ``Delay`` nodes return what they received one step
@@ -8,12 +8,21 @@ before (zeros at the first step), ``LIF`` nodes integrate NIR's
 ``v = 0``. The other toolchains run their own targets' files with their own importers
 (:mod:`spikenas.export.consumers`); this one runs what no single toolchain runs whole (the
 one-step ``Delay`` of backward edges), independently of the nir and nirtorch versions installed.
+
+The file's ``metadata['target']`` (:mod:`spikenas.export.targets`) says how to read it, as
+that target's reader does: ``nir`` with the file's ``dt`` (or the one given); ``snntorch`` and
+``norse`` with their importers' fixed ``dt`` (1e-4 s, 1e-3 s; norse's rate is ``dt * (1 / tau)``),
+a reset to 0 (their importers ignore ``v_reset``) and no ``Delay``. A ``sinabs`` file (sinabs's
+own LIF, which the file does not fully describe), an unknown target, and a file with no target
+that spikenas did not write are refused in one line.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
 
 import nir
 import numpy as np
@@ -21,7 +30,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spikenas.errors import SpikenasError
 from spikenas.export.graph import ExportError, Graph
+from spikenas.export.targets import DIRECT_ENCODING, TARGETS, Target
+
+# the rate per step (dt / tau) a LIF integrates at, as each target's reader computes it from
+# the file's float32 tau; targets missing here are refused
+RATES: dict[str, Callable[[float, torch.Tensor], torch.Tensor]] = {
+    "nir": lambda dt, tau: dt / tau,
+    "snntorch": lambda dt, tau: dt / tau,
+    "norse": lambda dt, tau: dt * (1 / tau),  # norse's tau_mem_inv = 1 / tau, times dt
+}
 
 
 def _tensor(value) -> torch.Tensor:
@@ -34,15 +53,18 @@ def _pair(value) -> tuple[int, int]:
 
 
 class NIRModule(nn.Module):
-    """One step of a NIR graph: ``forward(x [B, ...], state) -> (output [B, ...], state)``;
-    ``state`` None starts every neuron at rest and every delay empty."""
+    """One step of a NIR graph read by ``target``'s conventions (one of :data:`RATES`):
+    ``forward(x [B, ...], state) -> (output [B, ...], state)``; ``state`` None starts every
+    neuron at rest and every delay empty."""
 
-    def __init__(self, graph: nir.NIRGraph, dt: float) -> None:
+    def __init__(self, graph: nir.NIRGraph, dt: float, target: Target) -> None:
         super().__init__()
-        self.graph, self.dt = graph, dt
+        self.graph, self.dt, self.target = graph, dt, target
         g = Graph()
         g.nodes, g.edges = dict(graph.nodes), list(graph.edges)
         self.delays = {n for n, node in graph.nodes.items() if isinstance(node, nir.Delay)}
+        if self.delays and not target.recurrent:
+            raise ExportError(f"NIR node {sorted(self.delays)[0]!r}: a Delay, which target {target.name}'s reader does not run")
         self.order = g.topological(ignore=[(a, b) for a, b in graph.edges if a in self.delays])
         self.sources = {n: [a for a, b in graph.edges if b == n] for n in graph.nodes}
         self.layers = nn.ModuleDict()
@@ -72,10 +94,10 @@ class NIRModule(nn.Module):
 
     def _lif(self, node: nir.LIF, current: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         v = torch.zeros_like(current) if v is None else v
-        rate = self.dt / _tensor(node.tau)
+        rate = RATES[self.target.name](self.dt, _tensor(node.tau))
         v = v + rate * (_tensor(node.v_leak) - v + _tensor(node.r) * current)
         spikes = (v > _tensor(node.v_threshold)).to(current.dtype)
-        v_reset = _tensor(getattr(node, "v_reset", 0.0))
+        v_reset = _tensor(getattr(node, "v_reset", 0.0) if self.target.keeps_v_reset else 0.0)
         return spikes, torch.where(spikes.bool(), v_reset.expand_as(v), v)
 
     def forward(self, x: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
@@ -109,12 +131,60 @@ class NIRModule(nn.Module):
         return outputs[0], state
 
 
+def _read(path: Union[str, Path]) -> nir.NIRGraph:
+    """``nir.read`` without nir's type inference (a sinabs file's per-channel parameters fail
+    it before its target can be read), any failure one line naming the file."""
+    unchecked = {"type_check": False} if "type_check" in inspect.signature(nir.read).parameters else {}  # nir <= 1.0.4: none
+    try:
+        return nir.read(path, **unchecked)
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpikenasError(f"cannot read NIR file {str(path)!r}: {reason}") from None
+
+
+def file_target(graph: nir.NIRGraph, where: str) -> Target:
+    """The target whose conventions ``graph`` (``where``, for messages) follows: its
+    ``metadata['target']``, ``nir`` for a file spikenas wrote before targets existed; a
+    one-line error for a target spikenas's reader does not run, or none."""
+    runnable = ", ".join(RATES)
+    name = graph.metadata.get("target")
+    if name is None and graph.metadata.get("encoding") == DIRECT_ENCODING:
+        name = "nir"
+    if name is None:
+        raise SpikenasError(f"{where} names no target in its metadata and is not a file spikenas wrote: its conventions "
+                            f"(LIF tau, dt, reset) are unknown; spikenas's reader runs files written for {runnable}")
+    if not isinstance(name, str) or name not in TARGETS:
+        raise SpikenasError(f"{where} was written for unknown target {str(name)[:40]!r}; spikenas's reader runs files "
+                            f"written for {runnable}")
+    if name not in RATES:
+        raise SpikenasError(f"{where} was written for target {name} ({TARGETS[name].reader}), whose neurons spikenas's "
+                            f"reader does not run: run it there; spikenas's reader runs files written for {runnable}")
+    return TARGETS[name]
+
+
 def load_nir(graph: Union[nir.NIRGraph, str, Path], dt: float | None = None) -> NIRModule:
-    """The :class:`NIRModule` of ``graph`` (or a ``.nir`` file); ``dt`` defaults to the
-    graph's ``metadata['dt']``. Call it as ``logits, state = module(image, state)`` once per step."""
+    """The :class:`NIRModule` of ``graph`` (or a ``.nir`` file), read by the conventions of
+    its ``metadata['target']`` (:func:`file_target`). ``dt``: seconds per step, for ``nir``
+    files (default: the graph's ``metadata['dt']``); a target whose reader fixes it refuses
+    another. Every refusal is one :class:`SpikenasError` line. Call the module as
+    ``logits, state = module(image, state)`` once per step."""
+    where = "the NIR graph"
     if not isinstance(graph, nir.NIRGraph):
-        graph = nir.read(graph)
-    return NIRModule(graph, float(dt if dt is not None else graph.metadata.get("dt", 1e-3)))
+        graph, where = _read(graph), f"NIR file {str(graph)!r}"
+    target = file_target(graph, where)
+    if target.dt is not None:
+        if dt is not None and dt != target.dt:
+            raise SpikenasError(f"{where} is for {target.reader}, which runs every step as {target.dt} s; "
+                                f"got dt={dt}")
+        return NIRModule(graph, target.dt, target)
+    step = dt if dt is not None else graph.metadata.get("dt")
+    try:
+        seconds = float(step)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise SpikenasError(f"{where}: dt {step!r} is not a number of seconds > 0 (give load_nir's dt)")
+    return NIRModule(graph, seconds, target)
 
 
 def run_nir(module: nn.Module, images: torch.Tensor, timesteps: int) -> torch.Tensor:

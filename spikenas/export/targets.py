@@ -138,6 +138,11 @@ TARGETS: dict[str, Target] = {
 }
 
 
+# metadata['encoding'] of every file spikenas writes; the files written before targets existed
+# carry it and no 'target', and are ``nir`` files
+DIRECT_ENCODING = "direct: the image at every step"
+
+
 def get_target(name: str) -> Target:
     """The target called ``name`` (a one-line error naming the known ones otherwise)."""
     if name not in TARGETS:

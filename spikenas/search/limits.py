@@ -68,7 +68,7 @@ def parse_limits(budget: Any, cost_model: str = "memory") -> Limits:
     bytes_limit, synops_limit = None, None
     for name, value in budget.items():
         if name == cost_model:
-            bytes_limit = parse_bytes(value)
+            bytes_limit = parse_bytes(value, f"budget limit {name!r}")
         elif name == SYNOPS:
             synops_limit = None if value is None else parse_count(value, "budget limit 'synops'")
         else:
