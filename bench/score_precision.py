@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> None:
         sync(device)
         start = time.perf_counter()
         values = []
-        batches = [b.contiguous(memory_format=layout) for b in ctx.batches]
+        batches = [b.contiguous(memory_format=layout) for b in ctx.engine.batches]
         for genotype in genotypes:
             with torch.autocast(device.type, dtype=precision or torch.float32, enabled=precision is not None):
-                values.append(score_network(ctx.build(genotype).to(memory_format=layout), batches, ctx.score))
+                values.append(score_network(ctx.engine.build(genotype).to(memory_format=layout), batches, ctx.engine.score))
         sync(device)
         return torch.tensor(values, dtype=torch.float64), time.perf_counter() - start
 

@@ -81,17 +81,17 @@ def main(argv: list[str] | None = None) -> None:
     lif = contextlib.nullcontext() if args.eager_lif else compiled_inference()
     with lif:
         for genotype in genotypes[:2]:  # warm-up (and compilation of the LIF shapes)
-            score_network(ctx.build(genotype), ctx.batches, ctx.score)
+            score_network(ctx.engine.build(genotype), ctx.engine.batches, ctx.engine.score)
         total_flops = 0
         sync(device)
         start = time.perf_counter()
         for genotype in genotypes[2:]:
-            score_network(ctx.build(genotype), ctx.batches, ctx.score)
+            score_network(ctx.engine.build(genotype), ctx.engine.batches, ctx.engine.score)
         sync(device)
     seconds = (time.perf_counter() - start) / count
     for genotype in genotypes[2:]:  # FLOPs counted outside the timed loop
         with FlopCounterMode(display=False) as counter:
-            score_network(ctx.build(genotype), ctx.batches, ctx.score)
+            score_network(ctx.engine.build(genotype), ctx.engine.batches, ctx.engine.score)
         total_flops += counter.get_total_flops()
     peak = matmul_peak(device)
     achieved = total_flops / count / seconds

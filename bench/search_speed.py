@@ -143,7 +143,7 @@ def run_strategies(args, macro: MacroConfig, space: SearchSpaceConfig, batches: 
 
     warm = context()
     for cell in warm.cells.cheapest_cells()[:1] + [warm.cells.sample(random.Random(0))]:
-        warm.full_score(Genotype((cell,) * space.cells))
+        warm.engine.full_score(Genotype((cell,) * space.cells))
     strategies = [SpikeNASSearch(sweeps=args.sweeps, last_sweeps=args.last_sweeps, rerank=args.rerank),
                   RandomSearch(candidates=args.candidates)]
     if args.evolution_candidates:

@@ -37,7 +37,7 @@ BUILTIN_LINES = [
     "score sahd spikenas.score.sahd",
     "score sahd_layer spikenas.score.sahd",
     "score hamming spikenas.score.hamming",
-    "score size spikenas.score.size",
+    "score size spikenas.cost.size",
     "score synflow spikenas.score.synflow",
     "score naswot_head spikenas.score.naswot",
     "strategy spikenas spikenas.search.spikenas_search",

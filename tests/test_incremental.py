@@ -12,7 +12,7 @@ import torch
 from spikenas import CellGenotype, Genotype
 from spikenas.neuron import LIF
 from spikenas.search.driver import build_context
-from spikenas.search.incremental import CellEvaluator
+from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.space.config import SearchSpaceConfig
 
 
@@ -26,11 +26,11 @@ def make_ctx(tiny_macro, neuron, images, backward=False, **kw):
 
 
 def test_score_is_deterministic_for_same_genotype_data_and_seed(tiny_macro, neuron, images, genotype):
-    first = make_ctx(tiny_macro, neuron, images).full_score(genotype)
-    again = make_ctx(tiny_macro, neuron, images).full_score(genotype)
+    first = make_ctx(tiny_macro, neuron, images).engine.full_score(genotype)
+    again = make_ctx(tiny_macro, neuron, images).engine.full_score(genotype)
     assert math.isfinite(first)
     assert first == again
-    other_seed = make_ctx(tiny_macro, neuron, images, seed=1).full_score(genotype)
+    other_seed = make_ctx(tiny_macro, neuron, images, seed=1).engine.full_score(genotype)
     assert other_seed != first
 
 
@@ -39,10 +39,10 @@ def test_incremental_last_cell_score_equals_whole_network_score(tiny_macro, neur
     ctx = make_ctx(tiny_macro, neuron, images, backward=backward)
     rng = random.Random(0)
     prefix = (ctx.cells.sample(rng),)
-    evaluator = CellEvaluator(ctx, prefix)
+    evaluator = CellEvaluator(ctx.engine, prefix)
     for _ in range(4):
         cell = ctx.cells.sample(rng)
-        whole = ctx.full_score(Genotype(prefix + (cell,)))
+        whole = ctx.engine.full_score(Genotype(prefix + (cell,)))
         assert evaluator.score(cell) == pytest.approx(whole, rel=1e-9, abs=1e-9)
 
 
@@ -58,7 +58,7 @@ def test_the_next_cell_starts_where_scoring_the_chosen_cell_whole_left_off(tiny_
     rng = random.Random(2)
     finalists = [ctx.cells.sample(rng) for _ in range(3)]
     candidates = [ctx.cells.sample(rng) for _ in range(3)]
-    first = CellEvaluator(ctx, ())
+    first = CellEvaluator(ctx.engine, ())
     first.score_many(finalists, whole=False)  # the ascent's local scores come first (their spikes are remembered)
     first.assess_many(finalists) if budget else first.score_many(finalists, whole=True)
     reductions = []
@@ -66,8 +66,8 @@ def test_the_next_cell_starts_where_scoring_the_chosen_cell_whole_left_off(tiny_
     for chosen, kept in [(finalists[1], True), (candidates[0], False)]:
         reductions.clear()
         following = first.following(chosen)
-        assert len(reductions) == (0 if kept else len(ctx.batches))
-        fresh = CellEvaluator(ctx, (chosen,))
+        assert len(reductions) == (0 if kept else len(ctx.engine.batches))
+        fresh = CellEvaluator(ctx.engine, (chosen,))
         assert following.prefix == fresh.prefix == (chosen,)
         assert following.assess_many(candidates) == fresh.assess_many(candidates)  # exactly, SynOps too
         assert following.score(candidates[1], whole=False) == fresh.score(candidates[1], whole=False)
@@ -76,7 +76,7 @@ def test_the_next_cell_starts_where_scoring_the_chosen_cell_whole_left_off(tiny_
 def test_the_rerank_takes_the_next_reductions_first_spikes_from_the_local_score(tiny_macro, neuron, images):
     ctx = make_ctx(tiny_macro, neuron, images)
     finalist = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 1, 2), ("conv3x3", 2, 3), ("avgpool", 0, 3)])
-    first = CellEvaluator(ctx, ())
+    first = CellEvaluator(ctx.engine, ())
     first.score(finalist, whole=False)
     reduction = first.net.reductions[0]
     lif = next(m for m in reduction if isinstance(m, LIF))
@@ -84,28 +84,28 @@ def test_the_rerank_takes_the_next_reductions_first_spikes_from_the_local_score(
     lif.register_forward_hook(lambda *args: runs.append(1))
     whole = first.score(finalist, whole=True)
     assert runs == []  # not run again ...
-    assert whole == CellEvaluator(ctx, ()).score(finalist, whole=True)  # ... and the same score as running it
+    assert whole == CellEvaluator(ctx.engine, ()).score(finalist, whole=True)  # ... and the same score as running it
 
 
 def test_next_cell_inputs_over_the_keep_limit_are_computed_again(tiny_macro, neuron, images, monkeypatch):
-    from spikenas.search import incremental
+    from spikenas.evaluate import incremental
 
     monkeypatch.setattr(incremental, "KEEP_BYTES", 0)
     ctx = make_ctx(tiny_macro, neuron, images)
     finalists = [ctx.cells.sample(random.Random(i)) for i in range(2)]
-    first = CellEvaluator(ctx, ())
+    first = CellEvaluator(ctx.engine, ())
     first.score_many(finalists, whole=True)
     reductions = []
     first.net.reductions[0].register_forward_hook(lambda *args: reductions.append(1))
     following = first.following(finalists[0])
-    assert len(reductions) == len(ctx.batches)
+    assert len(reductions) == len(ctx.engine.batches)
     candidate = ctx.cells.sample(random.Random(5))
-    assert following.score(candidate) == CellEvaluator(ctx, (finalists[0],)).score(candidate)
+    assert following.score(candidate) == CellEvaluator(ctx.engine, (finalists[0],)).score(candidate)
 
 
 def test_the_last_cell_has_no_following_cell(tiny_macro, neuron, images):
     ctx = make_ctx(tiny_macro, neuron, images)
-    last = CellEvaluator(ctx, (ctx.cells.sample(random.Random(0)),))
+    last = CellEvaluator(ctx.engine, (ctx.cells.sample(random.Random(0)),))
     with pytest.raises(ValueError, match="cell 1 is the last cell"):
         last.following(ctx.cells.sample(random.Random(1)))
 
@@ -124,14 +124,14 @@ def _count_calls(evaluator, cells, kind) -> list[str]:
 def test_a_move_reruns_only_the_edges_downstream_of_it(tiny_macro, neuron, images):
     ctx = make_ctx(tiny_macro, neuron, images)
     prefix = (ctx.cells.sample(random.Random(0)),)
-    evaluator = CellEvaluator(ctx, prefix)
+    evaluator = CellEvaluator(ctx.engine, prefix)
     first = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv3x3", 1, 2), ("conv1x1", 2, 3), ("skip", 0, 3)])
     moved = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv3x3", 1, 2), ("conv3x3", 2, 3), ("skip", 0, 3)])
     evaluator.score(first)
     calls = _count_calls(evaluator, (first, moved), torch.nn.Conv2d)
     score = evaluator.score(moved)
-    assert calls == ["2>3:conv3x3"] * len(ctx.batches)  # only the changed edge, once per batch
-    assert score == pytest.approx(ctx.full_score(Genotype(prefix + (moved,))), rel=1e-9)
+    assert calls == ["2>3:conv3x3"] * len(ctx.engine.batches)  # only the changed edge, once per batch
+    assert score == pytest.approx(ctx.engine.full_score(Genotype(prefix + (moved,))), rel=1e-9)
     calls.clear()
     assert evaluator.score(moved) == score and calls == []
 
@@ -155,16 +155,16 @@ def test_a_move_on_a_nodes_last_edge_reuses_the_sum_of_the_edges_before_it(tiny_
     ops = [("conv3x3", 0, 1), ("conv3x3", 0, 2), ("conv1x1", 1, 2), ("conv3x3", 0, 3), ("conv1x1", 1, 3)]
     first = CellGenotype.from_ops(4, ops + [("conv1x1", 2, 3)])
     moved = CellGenotype.from_ops(4, ops + [("conv3x3", 2, 3)])
-    evaluator = CellEvaluator(ctx, prefix)
+    evaluator = CellEvaluator(ctx.engine, prefix)
     evaluator.score(first, whole=False)
     counts = []
-    for scorer in (evaluator, CellEvaluator(ctx, prefix)):  # memoised, then from scratch
+    for scorer in (evaluator, CellEvaluator(ctx.engine, prefix)):  # memoised, then from scratch
         CellAdds.count = 0
         with torch.no_grad(), CellAdds():
             score = scorer.score(moved, whole=False)
         counts.append(CellAdds.count)
         assert score == evaluator.score(moved, whole=False)
-    assert counts == [len(ctx.batches), 3 * len(ctx.batches)]
+    assert counts == [len(ctx.engine.batches), 3 * len(ctx.engine.batches)]
 
 
 def test_convolution_edges_from_one_node_share_its_spikes(tiny_macro, neuron, images):
@@ -173,12 +173,12 @@ def test_convolution_edges_from_one_node_share_its_spikes(tiny_macro, neuron, im
     the score still equals the whole network's)."""
     ctx = make_ctx(tiny_macro, neuron, images)
     prefix = (ctx.cells.sample(random.Random(0)),)
-    evaluator = CellEvaluator(ctx, prefix)
+    evaluator = CellEvaluator(ctx.engine, prefix)
     cell = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 0, 2), ("conv3x3", 0, 3), ("conv1x1", 1, 3), ("conv3x3", 2, 3)])
     lifs = _count_calls(evaluator, (cell,), LIF)
     score = evaluator.score(cell)
-    assert len(lifs) == 3 * len(ctx.batches)  # nodes 0, 1 and 2, not one per edge (5)
-    assert score == pytest.approx(ctx.full_score(Genotype(prefix + (cell,))), rel=1e-9)
+    assert len(lifs) == 3 * len(ctx.engine.batches)  # nodes 0, 1 and 2, not one per edge (5)
+    assert score == pytest.approx(ctx.engine.full_score(Genotype(prefix + (cell,))), rel=1e-9)
 
 
 def test_scoring_reads_the_device_only_for_the_numbers_a_decision_needs(tiny_macro, neuron, images):
@@ -194,17 +194,17 @@ def test_scoring_reads_the_device_only_for_the_numbers_a_decision_needs(tiny_mac
                             budget={"memory": "1MiB", "synops": 1e12})
         rng = random.Random(1)
         genotype = Genotype(tuple(ctx.cells.sample(rng) for _ in range(2)))
-        evaluator = CellEvaluator(ctx, genotype.cells[:1])
+        evaluator = CellEvaluator(ctx.engine, genotype.cells[:1])
         feed_forward = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 1, 2), ("conv3x3", 2, 3), ("avgpool", 0, 3)])
         recurrent = next(c for c in (ctx.cells.sample(rng) for _ in range(100)) if any(e.backward for e in c.edges))
-        ctx.full_score(genotype)
+        ctx.engine.full_score(genotype)
         reads = {}
-        for name, run in [("score", lambda: ctx.full_score(genotype)), ("assess", lambda: ctx.assess(genotype)),
+        for name, run in [("score", lambda: ctx.engine.full_score(genotype)), ("assess", lambda: ctx.engine.assess(genotype)),
                           ("cell", lambda: evaluator.assess(feed_forward)), ("recurrent cell", lambda: evaluator.assess(recurrent))]:
             with HostReads() as spy:
                 run()
             reads[name] = spy.seen
-    batches = len(ctx.batches)
+    batches = len(ctx.engine.batches)
     assert reads["score"] == ["_local_scalar_dense"] * batches
     for name in ("assess", "cell", "recurrent cell"):
         assert reads[name] == ["_local_scalar_dense"] * (batches + 1), name

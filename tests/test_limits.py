@@ -18,7 +18,7 @@ from spikenas.score import scoring_mode
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
 from spikenas.search.evolution import EvolutionSearch
-from spikenas.search.incremental import CellEvaluator
+from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.search.limits import Limits, parse_limits
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.spikenas_search import SpikeNASSearch
@@ -42,7 +42,7 @@ def make_ctx(tiny_macro, neuron, images, synops=None, backward=False):
 
 def measured(ctx, genotype: Genotype, images) -> float:
     """SynOps of one inference, by a separate pass over the built network."""
-    return sum(measure_synops(scoring_mode(ctx.build(genotype)), [images]).values())
+    return sum(measure_synops(scoring_mode(ctx.engine.build(genotype)), [images]).values())
 
 
 @pytest.mark.parametrize("budget, expected", [
@@ -113,14 +113,14 @@ def test_synops_counted_while_scoring_equal_a_separate_measurement(tiny_macro, n
     ctx = make_ctx(tiny_macro, neuron, images, synops=1e12, backward=backward)
     last = backward_cell if backward else snasnet_cell
     whole = Genotype((snasnet_cell, last))
-    assessment = ctx.assess(whole)
+    assessment = ctx.engine.assess(whole)
     assert assessment.synops == pytest.approx(measured(ctx, whole, images), rel=1e-9)
     assert assessment.synops > 0
     # the per-cell evaluator: cell 0 with the cheapest cell after it, and the last cell
-    first = CellEvaluator(ctx, ())
+    first = CellEvaluator(ctx.engine, ())
     completed = ctx.memory.cheapest(ctx.cells, 2, (snasnet_cell,))
     assert first.assess(snasnet_cell).synops == pytest.approx(measured(ctx, completed, images), rel=1e-9)
-    last_cell = CellEvaluator(ctx, (snasnet_cell,))
+    last_cell = CellEvaluator(ctx.engine, (snasnet_cell,))
     for _ in range(2):  # the second time from the evaluator's memoised edges
         result = last_cell.assess(last)
         assert result.synops == pytest.approx(assessment.synops, rel=1e-9)
@@ -129,8 +129,8 @@ def test_synops_counted_while_scoring_equal_a_separate_measurement(tiny_macro, n
 
 def test_without_a_synops_limit_nothing_is_counted(tiny_macro, neuron, images, genotype):
     ctx = make_ctx(tiny_macro, neuron, images)
-    assert ctx.assess(genotype).synops is None
-    assert CellEvaluator(ctx, genotype.cells[:1]).assess(genotype.cells[1]).synops is None
+    assert ctx.engine.assess(genotype).synops is None
+    assert CellEvaluator(ctx.engine, genotype.cells[:1]).assess(genotype.cells[1]).synops is None
 
 
 STRATEGIES = {

@@ -108,11 +108,11 @@ def test_scoring_channels_last_keeps_the_ranking_of_200_candidates(tiny_macro, n
     space = SearchSpaceConfig(cells=2)
     last = build_context(tiny_macro, neuron, space, [images], channels_last=True)
     plain = build_context(tiny_macro, neuron, space, [images], channels_last=False)
-    assert last.batches[0].is_contiguous(memory_format=torch.channels_last) and plain.batches[0].is_contiguous()
+    assert last.engine.batches[0].is_contiguous(memory_format=torch.channels_last) and plain.engine.batches[0].is_contiguous()
     rng = random.Random(0)
     genotypes = [Genotype(tuple(last.cells.sample(rng) for _ in range(2))) for _ in range(200)]
-    a = torch.tensor([last.full_score(g) for g in genotypes], dtype=torch.float64)
-    b = torch.tensor([plain.full_score(g) for g in genotypes], dtype=torch.float64)
+    a = torch.tensor([last.engine.full_score(g) for g in genotypes], dtype=torch.float64)
+    b = torch.tensor([plain.engine.full_score(g) for g in genotypes], dtype=torch.float64)
     finite = torch.isfinite(a) & torch.isfinite(b)
     assert finite.sum() > 150 and torch.equal(torch.isfinite(a), torch.isfinite(b))
     assert kendall_rank_corrcoef(a[finite], b[finite], variant="b").item() >= 0.99

@@ -15,7 +15,7 @@ from spikenas.score.sahd import SAHD
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.context import BudgetError
 from spikenas.search.driver import build_context, search
-from spikenas.search.incremental import CellEvaluator
+from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
@@ -92,7 +92,7 @@ def test_resumed_search_ends_with_the_uninterrupted_genotype(tiny_macro, neuron,
     state = tmp_path / "state.json"
     ctx = make_ctx(tiny_macro, neuron, images)
     calls = {"n": 0}
-    real_assess, real_assess_many, real_evaluate = ctx.assess, ctx.assess_many, CellEvaluator._evaluate
+    real_assess, real_assess_many, real_evaluate = ctx.engine.assess, ctx.engine.assess_many, CellEvaluator._evaluate
 
     def interrupting(fn, candidates):
         def wrapped(*args, **kwargs):
@@ -102,8 +102,8 @@ def test_resumed_search_ends_with_the_uninterrupted_genotype(tiny_macro, neuron,
             return fn(*args, **kwargs)
         return wrapped
 
-    ctx.assess = interrupting(real_assess, lambda args: 1)
-    ctx.assess_many = interrupting(real_assess_many, lambda args: len(args[0]))
+    ctx.engine.assess = interrupting(real_assess, lambda args: 1)
+    ctx.engine.assess_many = interrupting(real_assess_many, lambda args: len(args[0]))
     CellEvaluator._evaluate = interrupting(real_evaluate, lambda args: len(args[1]))  # (self, cells, ...)
     try:
         with pytest.raises(_Interrupt):

@@ -12,7 +12,7 @@ import torch
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
 from spikenas.search.spikenas_search import SpikeNASSearch
-from spikenas.search.whole import SynOpsCellEvaluator, WholeCellEvaluator
+from spikenas.evaluate.whole_network import SynOpsCellEvaluator, WholeCellEvaluator
 from test_cli_search import run_search
 
 
@@ -54,7 +54,7 @@ def test_synops_counted_cell_by_cell_equal_the_built_networks(tiny_macro, neuron
     ctx = build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2, backward=backward), [images], budget=20_000,
                         score="size", score_options={"measure": "synops"})
     last = backward_cell if backward else snasnet_cell
-    first, built = SynOpsCellEvaluator(ctx), WholeCellEvaluator(ctx)
+    first, built = SynOpsCellEvaluator(ctx.engine), WholeCellEvaluator(ctx.engine)
     cheapest = ctx.memory.cheapest(ctx.cells, 2).cells[0]
     assert first.score_many([snasnet_cell, cheapest]) == pytest.approx(built.score_many([snasnet_cell, cheapest]), rel=1e-9)
     second = first.following(snasnet_cell)
@@ -74,6 +74,6 @@ def test_the_synops_size_search_finds_what_whole_network_scoring_finds(tiny_macr
         return result.genotype, result.score
 
     incremental, score = found()
-    monkeypatch.setattr("spikenas.search.whole.SynOpsCellEvaluator", lambda ctx: WholeCellEvaluator(ctx))
+    monkeypatch.setattr("spikenas.evaluate.cells.SynOpsCellEvaluator", lambda engine: WholeCellEvaluator(engine))
     built, built_score = found()
     assert incremental == built and score == pytest.approx(built_score, rel=1e-9)

@@ -14,9 +14,9 @@ from spikenas.search.driver import build_context, search
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
 from spikenas.search.spikenas_search import SpikeNASSearch
-from spikenas.search.incremental import CellEvaluator
+from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.search.settings import SearchSettings
-from spikenas.search.stacked import STACK_BYTES, StackedTail, _dense, _groups
+from spikenas.evaluate.stacked_tail import STACK_BYTES, StackedTail, _dense, _groups
 from spikenas.space.config import SearchSpaceConfig
 
 
@@ -54,15 +54,15 @@ def test_a_moves_candidates_scored_at_once_score_as_one_by_one(tiny_macro, neuro
     prefix = (ctx.cells.sample(rng),) if last else ()
     candidates = move(ctx, ctx.cells.sample(rng), ctx.cells.pairs[-1])
     assert len(candidates) >= 3
-    alone = [CellEvaluator(ctx, prefix).score(c, whole=False) for c in candidates]
-    evaluator = CellEvaluator(ctx, prefix)
+    alone = [CellEvaluator(ctx.engine, prefix).score(c, whole=False) for c in candidates]
+    evaluator = CellEvaluator(ctx.engine, prefix)
     dims = stacked_lif_inputs(evaluator.net.head if last else evaluator.next_lif)
     together = evaluator.score_many(candidates, whole=False)
     assert together == alone  # bit for bit
     assert 6 in dims  # the LIF layers after the cell ran once for the stacked candidates
     if last:  # the incremental guarantee holds under batching: the whole network's score
         for cell, value in zip(candidates, together):
-            assert value == pytest.approx(ctx.full_score(Genotype(prefix + (cell,))), rel=1e-9, abs=1e-9)
+            assert value == pytest.approx(ctx.engine.full_score(Genotype(prefix + (cell,))), rel=1e-9, abs=1e-9)
 
 
 def test_stacked_assessments_count_the_same_synops(tiny_macro, neuron, images):
@@ -70,8 +70,8 @@ def test_stacked_assessments_count_the_same_synops(tiny_macro, neuron, images):
     rng = random.Random(2)
     prefix = (ctx.cells.sample(rng),)
     candidates = move(ctx, ctx.cells.sample(rng), ctx.cells.pairs[0])
-    alone = [CellEvaluator(ctx, prefix).assess(c) for c in candidates]
-    together = CellEvaluator(ctx, prefix).assess_many(candidates)
+    alone = [CellEvaluator(ctx.engine, prefix).assess(c) for c in candidates]
+    together = CellEvaluator(ctx.engine, prefix).assess_many(candidates)
     assert together == alone
     assert all(a.synops > 0 for a in together)
 
@@ -81,7 +81,7 @@ def test_whole_networks_assessed_at_once_equal_one_by_one(tiny_macro, neuron, im
     ctx = make_ctx(tiny_macro, neuron, images, budget={"synops": 1e12})
     rng = random.Random(3)
     genotypes = [Genotype((ctx.cells.sample(rng), ctx.cells.sample(rng))) for _ in range(5)]
-    assert ctx.assess_many(genotypes) == [ctx.assess(g) for g in genotypes]
+    assert ctx.engine.assess_many(genotypes) == [ctx.engine.assess(g) for g in genotypes]
 
 
 @pytest.mark.parametrize("strategy", [SpikeNASSearch, lambda: RandomSearch(candidates=24, chunk=8)])

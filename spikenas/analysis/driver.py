@@ -24,12 +24,11 @@ from tqdm import tqdm
 from spikenas.analysis.networks import NetworkTable, TrainedNetwork
 from spikenas.analysis.outputs import AnalysisTables, compute_tables, summary_line, write_tables
 from spikenas.analysis.plan import Plan, Planner, PlannedNetwork
-from spikenas.analysis.proxy import ProxyTrainer
+from spikenas.analysis.proxy import ProxyTrainer, ranked_scores
 from spikenas.analysis.report import write_report
 from spikenas.analysis.settings import ProxyRecipe, Studies
 from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
-from spikenas.score.size import measures_size
 from spikenas.files import output_set
 from spikenas.plugin import get_registries
 from spikenas.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path, write_state
@@ -105,7 +104,7 @@ def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResul
                       int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)),
                       show_progress=trainer.progress_bar_callback is not None)  # --trainer.enable_progress_bar false
     plan = planner.plan(workers)
-    score_names = [n for n in registries.scores.names() if not measures_size(registries.scores.entry(n).item)]  # sizes: baselines
+    score_names = ranked_scores(registries, score_options)  # sizes: the baselines rank by them
 
     identity = {k: v for k, v in (config or {}).items() if k not in ("trainer", "config")}
     key = settings_key({

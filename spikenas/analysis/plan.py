@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from spikenas.cost import CostModel, format_bytes
 from spikenas.errors import SpikenasError
+from spikenas.evaluate import ScoringEngine
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
 from spikenas.score import KernelScore
@@ -167,7 +168,10 @@ class Planner:
     # -- searches ----------------------------------------------------------------------------
     def search_cells(self, cells: int, workers: Workers) -> CellSearch:
         """Run the ``spikenas`` strategy with ``cells`` cells at the analysis macro."""
-        ctx = SearchContext(self.macro, self.neuron, self.registries, self.full, cells, self.memory, self.scorer, self.batches, self.seed)
+        memory, full = self.memory, self.full
+        engine = ScoringEngine(self.macro, cells, self.neuron, self.registries.operations, self.scorer, self.batches, self.seed,
+                               complete=lambda prefix: memory.cheapest(full, cells, prefix), bytes_of=memory.bytes_of)
+        ctx = SearchContext(self.macro, self.full, cells, self.memory, engine, self.seed)
         evaluator = Evaluator(ctx, RecordLog(), workers, self.show_progress)
         start = time.perf_counter()
         try:
@@ -175,7 +179,7 @@ class Planner:
         finally:
             evaluator.close()
         seconds = time.perf_counter() - start
-        score = found.score if found.score is not None else ctx.full_score(found.genotype)
+        score = found.score if found.score is not None else engine.full_score(found.genotype)
         return CellSearch(cells, found.genotype, float(score), ctx.bytes_of(found.genotype), seconds, evaluator.evaluated)
 
     # -- the plan ----------------------------------------------------------------------------

@@ -30,8 +30,7 @@ from spikenas.network import SpikingNetwork
 from spikenas.network.profile import Profiler
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
-from spikenas.score import measure_network
-from spikenas.score.size import measures_size
+from spikenas.score import Evaluation, evaluation_of, measure_network
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 
@@ -64,6 +63,16 @@ def _materialise(dataset: Dataset, batch_size: int) -> tuple[torch.Tensor, torch
         images.append(x)
         labels.append(y)
     return torch.cat(images), torch.cat(labels)
+
+
+SIZE_MEASURES = (Evaluation.SIZE, Evaluation.SYNOPS)
+
+
+def ranked_scores(registries: Registries, options: dict[str, dict[str, Any]]) -> list[str]:
+    """The registered scores the analysis ranks (``options[name]``: score ``name``'s options):
+    all but size measures, which its size baselines already rank by."""
+    return [name for name in registries.scores.names()
+            if evaluation_of(registries.scores.create(name, **options.get(name, {}))) not in SIZE_MEASURES]
 
 
 class ProxyTrainer:
@@ -122,10 +131,9 @@ class ProxyTrainer:
         and every size baseline (:mod:`spikenas.analysis.sizes`; ``footprint``: its bytes)."""
         network = self.build(genotype, macro, seed)
         values = {}
-        for entry in self.registries.scores:
-            if measures_size(entry.item):  # a size score: the size baselines already rank by it
-                continue
-            scorer = self.registries.scores.create(entry.name, **options.get(entry.name, {}))
+        for name in ranked_scores(self.registries, options):
+            entry = self.registries.scores.entry(name)
+            scorer = self.registries.scores.create(name, **options.get(name, {}))
             try:
                 values[entry.name] = measure_network(network, batches, scorer)
             except Exception as exc:  # a plugin's bug: name it, in one line

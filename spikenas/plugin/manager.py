@@ -32,7 +32,7 @@ ENTRY_POINT_GROUP = "spikenas"
 AUTOLOAD_ENV = "SPIKENAS_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "SPIKENAS_BLOCK_PLUGINS"
 BUILTIN_PLUGINS = (
-    "spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming", "spikenas.score.size",
+    "spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming", "spikenas.cost.size",
     "spikenas.score.synflow", "spikenas.score.naswot",
     "spikenas.search.spikenas_search", "spikenas.search.random_search", "spikenas.search.evolution",
 )

@@ -5,13 +5,18 @@ A :class:`KernelScore` is additive over LIF layers and timesteps: each LIF outpu
 ``reduce(kernel_sum / count)``. Additivity is what lets the consecutive search reuse the
 contributions of the cells it does not change. :func:`score_network` scores a whole network.
 
-A :class:`NetworkScore` (``scores_networks = True``) instead measures a whole network at once
-(gradients, one chosen layer): the search then scores every candidate as a whole network, the
-cells after it at their cheapest. :func:`measure_network` scores a network with either kind.
+A :class:`NetworkScore` instead measures a whole network at once (gradients, one chosen
+layer): the search then scores every candidate as a whole network, the cells after it at their
+cheapest. :func:`measure_network` scores a network with either kind.
+
+Every score says how it is evaluated through one method, ``evaluation()`` (an
+:class:`Evaluation`); the scoring engine (:mod:`spikenas.evaluate`) is the one place that acts
+on the answer. A score without the method is a kernel score (the plugin contract of 0.1).
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,10 +29,39 @@ if TYPE_CHECKING:
     from spikenas.synops import SynOpsTally
 
 
+class Evaluation(enum.Enum):
+    """How a score is evaluated, as its ``evaluation()`` says.
+
+    - ``SPIKE_KERNEL``: ``kernel``/``reduce`` (:class:`KernelScore`), additive over LIF layers
+      and timesteps, so a search reuses what a candidate does not change.
+    - ``WHOLE_NETWORK``: ``measure(network, batches)`` (:class:`NetworkScore`), a whole network
+      at a time.
+    - ``SIZE``: the network's bytes or parameters, from the genotype alone (nothing runs):
+      ``of(bytes, params)``.
+    - ``SYNOPS``: the network's SynOps per inference at initialisation on the scoring batches,
+      additive over LIF layers like a kernel.
+    """
+
+    SPIKE_KERNEL = "spike_kernel"
+    WHOLE_NETWORK = "whole_network"
+    SIZE = "size"
+    SYNOPS = "synops"
+
+
+def evaluation_of(score: object) -> Evaluation:
+    """``score.evaluation()``; :attr:`Evaluation.SPIKE_KERNEL` for a score without the method."""
+    method = getattr(score, "evaluation", None)
+    return method() if callable(method) else Evaluation.SPIKE_KERNEL
+
+
 class KernelScore(Protocol):
     """A score plugin's contract (``factory(**options)`` returns one)."""
 
     name: str
+
+    def evaluation(self) -> Evaluation:
+        """:attr:`Evaluation.SPIKE_KERNEL`."""
+        ...
 
     def kernel(self, spikes: torch.Tensor) -> torch.Tensor:
         """``spikes [T, B, N]`` (0/1) -> the ``[B, B]`` float64 sum of the T contributions.
@@ -45,10 +79,13 @@ class KernelScore(Protocol):
 
 
 class NetworkScore(Protocol):
-    """A whole-network score plugin's contract (``scores_networks = True``)."""
+    """A whole-network score plugin's contract."""
 
     name: str
-    scores_networks: bool
+
+    def evaluation(self) -> Evaluation:
+        """:attr:`Evaluation.WHOLE_NETWORK`."""
+        ...
 
     def measure(self, network: nn.Module, batches: list[torch.Tensor]) -> float:
         """The score (higher is better; may be non-finite: ranked last) of an untrained
@@ -57,22 +94,22 @@ class NetworkScore(Protocol):
         ...
 
 
-def scores_networks(score: object) -> bool:
-    return bool(getattr(score, "scores_networks", False))
-
-
-def scores_whole(score: object) -> bool:
-    """Whether ``score`` ranks whole networks only: a whole-network score or a size score
-    (``measures_size``, :mod:`spikenas.score.size`). The search then scores every candidate as
-    a whole network, and counts no SynOps."""
-    return scores_networks(score) or bool(getattr(score, "measures_size", False))
-
-
 def measure_network(network: nn.Module, batches: list[torch.Tensor], score: "KernelScore | NetworkScore") -> float:
     """``network``'s score on ``batches`` with a kernel or a whole-network score."""
-    if scores_networks(score):
+    if evaluation_of(score) is Evaluation.WHOLE_NETWORK:
         return float(score.measure(scoring_mode(network), batches))
     return score_network(network, batches, score)
+
+
+class LogDetKernelScore:
+    """Base of the kernel scores reduced as SNASNet reduces them: ``log|det K|`` of the
+    averaged ``[B, B]`` kernel. Subclasses give ``name`` and ``kernel``."""
+
+    def evaluation(self) -> Evaluation:
+        return Evaluation.SPIKE_KERNEL
+
+    def reduce(self, kernel: torch.Tensor) -> float:
+        return torch.linalg.slogdet(kernel).logabsdet.item()
 
 
 class KernelAccumulator:

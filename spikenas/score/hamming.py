@@ -17,10 +17,10 @@ from __future__ import annotations
 import torch
 
 from spikenas.plugin import hookimpl
-from spikenas.score import hamming_distances
+from spikenas.score import LogDetKernelScore, hamming_distances
 
 
-class Hamming:
+class Hamming(LogDetKernelScore):
     """Hamming-distance kernel score (no sparsity correction)."""
 
     batched = True  # kernel() also takes [T, K, B, N] (see KernelScore.kernel)
@@ -32,9 +32,6 @@ class Hamming:
         """``spikes [T, (K,) B, N]`` -> ``[(K,) B, B]`` float64: the sum over T of ``N - Hamming``."""
         hamming, _ = hamming_distances(spikes)
         return (spikes.shape[-1] - hamming.double()).sum(0)
-
-    def reduce(self, kernel: torch.Tensor) -> float:
-        return torch.linalg.slogdet(kernel).logabsdet.item()
 
 
 @hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named

@@ -23,13 +23,14 @@ from torch import nn
 from spikenas.errors import SpikenasError
 from spikenas.neuron import LIF, record_spikes
 from spikenas.plugin import hookimpl
-from spikenas.score import finite_mean, hamming_distances, neurons_flat
+from spikenas.score import Evaluation, finite_mean, hamming_distances, neurons_flat
 
 
 class NaswotHead:
     """NASWOT's kernel at the head's first LIF layer (see the module docstring)."""
 
-    scores_networks = True
+    def evaluation(self) -> Evaluation:
+        return Evaluation.WHOLE_NETWORK
 
     def __init__(self) -> None:
         self.name = "naswot_head"

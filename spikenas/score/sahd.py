@@ -23,10 +23,10 @@ import functools
 import torch
 
 from spikenas.plugin import hookimpl
-from spikenas.score import hamming_distances, sum_steps
+from spikenas.score import LogDetKernelScore, hamming_distances, sum_steps
 
 
-class SAHD:
+class SAHD(LogDetKernelScore):
     """Sparsity-aware Hamming-distance kernel score."""
 
     batched = True  # kernel() also takes [T, K, B, N] (see KernelScore.kernel)
@@ -46,9 +46,6 @@ class SAHD:
             expected = expected * n
         scaled = self.alpha * hamming.double() / torch.where(expected > 0, expected, 1.0)
         return sum_steps((n - scaled) / n if self.per_layer else n - scaled)
-
-    def reduce(self, kernel: torch.Tensor) -> float:
-        return torch.linalg.slogdet(kernel).logabsdet.item()
 
 
 @hookimpl(tryfirst=True)  # built-ins first: a third party that reuses a name is the one named

@@ -24,12 +24,14 @@ import torch
 from torch import nn
 
 from spikenas.plugin import hookimpl
+from spikenas.score import Evaluation
 
 
 class SynFlow:
     """SynFlow on surrogate gradients (see the module docstring)."""
 
-    scores_networks = True
+    def evaluation(self) -> Evaluation:
+        return Evaluation.WHOLE_NETWORK
 
     def __init__(self) -> None:
         self.name = "synflow"

@@ -1,9 +1,10 @@
 """Everything a search strategy needs, in one place: space, cost, score, data, budget.
 
 A strategy asks the context three questions and nothing else: what does a genotype cost
-(:meth:`SearchContext.bytes_of`, no weights allocated), what does it score
-(:meth:`SearchContext.assess`: the score and, under a SynOps limit, the SynOps measured in the
-same pass; or the per-cell evaluator), and which cells may it try (``context.cells``). The
+(:meth:`SearchContext.bytes_of`, no weights allocated), what does it score (the context's
+scoring engine, :class:`~spikenas.evaluate.ScoringEngine`: ``ctx.engine.assess`` gives the
+score and, under a SynOps limit, the SynOps measured in the same pass; or a
+:func:`~spikenas.evaluate.cell_scorer`), and which cells may it try (``context.cells``). The
 macro-architecture is fixed before the search starts by :func:`choose_macro`, which turns the
 macro knobs down until the limits can be met.
 """
@@ -12,36 +13,22 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
-
-import torch
+from typing import Callable
 
 from spikenas.cost import CostModel, format_bytes
 from spikenas.errors import SpikenasError
-from spikenas.network import SpikingNetwork
-from spikenas.neuron import NeuronConfig, record_spikes
+from spikenas.evaluate import ScoringEngine
+from spikenas.network.profile import Profiler
 from spikenas.plugin.manager import Registries
-from spikenas.score import KernelAccumulator, KernelScore, NetworkScore, finite_mean, measure_network, scores_whole, score_network, scoring_mode
-from spikenas.score.size import measures_size
-from spikenas.space.config import SearchSpaceConfig
+from spikenas.plugin.registry import Registry
 from spikenas.space.cell import CellSpace
+from spikenas.space.config import SearchSpaceConfig
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
-from spikenas.network.profile import Profiler
-from spikenas.search.stacked import STACK_BYTES, StackedTail, chunks, recorder
-from spikenas.synops import SynOpsTally, fan_outs_by_module
 
 
 class BudgetError(SpikenasError):
     """No architecture of the space fits the budget."""
-
-
-class Assessment(NamedTuple):
-    """A candidate scored on the whole network: its ``score`` and, when measured, its SynOps
-    per inference (``synops``; None when not measured)."""
-
-    score: float
-    synops: float | None = None
 
 
 def synops_unreachable(ctx: "SearchContext", log, who: str) -> BudgetError:
@@ -57,19 +44,11 @@ def synops_unreachable(ctx: "SearchContext", log, who: str) -> BudgetError:
     )
 
 
-def assess_network(network: torch.nn.Module, batches: list[torch.Tensor], score: KernelScore, synops: bool) -> Assessment:
-    """The mean score of ``network`` over ``batches`` (each ``[B, c, H, W]``) and, with
-    ``synops``, its SynOps per image counted in the same pass (at initialisation: batch norm on
-    batch statistics)."""
-    tally = SynOpsTally(fan_outs_by_module(network)) if synops else None
-    value = score_network(network, batches, score, tally)
-    return Assessment(value, None if tally is None else tally.value() / sum(len(b) for b in batches))
-
-
 class MemoryCheck:
     """Bytes of genotypes of one macro under a cost model, and the budget they must meet."""
 
-    def __init__(self, macro: MacroConfig, neuron: NeuronConfig, registries: Registries, cost: CostModel, budget: int | None) -> None:
+    def __init__(self, macro: MacroConfig, neuron: object, registries: Registries, cost: CostModel, budget: int | None) -> None:
+        """``neuron``: the network's neuron settings, handed to the profiler as they are."""
         self.profiler = Profiler(macro, neuron, registries.operations)
         self.cost = cost
         self.budget = budget
@@ -112,46 +91,36 @@ class MemoryCheck:
 
 @dataclass
 class SearchContext:
-    """A search's fixed ingredients.
+    """A search's fixed ingredients: data and cost questions. Candidates are scored by its
+    ``engine``.
 
     Attributes:
         macro: the macro-architecture every candidate uses.
-        neuron: LIF settings.
-        registries: operation / cost-model / score registries.
         cells: the cell space; ``num_cells`` cells per genotype.
         memory: bytes of a genotype and the budget (bytes; None = no limit).
-        score: the training-free score (a kernel, whole-network or size score); ``batches`` the
-            scoring images, each ``[B, c, H, W]``.
-        seed: weight-initialisation and sampling seed.
+        engine: the scoring engine (:class:`~spikenas.evaluate.ScoringEngine`: the score, the
+            scoring batches, building and running candidates).
+        seed: sampling seed (the engine's weight-initialisation seed too).
         synops_limit: SynOps per inference the network may use (None = no limit); whole
             networks are then assessed with their SynOps.
-        memory_format: the layout of scored networks' weights and of ``batches``
-            (``torch.channels_last`` or ``torch.contiguous_format``).
-        stack_bytes: how many bytes of input the part after a cell (or the head) may take
-            when it runs for several candidates at once (0: one at a time; see
-            :mod:`spikenas.search.stacked`).
     """
 
     macro: MacroConfig
-    neuron: NeuronConfig
-    registries: Registries
     cells: CellSpace
     num_cells: int
     memory: MemoryCheck
-    score: KernelScore | NetworkScore
-    batches: list[torch.Tensor]
+    engine: ScoringEngine
     seed: int
     synops_limit: float | None = None
-    memory_format: torch.memory_format = torch.contiguous_format
-    stack_bytes: int = STACK_BYTES
-
-    @property
-    def device(self) -> torch.device:
-        return self.batches[0].device
 
     @property
     def budget(self) -> int | None:
         return self.memory.budget
+
+    @property
+    def operations(self) -> Registry:
+        """The operation registry (which edges of a cell are alive)."""
+        return self.engine.operations
 
     def bytes_of(self, genotype: Genotype) -> int:
         return self.memory.bytes_of(genotype)
@@ -159,63 +128,9 @@ class SearchContext:
     def fits(self, genotype: Genotype) -> bool:
         return self.memory.fits(genotype)
 
-    def build(self, genotype: Genotype) -> SpikingNetwork:
-        """The network of ``genotype``, seeded per part, on the scoring device in the scoring
-        memory layout."""
-        network = SpikingNetwork(genotype, self.macro, self.neuron, self.registries.operations, seed=self.seed)
-        return network.to(self.device, memory_format=self.memory_format)
-
-    def full_score(self, genotype: Genotype) -> float:
-        """The score of the whole network (mean over the scoring batches)."""
-        if measures_size(self.score):
-            return self.score.of(self, genotype)
-        return measure_network(self.build(genotype), self.batches, self.score)
-
-    def assess(self, genotype: Genotype) -> Assessment:
-        """The whole network's score and, under a SynOps limit, its SynOps (one pass)."""
-        if scores_whole(self.score):  # no SynOps: refused with a SynOps limit
-            return Assessment(self.full_score(genotype))
-        return assess_network(self.build(genotype), self.batches, self.score, self.synops_limit is not None)
-
-    def assess_many(self, genotypes: list[Genotype]) -> list[Assessment]:
-        """:meth:`assess` of each genotype, equal to assessing them one by one. Each network
-        runs up to its head; the heads (the same weights in every network of the macro: parts
-        are seeded by name) then run for as many networks at once as ``self.stack_bytes`` of
-        head input allow (:class:`~spikenas.search.stacked.StackedTail`)."""
-        if scores_whole(self.score):
-            return [self.assess(g) for g in genotypes]
-        steps, (c, h, w) = self.macro.timesteps, self.macro.cell_shape(self.num_cells - 1)
-        head_input = steps * len(self.batches[0]) * c * h * w * self.batches[0].element_size()
-        return [a for group in chunks(genotypes, head_input, self.stack_bytes) for a in self._assess_group(group)]
-
-    def _assess_group(self, genotypes: list[Genotype]) -> list[Assessment]:
-        if len(genotypes) < 2:
-            return [self.assess(g) for g in genotypes]
-        networks = [scoring_mode(self.build(g)) for g in genotypes]
-        head = networks[0].head
-        tail = StackedTail([head.features, head.classifier], self.stack_bytes)
-        synops = self.synops_limit is not None
-        fans = [fan_outs_by_module(n) if synops else {} for n in networks]
-        in_head = {id(m) for m in head.modules()}
-        head_fans = {i: fan for i, fan in fans[0].items() if i in in_head}
-        fans = [{**fan, **head_fans} for fan in fans]  # the tail runs network 0's head for all
-        values: list[list[float]] = [[] for _ in networks]
-        totals = [SynOpsTally(fan) for fan in fans]
-        with torch.inference_mode():
-            for images in self.batches:
-                accs = [KernelAccumulator(self.score) for _ in networks]
-                tallies = [SynOpsTally(fan) if synops else None for fan in fans]
-                features = []
-                for network, acc, tally in zip(networks, accs, tallies):
-                    with record_spikes(network, acc.add) if tally is None else tally.recording(network, acc.add):
-                        features.append(network.features(images))
-                tail.run(features, recorder(accs, tallies))
-                for k, (acc, tally) in enumerate(zip(accs, tallies)):
-                    values[k].append(acc.value())
-                    if tally is not None:
-                        totals[k].add(tally.total)
-        images = sum(len(b) for b in self.batches)
-        return [Assessment(finite_mean(v), t.value() / images if synops else None) for v, t in zip(values, totals)]
+    def completed(self, prefix: tuple[CellGenotype, ...] = ()) -> Genotype:
+        """``prefix`` completed with the cheapest cells."""
+        return self.memory.cheapest(self.cells, self.num_cells, prefix)
 
     def within_synops(self, synops: float | None) -> bool:
         """Whether a candidate may be chosen under the SynOps limit: True without a limit,
@@ -234,7 +149,7 @@ def macro_options(base: MacroConfig, space: SearchSpaceConfig) -> list[MacroConf
 def choose_macro(
     base: MacroConfig,
     space: SearchSpaceConfig,
-    neuron: NeuronConfig,
+    neuron: object,
     registries: Registries,
     cells: CellSpace,
     cost: CostModel,

@@ -8,7 +8,6 @@ finds that state, replays the search against it and writes into the same run dir
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import time
@@ -20,16 +19,14 @@ import lightning.pytorch as pl
 import torch
 
 from spikenas.errors import SpikenasError
-from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.plugin import get_registries
 from spikenas.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
-from spikenas.score import scores_whole, scoring_mode
 from spikenas.export.nir_graph import restrict_space
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.network import SpikingNetwork
-from spikenas.search.context import MemoryCheck, SearchContext, assess_network, choose_macro, synops_unreachable
+from spikenas.evaluate import ScoringEngine, compiled_lif, ranks_whole_networks_only
+from spikenas.evaluate.stacked_tail import STACK_BYTES
+from spikenas.search.context import MemoryCheck, SearchContext, choose_macro, synops_unreachable
 from spikenas.search.limits import parse_limits
-from spikenas.search.stacked import STACK_BYTES
 from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
@@ -40,7 +37,7 @@ from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
 from spikenas.space.genotype import Genotype
 from spikenas.network.profile import Profiler, activation_bytes, check_fits_in_memory
-from spikenas.synops import format_synops, measure_synops
+from spikenas.synops import format_synops
 
 SHARED_SETTINGS = ("candidates", "sweeps", "last_sweeps", "rerank")
 
@@ -66,7 +63,7 @@ def make_strategy(name: str, options: Optional[dict[str, Any]] = None, **shared:
 
 def build_context(
     macro: MacroConfig,
-    neuron: NeuronConfig,
+    neuron: object,
     space: SearchSpaceConfig,
     batches: list[torch.Tensor],
     budget: int | str | dict | None = None,
@@ -78,7 +75,8 @@ def build_context(
     channels_last: bool = True,
     stack_bytes: int = STACK_BYTES,
 ) -> SearchContext:
-    """A :class:`SearchContext` from plain settings; the macro is fitted to the limits
+    """A :class:`SearchContext` from plain settings (``neuron``: the network's neuron settings,
+    for the scoring engine); the macro is fitted to the limits
     (``budget``: a size, or named limits such as ``{memory: 256KiB, synops: 2e6}``; see
     :mod:`spikenas.search.limits`). ``channels_last``: networks and batches are scored in the
     channels-last memory layout. ``stack_bytes``: input bytes the part after a cell may take
@@ -89,17 +87,23 @@ def build_context(
     cost = registries.cost_models.create(cost_model, **(cost_options or {}))
     scorer = registries.scores.create(score, **(score_options or {}))
     limits = parse_limits(budget, cost_model)
-    if scores_whole(scorer) and limits.synops is not None:
-        raise SpikenasError(f"score {score!r} ranks whole networks without counting their spikes, so it measures "
-                            "no SynOps: search with a SynOps limit using a spike-kernel score (e.g. --score sahd)")
     layout = torch.channels_last if channels_last else torch.contiguous_format
     batches = [b.contiguous(memory_format=layout) if b.dim() == 4 else b for b in batches]
+
+    def engine_for(candidate: MacroConfig, memory: MemoryCheck) -> ScoringEngine:
+        return ScoringEngine(candidate, space.cells, neuron, registries.operations, scorer, batches, seed,
+                             complete=lambda prefix: memory.cheapest(cells, space.cells, prefix), bytes_of=memory.bytes_of,
+                             count_synops=limits.synops is not None, memory_format=layout, stack_bytes=stack_bytes)
+
+    if limits.synops is not None and ranks_whole_networks_only(scorer):
+        raise SpikenasError(f"score {score!r} ranks whole networks without counting their spikes, so it measures "
+                            "no SynOps: search with a SynOps limit using a spike-kernel score (e.g. --score sahd)")
 
     def synops_of(candidate: MacroConfig, genotype: Genotype) -> float:  # the macro's cheapest network, measured
         params = Profiler(candidate, neuron, registries.operations).profile(genotype).params
         check_fits_in_memory(params, f"the cheapest network at macro channels={candidate.channels} (lower space.channels)")
-        network = SpikingNetwork(genotype, candidate, neuron, registries.operations, seed=seed).to(batches[0].device, memory_format=layout)
-        return assess_network(network, batches, scorer, synops=True).synops or 0.0
+        engine = engine_for(candidate, MemoryCheck(candidate, neuron, registries, cost, None))
+        return engine.assess(genotype).synops or 0.0
 
     macro = choose_macro(macro, space, neuron, registries, cells, cost, limits.bytes, synops_limit=limits.synops, synops_of=synops_of)
     memory = MemoryCheck(macro, neuron, registries, cost, limits.bytes)
@@ -109,8 +113,7 @@ def build_context(
     check_fits_in_memory(max(p.params for p in profiles), f"the largest network of the space (macro channels={macro.channels}, "
                          f"head_hidden={macro.head_hidden}, timesteps={macro.timesteps}, scored on {len(batches[0])} images; "
                          "lower space.channels, space.head_hidden or score_batch_size)", scored)
-    return SearchContext(macro, neuron, registries, cells, space.cells, memory, scorer, batches, seed, limits.synops, layout,
-                         stack_bytes)
+    return SearchContext(macro, cells, space.cells, memory, engine_for(macro, memory), seed, limits.synops)
 
 
 def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None = None, workers: Workers | None = None,
@@ -139,7 +142,7 @@ def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None =
     if not ctx.within_synops(final.synops):
         raise synops_unreachable(ctx, log, f"{strategy.name} search")
     return SearchResult(
-        genotype, ctx.macro, strategy.name, ctx.score.name, final.score, report.total_bytes,
+        genotype, ctx.macro, strategy.name, ctx.engine.score.name, final.score, report.total_bytes,
         ctx.budget, evaluator.evaluated, seconds, report, synops=final.synops, synops_limit=ctx.synops_limit,
     )
 
@@ -156,7 +159,7 @@ def run_search(
     (see :meth:`spikenas.trainer.Trainer.search` for each); ``config``: the command's whole
     config as plain data (the base of ``final.yaml``; from the model and data when None)."""
     settings = settings or SearchSettings.of(**values)
-    with compiled_inference() if settings.compile_lif else contextlib.nullcontext():
+    with compiled_lif(settings.compile_lif):
         return launch(trainer, "search", _run, trainer, model, datamodule, config, settings)
 
 
@@ -261,8 +264,8 @@ def _finish(result: SearchResult, log: RecordLog, ctx: SearchContext, search_con
 def _synops_table(ctx, result) -> str:
     """The found network's SynOps per layer, measured as it was scored: at initialisation, on
     the scoring batches, batch norm on batch statistics."""
-    synops = measure_synops(scoring_mode(ctx.build(result.genotype)), ctx.batches)
-    images = sum(len(b) for b in ctx.batches)
+    synops = ctx.engine.synops_by_layer(result.genotype)
+    images = sum(len(b) for b in ctx.engine.batches)
     note = f"one inference, T = {result.macro.timesteps}: spikes x fan-out at initialisation, mean over {images} scoring images"
     return format_synops(synops, [layer.name for layer in result.report.layers], note)
 

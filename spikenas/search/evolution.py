@@ -72,14 +72,14 @@ class EvolutionSearch(SearchStrategy):
         size = min(self.population, self.candidates)
         founders = [sample_within_budget(ctx, rng, self.max_rejections, self.name)[0] for _ in range(size)]
         records = evaluator.evaluate(self.name, [(f"evolution/{i}", g) for i, g in enumerate(founders)],
-                                     score_many=ctx.assess_many)
+                                     score_many=ctx.engine.assess_many)
         population = collections.deque((value(r), g) for r, g in zip(records, founders))
         best = max(population, key=lambda member: member[0])
         for i in range(size, self.candidates):
             contenders = rng.sample(list(population), min(self.sample_size, len(population)))
             parent = max(contenders, key=lambda member: member[0])[1]
             child = self.mutate(ctx, parent, rng)
-            record = evaluator.evaluate(self.name, [(f"evolution/{i}", child)], ctx.assess)[0]
+            record = evaluator.evaluate(self.name, [(f"evolution/{i}", child)], ctx.engine.assess)[0]
             population.append((value(record), child))
             population.popleft()
             if population[-1][0] > best[0]:

@@ -75,7 +75,7 @@ class RandomSearch(SearchStrategy):
         while done < self.candidates:
             batch = [self.sample(ctx, rng) for _ in range(min(self.chunk, self.candidates - done))]
             items = [(f"random/{done + i}", g) for i, g in enumerate(batch)]
-            records = evaluator.evaluate("random", items, score_many=ctx.assess_many)
+            records = evaluator.evaluate("random", items, score_many=ctx.engine.assess_many)
             for genotype, record in zip(batch, records):
                 value = rank_value(ctx, record)
                 if best is None or value > best[0]:

@@ -19,8 +19,8 @@ moves towards fewer SynOps, then towards a better score among the cells within i
 with their SynOps (the later cells at their cheapest) and the best one within the limit is
 kept, further cells in local-score order being re-scored while none is. A search that meets
 no network within the limit stops with an error giving the fewest SynOps it measured. Candidates are scored by
-:class:`~spikenas.search.incremental.CellEvaluator`, which reuses everything the candidate
-does not change and scores a move's candidates in one call.
+:func:`~spikenas.evaluate.cell_scorer` (for kernel scores an incremental evaluator that reuses
+everything the candidate does not change and scores a move's candidates in one call).
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ import math
 
 from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext, synops_unreachable
-from spikenas.search.incremental import CellEvaluator
-from spikenas.search.whole import cell_evaluator
+from spikenas.evaluate import CellScorer, cell_scorer
 from spikenas.search.strategy import ELIGIBLE, Evaluator, Found, SearchStrategy, rank_key
 from spikenas.space.cell import live_edges
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
@@ -51,13 +50,13 @@ class SpikeNASSearch(SearchStrategy):
 
         def cost(op: str) -> int:
             cell = CellGenotype(space.nodes, tuple(Edge(i, j, op) for i, j in space.pairs))
-            return ctx.bytes_of(ctx.memory.cheapest(space, ctx.num_cells, prefix + (cell,)))
+            return ctx.bytes_of(ctx.completed(prefix + (cell,)))
 
         op = min(connecting, key=cost)
         return CellGenotype(space.nodes, tuple(Edge(i, j, op) for i, j in space.pairs))
 
     def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:
-        scorer = cell_evaluator(ctx)
+        scorer = cell_scorer(ctx.engine)
         while True:
             cell, score = self.search_cell(ctx, evaluator, scorer)
             if scorer.is_last:
@@ -65,7 +64,7 @@ class SpikeNASSearch(SearchStrategy):
             scorer = scorer.following(cell)  # from where the chosen cell's whole-network scoring left off
 
     def search_cell(self, ctx: SearchContext, evaluator: Evaluator,
-                    scorer: CellEvaluator) -> tuple[CellGenotype, float | None]:
+                    scorer: CellScorer) -> tuple[CellGenotype, float | None]:
         """The cell ``scorer`` scores (position ``scorer.index``, after ``scorer.prefix``) and,
         for the last cell, the whole network's score."""
         prefix, index = scorer.prefix, scorer.index
@@ -73,7 +72,7 @@ class SpikeNASSearch(SearchStrategy):
         space = ctx.cells
 
         def completed(cell: CellGenotype) -> Genotype:
-            return ctx.memory.cheapest(space, ctx.num_cells, prefix + (cell,))
+            return ctx.completed(prefix + (cell,))
 
         def run_cells(candidates: list[CellGenotype], whole: bool = False, tag: str = stage) -> list[tuple[int, float]]:
             measure = ctx.synops_limit is not None and (whole or scorer.is_last)  # SynOps of whole networks
@@ -86,14 +85,14 @@ class SpikeNASSearch(SearchStrategy):
 
         current = self.start_cell(ctx, prefix)
         if not ctx.fits(completed(current)):  # e.g. no zero-cost op: fall back to the cheapest cell
-            current = ctx.memory.cheapest(space, ctx.num_cells, prefix).cells[index]
+            current = ctx.completed(prefix).cells[index]
         evaluator.progress(None, f"spikenas cell {index + 1}/{ctx.num_cells}")
         best = run_cells([current])[0]
         met: list[tuple[tuple[int, float], CellGenotype]] = [(best, current)]
 
         def network_of(cell: CellGenotype) -> frozenset:
             # cells with the same live edges build the same network: score one of them
-            return frozenset(live_edges(cell, ctx.registries.operations))
+            return frozenset(live_edges(cell, ctx.operations))
 
         seen = {network_of(current)}
         for _ in range(self.last_sweeps if scorer.is_last else self.sweeps):

@@ -16,7 +16,8 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from spikenas.search.context import Assessment, SearchContext
+from spikenas.evaluate import Assessment
+from spikenas.search.context import SearchContext
 from spikenas.search.records import Record, RecordLog
 from spikenas.search.workers import Workers
 from spikenas.space.genotype import Genotype
@@ -90,7 +91,7 @@ class Evaluator:
         with ``count``, each item counts as an evaluated candidate.
 
         ``genotype`` is what the record shows and costs; ``score_fn`` scores it (a score, or an
-        :class:`~spikenas.search.context.Assessment` with its SynOps: ``ctx.assess``), or
+        :class:`~spikenas.evaluate.Assessment` with its SynOps: ``ctx.engine.assess``), or
         ``score_many`` scores a list of them at once (each record then gets an equal share of
         the time). Keys must be the same on every run with the same settings.
         """
@@ -128,11 +129,11 @@ class Evaluator:
         record is then no new candidate."""
         ctx, items = self.ctx, [("final", found.genotype)]
         if found.score is None:
-            return self.evaluate("final", items, ctx.assess)[0]
+            return self.evaluate("final", items, ctx.engine.assess)[0]
         known = found.score
         if ctx.synops_limit is None:
             return self.evaluate("final", items, lambda _: known, count=False)[0]
-        return self.evaluate("final", items, lambda g: Assessment(known, ctx.assess(g).synops), count=False)[0]
+        return self.evaluate("final", items, lambda g: Assessment(known, ctx.engine.assess(g).synops), count=False)[0]
 
 
 class SearchStrategy:

@@ -12,7 +12,7 @@ the sub-graph feeding it, so a move recomputes only the edges downstream of the 
 and the spikes of the LIF layer that begins a convolution edge are computed once per source
 node and shared by every such edge from it (their kernel contributions too).
 The part after the cell runs for all the candidates of a call to :meth:`CellEvaluator.score_many`
-at once where it is a chain of frame-wise and LIF layers (:class:`~spikenas.search.stacked.StackedTail`:
+at once where it is a chain of frame-wise and LIF layers (:class:`~spikenas.evaluate.stacked_tail.StackedTail`:
 each LIF layer once on the stacked candidates; every spike as when run alone).
 Scoring a cell on the whole network passes through the next cell's input; for the finalists
 the search scores that way, the evaluator keeps it (:meth:`CellEvaluator.next_inputs`), so the
@@ -34,9 +34,10 @@ from spikenas.network import CellModule, SpikingNetwork, edge_key, seeded
 from spikenas.neuron import LIF, record_spikes
 from spikenas.ops import SpikingSequential
 from spikenas.score import KernelAccumulator, KernelScore, finite_mean, scoring_mode
-from spikenas.search.context import Assessment, SearchContext
-from spikenas.search.stacked import StackedTail, chunks, recorder
-from spikenas.search.tensor_cache import TensorLRU
+from spikenas.evaluate.engine import ScoringEngine
+from spikenas.evaluate.protocol import Assessment
+from spikenas.evaluate.stacked_tail import StackedTail, chunks, recorder
+from spikenas.evaluate.tensor_cache import TensorLRU
 from spikenas.space.genotype import CellGenotype, Edge
 from spikenas.synops import SynOpsTally, fan_outs_by_module
 
@@ -75,27 +76,27 @@ class CellEvaluator:
     search's SynOps limit only).
     """
 
-    def __init__(self, ctx: SearchContext, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30,
+    def __init__(self, engine: ScoringEngine, prefix: tuple[CellGenotype, ...], cache_bytes: int = 1 << 30,
                  start: list[BatchState] | None = None, net: SpikingNetwork | None = None,
                  score: KernelScore | None = None, measure: bool | None = None) -> None:
-        self.ctx = ctx
-        self.kernel_score = score if score is not None else ctx.score
+        self.engine = engine
+        self.kernel_score = score if score is not None else engine.score
         self.prefix = tuple(prefix)
         self.index = len(prefix)
-        self.is_last = self.index == ctx.num_cells - 1
+        self.is_last = self.index == engine.num_cells - 1
         # Parts are seeded by name, so this network shares every weight with any network that
         # has the same parts. Only its stem (cell 0), reductions from this cell's on, later cells
         # and head run: every cell is built at its cheapest (the same network for every cell).
-        self.net = net if net is not None else scoring_mode(ctx.build(ctx.memory.cheapest(ctx.cells, ctx.num_cells)))
+        self.net = net if net is not None else scoring_mode(engine.build(engine.complete(())))
         self.next_lif: nn.Module = self.net.head if self.is_last else _until_first_lif(self.net.reductions[self.index])
         self._after_next_lif = None if self.is_last else self.net.reductions[self.index][len(self.next_lif):]
-        self.channels = ctx.macro.cell_shape(self.index)[0]
+        self.channels = engine.macro.cell_shape(self.index)[0]
         self._modules: dict[str, nn.Module] = {}
         self._splits: dict[str, tuple[LIF | None, nn.Module]] = {}
         self._stacked: StackedTail | None = None
         self._edges = TensorLRU(cache_bytes)
         self._tails = TensorLRU(KEEP_BYTES)  # see _remember_tail
-        self._measure = ctx.synops_limit is not None if measure is None else measure  # count SynOps of whole networks
+        self._measure = engine.count_synops if measure is None else measure  # count SynOps of whole networks
         self._fan = fan_outs_by_module(self.net) if self._measure else {}
         self._kept: dict[CellGenotype, list[BatchState]] = {}  # next-cell inputs of whole-scored cells
         self._kept_bytes = 0
@@ -109,12 +110,12 @@ class CellEvaluator:
         what the previous cell's evaluator hands on (:meth:`next_inputs`), so the kernel
         contributions are summed in the same order whether or not that evaluator kept them."""
         if self.prefix:
-            previous = CellEvaluator(self.ctx, self.prefix[:-1], cache_bytes=0, net=self.net, score=self.kernel_score,
+            previous = CellEvaluator(self.engine, self.prefix[:-1], cache_bytes=0, net=self.net, score=self.kernel_score,
                                      measure=self._measure)
             return previous.next_inputs(self.prefix[-1])
         states = []
         with torch.inference_mode():
-            for images in self.ctx.batches:
+            for images in self.engine.batches:
                 acc, tally = KernelAccumulator(self.kernel_score), SynOpsTally(self._fan)
                 with self._recording(self.net, acc, tally):
                     x = self.net.encode(images)
@@ -143,7 +144,7 @@ class CellEvaluator:
 
     def following(self, cell: CellGenotype) -> "CellEvaluator":
         """The evaluator of the next cell, with ``cell`` chosen at this position."""
-        return CellEvaluator(self.ctx, self.prefix + (cell,), self._edges.max_bytes, self.next_inputs(cell), self.net,
+        return CellEvaluator(self.engine, self.prefix + (cell,), self._edges.max_bytes, self.next_inputs(cell), self.net,
                              self.kernel_score, self._measure)
 
     def _recording(self, module: nn.Module, acc: KernelAccumulator, tally: SynOpsTally | None):
@@ -157,10 +158,10 @@ class CellEvaluator:
         """The edge's operation, built once with the seed the full network would use."""
         key = edge_key(edge)
         if key not in self._modules:
-            spec = self.ctx.registries.operations.get(edge.op)
+            spec = self.engine.operations.get(edge.op)
             name = f"cell{self.index}/{key}"
-            built = seeded(self.ctx.seed, name, lambda: spec.build(self.channels, self.ctx.neuron))
-            self._modules[key] = scoring_mode(built.to(self.ctx.device, memory_format=self.ctx.memory_format))
+            built = seeded(self.engine.seed, name, lambda: spec.build(self.channels, self.engine.neuron))
+            self._modules[key] = scoring_mode(built.to(self.engine.device, memory_format=self.engine.memory_format))
             if self._measure:
                 self._fan.update(fan_outs_by_module(built))
         return self._modules[key]
@@ -192,13 +193,13 @@ class CellEvaluator:
             return None
         if self._stacked is None:
             head = self.net.head
-            self._stacked = StackedTail([head.features, head.classifier] if self.is_last else [self.next_lif], self.ctx.stack_bytes)
+            self._stacked = StackedTail([head.features, head.classifier] if self.is_last else [self.next_lif], self.engine.stack_bytes)
         return self._stacked
 
     def _evaluate(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:
-        """Assessments of ``cells``, in groups whose cell outputs fit ``ctx.stack_bytes`` together."""
+        """Assessments of ``cells``, in groups whose cell outputs fit ``engine.stack_bytes`` together."""
         x = self._inputs[0]  # a cell's output has its input's shape
-        groups = chunks(cells, x.numel() * x.element_size(), self.ctx.stack_bytes)
+        groups = chunks(cells, x.numel() * x.element_size(), self.engine.stack_bytes)
         return [a for group in groups for a in self._evaluate_group(group, whole, synops)]
 
     def _evaluate_group(self, cells: list[CellGenotype], whole: bool, synops: bool) -> list[Assessment]:
@@ -232,13 +233,13 @@ class CellEvaluator:
                         totals[k].add(tally.total)
         for cell, states in zip(cells, kept):
             self._keep(cell, states)
-        images = sum(len(x) for x in self.ctx.batches)
+        images = sum(len(x) for x in self.engine.batches)
         return [Assessment(finite_mean(v), total.value() / images if synops else None) for v, total in zip(values, totals)]
 
     def _cell_module(self, cell: CellGenotype) -> CellModule:
         """The candidate as a :class:`CellModule` running the cached edge modules."""
-        build = self.ctx.registries.operations
-        return CellModule(cell, self.channels, self.ctx.neuron, build, build_op=self.module)
+        build = self.engine.operations
+        return CellModule(cell, self.channels, self.engine.neuron, build, build_op=self.module)
 
     def _reduce(self, out: torch.Tensor, acc: KernelAccumulator, tally: SynOpsTally | None,
                 key: tuple[int, Hashable | None]) -> BatchState:
