@@ -106,9 +106,12 @@ class Graph:
     def of_type(self, kind: type | tuple[type, ...]) -> list[str]:
         return [name for name, node in self.nodes.items() if isinstance(node, kind)]
 
-    def topological(self, ignore: Iterable[tuple[str, str]] = ()) -> list[str]:
+    def topological(self, ignore: Iterable[tuple[str, str]] = (), depth_first: bool = False) -> list[str]:
         """The node names in an order where every edge not in ``ignore`` goes forward (Kahn's
-        algorithm, keeping insertion order among ready nodes); a cycle is an :class:`ExportError`."""
+        algorithm); a cycle is an :class:`ExportError`. Among the ready nodes it takes the one
+        added first (insertion order), or with ``depth_first`` the one made ready last (a child
+        of the last node whenever one is ready: the fewest bridges in a spine), ``Output``
+        nodes only when nothing else is ready."""
         ignored = set(ignore)
         indegree = {name: 0 for name in self.nodes}
         successors = defaultdict(list)
@@ -119,9 +122,15 @@ class Graph:
         ready = [name for name in self.nodes if indegree[name] == 0]
         order = []
         while ready:
-            name = ready.pop(0)
+            if depth_first:
+                name = ([n for n in ready if not isinstance(self.nodes[n], nir.Output)] or ready)[-1]
+                ready.remove(name)
+                children = reversed(successors[name])
+            else:
+                name = ready.pop(0)
+                children = successors[name]
             order.append(name)
-            for b in successors[name]:
+            for b in children:
                 indegree[b] -= 1
                 if indegree[b] == 0:
                     ready.append(b)

@@ -137,11 +137,6 @@ class NIRBuilder:
         tau, threshold = self.target.lif_parameters(float(layer._rate()), c.threshold, self.dt, shape)
         return self.g.add(name, lif(tau, threshold, c.v_reset), shape, source)
 
-    def zero_bridge(self, name: str, shape: Shape, source: str) -> str:
-        """A LIF that never fires: exact zeros of ``shape`` (joins a spine where no edge does)."""
-        tau, _ = self.target.lif_parameters(1.0, 1.0, self.dt, shape)
-        return self.g.add(name, lif(tau, array(1e30, tau.shape)), shape, source)
-
     def _batch_norm(self, name: str, bn: nn.BatchNorm2d, shape: Shape, source: str) -> str:
         scale, shift = _bn_affine(bn)
         node = conv(_diagonal(shape[0], scale.numpy()), shift.numpy(), input_shape=shape[1:])
@@ -228,7 +223,7 @@ def network_to_nir(network: SpikingNetwork, target: str = "nir", dt: float = 1e-
         if b.pool_factor != 1.0:
             raise ExportError("head: an average pool that no linear layer follows has no form without Scale")
         b.g.add("output", nir.Output(output_type={"output": np.array([macro.num_classes])}), (macro.num_classes,), source)
-    lowering.lower(b, spec)
+    lowering.lower(b.g, b.batch_norms, spec, dt)
     data = {"timesteps": macro.timesteps, "dt": dt, "target": spec.name, "reader": spec.reader,
             "encoding": DIRECT_ENCODING, "output": "logits per step; average over the timesteps",
             **(metadata or {})}
