@@ -44,11 +44,19 @@ def lif(tau: np.ndarray, v_threshold: np.ndarray, v_reset: float = 0.0) -> nir.L
     every parameter of ``tau``'s shape; ``v_reset`` only where this nir knows it."""
     shape = tau.shape
     fields = {"tau": tau, "r": array(1.0, shape), "v_leak": array(0.0, shape), "v_threshold": array(v_threshold, shape)}
-    if "v_reset" in {f.name for f in dataclasses.fields(nir.LIF)}:
+    check_v_reset(v_reset)
+    if NIR_HAS_V_RESET:
         fields["v_reset"] = array(v_reset, shape)
-    elif v_reset != 0.0:
-        raise ExportError(f"nir {nir.version} cannot write a reset potential of {v_reset} (its LIF resets to 0): install nir>=1.0.5")
     return nir.LIF(**fields)
+
+
+NIR_HAS_V_RESET = "v_reset" in {f.name for f in dataclasses.fields(nir.LIF)}  # nir >= 1.0.5
+
+
+def check_v_reset(v_reset: float) -> None:
+    """A reset potential this nir can write (any, from nir 1.0.5 on; else only 0)."""
+    if v_reset != 0.0 and not NIR_HAS_V_RESET:
+        raise ExportError(f"nir {nir.version} cannot write a reset potential of {v_reset} (its LIF resets to 0): install nir>=1.0.5")
 
 
 def conv(weight: np.ndarray, bias: np.ndarray, stride: int | tuple = 1, padding: int | tuple = 0,

@@ -24,7 +24,7 @@ from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.plugin import get_registries
 from spikenas.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
 from spikenas.score import scores_whole, scoring_mode
-from spikenas.export.nir_graph import restrict_space
+from spikenas.export.targets import restrict_space
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.network import SpikingNetwork
 from spikenas.search.context import MemoryCheck, SearchContext, assess_network, choose_macro, synops_unreachable
