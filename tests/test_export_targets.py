@@ -20,8 +20,8 @@ from spikenas import CellGenotype, Genotype
 from spikenas.cli import main
 from spikenas.errors import SpikenasError
 from spikenas.export import ExportError, TARGETS, load_nir, network_to_nir, run_nir
+from spikenas.export.from_network import NIRBuilder
 from spikenas.export.graph import Graph, write
-from spikenas.export.nir_graph import NIRBuilder
 from spikenas.export.targets import restrict_space
 from spikenas.neuron import LIF, NeuronConfig
 from spikenas.ops import SpikingSequential

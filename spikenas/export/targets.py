@@ -1,6 +1,6 @@
 """Who reads the exported NIR file, and the conventions of each reader.
 
-Every target gets the same exact graph (:mod:`spikenas.export.nir_graph`): batch norm folded
+Every target gets the same exact graph (:mod:`spikenas.export.from_network`): batch norm folded
 into convolutions, average pooling as sum pooling and fixed-weight convolutions, branch sums as
 several edges into one node, ``Flatten`` with negative dimensions (read alike with and without
 a batch dimension). The targets differ where the readers differ (``docs/deploy.md`` lists the
