@@ -4,6 +4,7 @@ The toolchains themselves run the files in tests/consumers (the consumer matrix)
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 from collections import defaultdict
@@ -13,15 +14,21 @@ import nir
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from spikenas import CellGenotype, Genotype
 from spikenas.cli import main
 from spikenas.errors import SpikenasError
 from spikenas.export import ExportError, TARGETS, load_nir, network_to_nir, run_nir
-from spikenas.export.graph import write
-from spikenas.export.nir_graph import NIRBuilder
-from spikenas.neuron import NeuronConfig
+from spikenas.export.from_network import NIRBuilder
+from spikenas.export.graph import Graph, write
+from spikenas.export.targets import restrict_space
+from spikenas.neuron import LIF, NeuronConfig
+from spikenas.ops import SpikingSequential
 from spikenas.ops.builtin import AvgPool3x3
+from spikenas.plugin import get_registries, hookimpl
+from spikenas.space.config import SearchSpaceConfig
+from spikenas.testing import temporary_plugin
 
 from test_export import FORWARD, INTO_INPUT, SEARCH_CONFIG, _final_and_checkpoint, images, trained_like
 
@@ -235,3 +242,53 @@ def test_export_checks_each_target_with_its_own_reader_where_installed(tmp_path,
             assert f"not run back: {module} is not installed here" in line
         else:
             assert "same class for 16/16" in line, line
+
+
+class _OddOps:
+    """Operations the export refuses, one reason each, and two it runs."""
+
+    @hookimpl
+    def spikenas_register_operations(self, registry):
+        registry.add("gelu", lambda c, n: SpikingSequential(nn.GELU()))
+        registry.add("plain", lambda c, n: nn.GELU())
+        registry.add("bn_last", lambda c, n: SpikingSequential(LIF(n), nn.BatchNorm2d(c)))
+        registry.add("rect", lambda c, n: SpikingSequential(nn.Conv2d(c, c, (1, 3), padding=(0, 1))))
+        registry.add("overlap", lambda c, n: SpikingSequential(nn.AvgPool2d(3, 1, 1)))
+        registry.add("soft", lambda c, n: SpikingSequential(LIF(dataclasses.replace(n, reset="soft"))))
+        registry.add("v_reset", lambda c, n: SpikingSequential(LIF(dataclasses.replace(n, v_reset=0.25))))
+        registry.add("small_pool", lambda c, n: SpikingSequential(nn.Conv2d(c, c, 3, stride=2, padding=1), AvgPool3x3()))
+        registry.add("bn_lif", lambda c, n: SpikingSequential(nn.BatchNorm2d(c), LIF(n)))
+        registry.add("pool2", lambda c, n: SpikingSequential(nn.AvgPool2d(2)))
+
+
+# what every target refuses of each operation, as building its NIR did before targets declared
+# what they run ({t}: the target); the built-in operations and the example plugin's run everywhere
+REFUSED = {
+    "gelu": "gelu: layer GELU has no NIR form (target {t})",
+    "plain": "GELU is not a chain of layers",
+    "bn_last": "bn_last_1: a batch norm that neither follows a convolution nor precedes LIF neurons has no NIR form",
+    "rect": "rect_0: only square, undilated convolutions are exported",
+    "overlap": "overlap_0: only non-overlapping average pooling without padding is exported",
+    "soft": "soft_0: neuron reset 'soft' has no NIR form (a NIR LIF resets to v_reset); train with reset 'hard' to export",
+    "v_reset": "v_reset_0: target {t} resets every neuron to 0 (its importer ignores v_reset), this network resets to 0.25",
+    "small_pool": "small_pool_1: a 3x3 average pool on a 2x2 map is not exported",
+}
+RUN_EVERYWHERE = ["zero", "skip", "conv1x1", "conv3x3", "avgpool", "dwsep3x3", "bn_lif", "pool2"]
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_a_target_says_what_it_runs_without_building_nir(target, dwsep, monkeypatch):
+    def no_nir(*args, **kwargs):
+        raise AssertionError("restrict_space built NIR")
+
+    monkeypatch.setattr(Graph, "add", no_nir)
+    monkeypatch.setattr(nir, "NIRGraph", no_nir)
+    with temporary_plugin(_OddOps(), name="odd-ops"):
+        ops = RUN_EVERYWHERE + list(REFUSED)
+        space, notes = restrict_space(SearchSpaceConfig(operations=ops, backward=True), target, NeuronConfig(),
+                                      get_registries().operations)
+    refused = {name: reason for name, reason in REFUSED.items() if not (name == "v_reset" and TARGETS[target].keeps_v_reset)}
+    assert space.operations == [op for op in ops if op not in refused]
+    assert space.backward == TARGETS[target].recurrent
+    assert notes == ([] if TARGETS[target].recurrent else [f"target {target} runs no backward edges: searching forward edges only"]) + [
+        f"target {target} cannot run operation {name!r} ({reason.format(t=target)}): left out" for name, reason in refused.items()]

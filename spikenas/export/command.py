@@ -20,8 +20,8 @@ import yaml
 from spikenas.checkpoint import SafeCheckpointIO, check_holds_network
 from spikenas.errors import SpikenasError
 from spikenas.export import consumers
+from spikenas.export.from_network import network_to_nir
 from spikenas.export.graph import write
-from spikenas.export.nir_graph import network_to_nir
 from spikenas.export.nir_load import load_nir, run_nir
 from spikenas.export.targets import Target, get_target
 

@@ -44,11 +44,19 @@ def lif(tau: np.ndarray, v_threshold: np.ndarray, v_reset: float = 0.0) -> nir.L
     every parameter of ``tau``'s shape; ``v_reset`` only where this nir knows it."""
     shape = tau.shape
     fields = {"tau": tau, "r": array(1.0, shape), "v_leak": array(0.0, shape), "v_threshold": array(v_threshold, shape)}
-    if "v_reset" in {f.name for f in dataclasses.fields(nir.LIF)}:
+    check_v_reset(v_reset)
+    if NIR_HAS_V_RESET:
         fields["v_reset"] = array(v_reset, shape)
-    elif v_reset != 0.0:
-        raise ExportError(f"nir {nir.version} cannot write a reset potential of {v_reset} (its LIF resets to 0): install nir>=1.0.5")
     return nir.LIF(**fields)
+
+
+NIR_HAS_V_RESET = "v_reset" in {f.name for f in dataclasses.fields(nir.LIF)}  # nir >= 1.0.5
+
+
+def check_v_reset(v_reset: float) -> None:
+    """A reset potential this nir can write (any, from nir 1.0.5 on; else only 0)."""
+    if v_reset != 0.0 and not NIR_HAS_V_RESET:
+        raise ExportError(f"nir {nir.version} cannot write a reset potential of {v_reset} (its LIF resets to 0): install nir>=1.0.5")
 
 
 def conv(weight: np.ndarray, bias: np.ndarray, stride: int | tuple = 1, padding: int | tuple = 0,
@@ -106,9 +114,12 @@ class Graph:
     def of_type(self, kind: type | tuple[type, ...]) -> list[str]:
         return [name for name, node in self.nodes.items() if isinstance(node, kind)]
 
-    def topological(self, ignore: Iterable[tuple[str, str]] = ()) -> list[str]:
+    def topological(self, ignore: Iterable[tuple[str, str]] = (), depth_first: bool = False) -> list[str]:
         """The node names in an order where every edge not in ``ignore`` goes forward (Kahn's
-        algorithm, keeping insertion order among ready nodes); a cycle is an :class:`ExportError`."""
+        algorithm); a cycle is an :class:`ExportError`. Among the ready nodes it takes the one
+        added first (insertion order), or with ``depth_first`` the one made ready last (a child
+        of the last node whenever one is ready: the fewest bridges in a spine), ``Output``
+        nodes only when nothing else is ready."""
         ignored = set(ignore)
         indegree = {name: 0 for name in self.nodes}
         successors = defaultdict(list)
@@ -119,9 +130,15 @@ class Graph:
         ready = [name for name in self.nodes if indegree[name] == 0]
         order = []
         while ready:
-            name = ready.pop(0)
+            if depth_first:
+                name = ([n for n in ready if not isinstance(self.nodes[n], nir.Output)] or ready)[-1]
+                ready.remove(name)
+                children = reversed(successors[name])
+            else:
+                name = ready.pop(0)
+                children = successors[name]
             order.append(name)
-            for b in successors[name]:
+            for b in children:
                 indegree[b] -= 1
                 if indegree[b] == 0:
                     ready.append(b)

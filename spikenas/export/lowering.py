@@ -17,24 +17,19 @@ order the target's reader executes them in:
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import TYPE_CHECKING
-
 import nir
 
-from spikenas.export.graph import ExportError, Graph, array
-
-if TYPE_CHECKING:
-    from spikenas.export.nir_graph import NIRBuilder
-    from spikenas.export.targets import Target
+from spikenas.export.graph import ExportError, Graph, Shape, array, lif
+from spikenas.export.targets import Target
 
 
-def lower(builder: "NIRBuilder", target: "Target") -> None:
-    g = builder.g
+def lower(g: Graph, batch_norms: list[str], target: Target, dt: float) -> None:
+    """Rewrite ``g`` for ``target`` (see the module docstring): ``batch_norms`` are the 1x1
+    convolutions that hold a batch norm before neurons, ``dt`` the seconds per step it was built with."""
     remove_junctions(g)
-    fold_batch_norms(g, builder.batch_norms)
+    fold_batch_norms(g, batch_norms)
     if target.order == "spine":
-        spine(builder)
+        spine(g, target, dt)
     else:
         order = g.topological(ignore=[(a, b) for a, b in g.edges if isinstance(g.nodes[a], nir.Delay)])
         _reorder(g, order, rename=target.order == "names")
@@ -102,34 +97,16 @@ def _reorder(g: Graph, order: list[str], rename: bool = False) -> None:
     g.edges = [(name[a], name[b]) for a, b in sorted(g.edges, key=lambda e: position[e[0]])]
 
 
-def _depth_first_order(g: Graph) -> list[str]:
-    """A topological order that continues with a child of the last node whenever one is ready
-    (fewest bridges); ``Output`` comes last."""
-    indegree = {n: 0 for n in g.nodes}
-    children = defaultdict(list)
-    for a, b in g.edges:
-        indegree[b] += 1
-        children[a].append(b)
-    stack = [n for n in g.nodes if indegree[n] == 0]
-    order = []
-    while stack:
-        ready = [n for n in stack if not isinstance(g.nodes[n], nir.Output)] or stack
-        node = ready[-1]
-        stack.remove(node)
-        order.append(node)
-        for child in reversed(children[node]):
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                stack.append(child)
-    if len(order) != len(g.nodes):
-        raise ExportError("the NIR graph has a cycle")
-    return order
+def zero_bridge(g: Graph, name: str, shape: Shape, source: str, target: Target, dt: float) -> str:
+    """A LIF that never fires: exact zeros of ``shape`` (joins a spine where no edge does)."""
+    tau, _ = target.lif_parameters(1.0, 1.0, dt, shape)
+    return g.add(name, lif(tau, array(1e30, tau.shape)), shape, source)
 
 
-def spine(builder: "NIRBuilder") -> None:
-    """Lay the graph out as one executed chain (see the module docstring)."""
-    g = builder.g
-    order = _depth_first_order(g)
+def spine(g: Graph, target: Target, dt: float) -> None:
+    """Lay the graph out as one executed chain (see the module docstring); zero bridges are
+    LIFs of ``target`` at ``dt``."""
+    order = g.topological(depth_first=True)
     laid_out, first_edge = [], {}
     for k, (a, b) in enumerate(zip(order, order[1:])):
         laid_out.append(a)
@@ -139,7 +116,7 @@ def spine(builder: "NIRBuilder") -> None:
         wanted = g.shapes[g.inputs(b)[0]] if g.inputs(b) else g.shapes[a]
         if g.shapes[a] != wanted:
             raise ExportError(f"cannot chain {a} {g.shapes[a]} to {b} {wanted} for nirtorch's executor")
-        bridge = builder.zero_bridge(f"bridge{k}", g.shapes[a], a)
+        bridge = zero_bridge(g, f"bridge{k}", g.shapes[a], a, target, dt)
         g.connect(bridge, b)
         laid_out.append(bridge)
         first_edge[a], first_edge[bridge] = (a, bridge), (bridge, b)

@@ -1,6 +1,6 @@
 """Who reads the exported NIR file, and the conventions of each reader.
 
-Every target gets the same exact graph (:mod:`spikenas.export.nir_graph`): batch norm folded
+Every target gets the same exact graph (:mod:`spikenas.export.from_network`): batch norm folded
 into convolutions, average pooling as sum pooling and fixed-weight convolutions, branch sums as
 several edges into one node, ``Flatten`` with negative dimensions (read alike with and without
 a batch dimension). The targets differ where the readers differ (``docs/deploy.md`` lists the
@@ -25,18 +25,28 @@ upstream behaviour each one works around, with versions):
 Backward edges (one-step ``Delay``) are exported for ``nir`` only; the other targets refuse them
 in one line, as they refuse a soft reset (every NIR LIF resets to ``v_reset``) and a reset
 potential other than 0 (their importers ignore ``v_reset``).
+
+What a target runs is declared here, so a search limited to it (:func:`restrict_space`) knows
+without building any NIR: :attr:`Target.recurrent` (backward edges), :attr:`Target.layers` (the
+layer kinds its lowering expresses) and :meth:`Target.check_layers` (the conditions on them).
+The export checks every chain of layers with the same method before building it, so the two
+never disagree.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
+from torch import nn
 
-from spikenas.export.graph import ExportError, Shape, array
+from spikenas.export.graph import ExportError, Shape, array, check_v_reset
+from spikenas.neuron import LIF, NeuronConfig
+from spikenas.ops.builtin import AvgPool3x3, Zero
 
 # (rate = 1 / tau in steps, threshold, dt) -> (tau, v_threshold) as written
 LIFEncoding = Callable[[float, float, float], tuple[float, float]]
@@ -79,6 +89,26 @@ def _sinabs(rate: float, threshold: float, dt: float) -> tuple[float, float]:
     return guess, threshold / rate
 
 
+# the layer kinds the export lowers to NIR (``nn.Identity`` is dropped), each under the
+# conditions :meth:`Target.check_layers` states
+LAYERS: tuple[type, ...] = (LIF, nn.Conv2d, nn.BatchNorm2d, AvgPool3x3, nn.AvgPool2d, nn.Flatten, nn.Linear)
+
+
+def conv_output_shape(layer: nn.Conv2d, shape: Shape) -> Shape:
+    """The ``[C, H, W]`` output shape of ``layer`` fed ``shape``."""
+    return tuple(int(n) for n in torch.nn.functional.conv2d(
+        torch.zeros(1, *shape), layer.weight.new_zeros(layer.out_channels, shape[0] // layer.groups, *layer.kernel_size),
+        stride=layer.stride, padding=layer.padding, groups=layer.groups).shape[1:])
+
+
+def pool_kernel(pool: nn.AvgPool2d) -> int:
+    return pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
+
+
+def _orphan_batch_norm(name: str) -> ExportError:
+    return ExportError(f"{name}: a batch norm that neither follows a convolution nor precedes LIF neurons has no NIR form")
+
+
 @dataclass(frozen=True)
 class Target:
     """One reader's conventions (see the module docstring).
@@ -94,6 +124,7 @@ class Target:
             than the whole ``[C, H, W]``.
         recurrent: exports backward edges (a one-step ``Delay``).
         keeps_v_reset: honours a reset potential other than 0.
+        layers: the layer kinds its lowering expresses (see :meth:`check_layers`).
     """
 
     name: str
@@ -104,6 +135,7 @@ class Target:
     per_channel: bool = False
     recurrent: bool = False
     keeps_v_reset: bool = False
+    layers: tuple[type, ...] = LAYERS
 
     def lif_parameters(self, rate: float, threshold: float, dt: float, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
         """``(tau, v_threshold)`` arrays of a LIF layer of output ``shape``."""
@@ -118,6 +150,66 @@ class Target:
         if v_reset != 0.0 and not self.keeps_v_reset:
             raise ExportError(f"{where}: target {self.name} resets every neuron to 0 (its importer ignores v_reset), "
                               f"this network resets to {v_reset}")
+
+    def check_layers(self, layers: Iterable[nn.Module], shape: Shape, prefix: str) -> Shape:
+        """The output shape of the chain ``layers`` fed ``shape``, checked without building
+        anything: the first part this target cannot express is an :class:`ExportError` naming it
+        (``{prefix}_{i}``). Each layer is one of :attr:`layers` (``nn.Identity`` is dropped), with
+        LIF neurons of a reset :meth:`check_reset` takes, a batch norm only after a convolution
+        or before LIF neurons, square undilated convolutions, a 3x3 average pool on a map of at
+        least 3x3, and average pooling without overlap or padding."""
+        layers = [layer for layer in layers if not isinstance(layer, nn.Identity)]
+        pending_bn: str | None = None  # a batch norm that LIF neurons must follow
+        i = 0
+        while i < len(layers):
+            layer, name = layers[i], f"{prefix}_{i}"
+            if pending_bn is not None and not isinstance(layer, LIF):
+                raise _orphan_batch_norm(pending_bn)
+            if not isinstance(layer, self.layers):
+                raise ExportError(f"{prefix}: layer {type(layer).__name__} has no NIR form (target {self.name})")
+            if isinstance(layer, LIF):
+                self.check_reset(name, layer.config.reset, layer.config.v_reset)
+                check_v_reset(layer.config.v_reset)
+                pending_bn = None
+            elif isinstance(layer, nn.BatchNorm2d):
+                pending_bn = name
+            elif isinstance(layer, nn.Conv2d):
+                if layer.kernel_size[0] != layer.kernel_size[1] or layer.dilation != (1, 1):
+                    raise ExportError(f"{name}: only square, undilated convolutions are exported")
+                shape = conv_output_shape(layer, shape)
+                i += i + 1 < len(layers) and isinstance(layers[i + 1], nn.BatchNorm2d)  # folded into it
+            elif isinstance(layer, AvgPool3x3):
+                c, h, w = shape
+                if h < 3 or w < 3:
+                    raise ExportError(f"{name}: a 3x3 average pool on a {h}x{w} map is not exported")
+            elif isinstance(layer, nn.AvgPool2d):
+                k = pool_kernel(layer)
+                s = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
+                if s != k or layer.padding not in (0, (0, 0)) or layer.ceil_mode:
+                    raise ExportError(f"{name}: only non-overlapping average pooling without padding is exported")
+                shape = (shape[0], shape[1] // k, shape[2] // k)
+            elif isinstance(layer, nn.Flatten):
+                shape = (int(np.prod(shape)),)
+            elif isinstance(layer, nn.Linear):
+                shape = (layer.out_features,)
+            i += 1
+        if pending_bn is not None:
+            raise _orphan_batch_norm(pending_bn)
+        return shape
+
+    def operation_refusal(self, module: nn.Module, name: str, shape: Shape = (2, 4, 4)) -> str | None:
+        """Why this target cannot run operation ``name`` built as ``module`` (fed ``shape``),
+        or None where it can: ``zero`` is never exported, any other operation is a chain of
+        layers (an ``nn.Sequential``) that :meth:`check_layers` accepts. Nothing is built."""
+        if isinstance(module, Zero):
+            return None
+        if not isinstance(module, nn.Sequential):
+            return f"{type(module).__name__} is not a chain of layers"
+        try:
+            self.check_layers(list(module), shape, name)
+        except ExportError as exc:
+            return str(exc)
+        return None
 
     def refuse_delay(self, where: str) -> None:
         if not self.recurrent:
@@ -148,3 +240,26 @@ def get_target(name: str) -> Target:
     if name not in TARGETS:
         raise ExportError(f"unknown export target {name!r}; known: {', '.join(TARGETS)}")
     return TARGETS[name]
+
+
+def restrict_space(space, target: str, neuron: NeuronConfig, operations) -> tuple[object, list[str]]:
+    """``space`` (a :class:`~spikenas.space.config.SearchSpaceConfig`) limited to what
+    ``target`` runs, from what it declares (:meth:`Target.operation_refusal`, no NIR built):
+    backward edges off unless it runs them, and only the operations whose layers it can express
+    (each built once, tiny, from the ``operations`` registry). Returns the space and a line per change."""
+    spec = get_target(target)
+    spec.check_reset(f"neuron (target {spec.name})", neuron.reset, neuron.v_reset)
+    notes, kept = [], []
+    if space.backward and not spec.recurrent:
+        notes.append(f"target {spec.name} runs no backward edges: searching forward edges only")
+        space = dataclasses.replace(space, backward=False)
+    for name in space.operations:
+        module = operations.get(name).build(2, NeuronConfig(**{**dataclasses.asdict(neuron), "learn_tau": False}))
+        refusal = spec.operation_refusal(module, name)
+        if refusal is None:
+            kept.append(name)
+        else:
+            notes.append(f"target {spec.name} cannot run operation {name!r} ({refusal}): left out")
+    if not kept or kept == ["zero"]:
+        raise ExportError(f"target {spec.name} runs none of the operations {space.operations}")
+    return dataclasses.replace(space, operations=kept), notes

@@ -21,7 +21,7 @@ import torch
 from spikenas.errors import SpikenasError
 from spikenas.plugin import get_registries
 from spikenas.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
-from spikenas.export.nir_graph import restrict_space
+from spikenas.export.targets import restrict_space
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.evaluate import ScoringEngine, compiled_lif, ranks_whole_networks_only
 from spikenas.evaluate.stacked_tail import STACK_BYTES

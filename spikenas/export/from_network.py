@@ -44,7 +44,7 @@ from torch import nn
 
 from spikenas.export import lowering
 from spikenas.export.graph import ExportError, Graph, Shape, array, conv, identity, lif
-from spikenas.export.targets import DIRECT_ENCODING, Target, get_target
+from spikenas.export.targets import DIRECT_ENCODING, Target, conv_output_shape, get_target, pool_kernel
 from spikenas.neuron import LIF
 from spikenas.network import SpikingNetwork, edge_key
 from spikenas.ops.builtin import AvgPool3x3
@@ -89,15 +89,15 @@ class NIRBuilder:
 
     def chain(self, layers: Iterable[nn.Module], source: str, shape: Shape, prefix: str) -> tuple[str, Shape]:
         """Export ``layers`` (LIF, Conv2d [+ BatchNorm2d], BatchNorm2d before LIF, AvgPool3x3,
-        AvgPool2d, Flatten, Linear, Identity) fed by ``source``; returns the last node and its shape."""
+        AvgPool2d, Flatten, Linear, Identity) fed by ``source``; returns the last node and its
+        shape. What the target cannot express is refused first (:meth:`Target.check_layers`)."""
         layers = [layer for layer in layers if not isinstance(layer, nn.Identity)]
+        self.target.check_layers(layers, shape, prefix)
         pending_bn: tuple[nn.BatchNorm2d, str] | None = None
         i = 0
         while i < len(layers):
             layer, name = layers[i], f"{prefix}_{i}"
             following = layers[i + 1] if i + 1 < len(layers) else None
-            if pending_bn is not None and not isinstance(layer, LIF):
-                raise ExportError(f"{pending_bn[1]}: a batch norm that neither follows a convolution nor precedes LIF neurons has no NIR form")
             if isinstance(layer, LIF):
                 if pending_bn is not None:
                     source = self._batch_norm(f"{pending_bn[1]}_bn", pending_bn[0], shape, source)
@@ -114,7 +114,7 @@ class NIRBuilder:
             elif isinstance(layer, nn.AvgPool2d):
                 source, shape, folded = self._avgpool(name, layer, shape, source)
                 if not folded:
-                    self.pool_factor /= _kernel(layer) ** 2
+                    self.pool_factor /= pool_kernel(layer) ** 2
             elif isinstance(layer, nn.Flatten):
                 flat = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=-len(shape), end_dim=-1)
                 shape = (int(np.prod(shape)),)
@@ -124,23 +124,13 @@ class NIRBuilder:
                 bias = layer.bias.detach() if layer.bias is not None else torch.zeros(layer.out_features)
                 source = self.g.add(name, nir.Affine(weight=array(weight), bias=array(bias)), (layer.out_features,), source)
                 shape, self.pool_factor = (layer.out_features,), 1.0
-            else:
-                raise ExportError(f"{prefix}: layer {type(layer).__name__} has no NIR form (target {self.target.name})")
             i += 1
-        if pending_bn is not None:
-            raise ExportError(f"{pending_bn[1]}: a batch norm that neither follows a convolution nor precedes LIF neurons has no NIR form")
         return source, shape
 
     def _lif(self, name: str, layer: LIF, shape: Shape, source: str) -> str:
         c = layer.config
-        self.target.check_reset(name, c.reset, c.v_reset)
         tau, threshold = self.target.lif_parameters(float(layer._rate()), c.threshold, self.dt, shape)
         return self.g.add(name, lif(tau, threshold, c.v_reset), shape, source)
-
-    def zero_bridge(self, name: str, shape: Shape, source: str) -> str:
-        """A LIF that never fires: exact zeros of ``shape`` (joins a spine where no edge does)."""
-        tau, _ = self.target.lif_parameters(1.0, 1.0, self.dt, shape)
-        return self.g.add(name, lif(tau, array(1e30, tau.shape)), shape, source)
 
     def _batch_norm(self, name: str, bn: nn.BatchNorm2d, shape: Shape, source: str) -> str:
         scale, shift = _bn_affine(bn)
@@ -157,18 +147,12 @@ class NIRBuilder:
             weight, bias = weight * scale.reshape(-1, 1, 1, 1), bias * scale + shift
         if layer.groups > 1:
             weight = _dense(weight, layer.groups)
-        if layer.kernel_size[0] != layer.kernel_size[1] or layer.dilation != (1, 1):
-            raise ExportError(f"{name}: only square, undilated convolutions are exported")
         node = conv(weight.numpy(), bias.numpy(), layer.stride, layer.padding, input_shape=shape[1:])
-        out = tuple(int(n) for n in torch.nn.functional.conv2d(
-            torch.zeros(1, *shape), layer.weight.new_zeros(layer.out_channels, shape[0] // layer.groups, *layer.kernel_size),
-            stride=layer.stride, padding=layer.padding, groups=layer.groups).shape[1:])
+        out = conv_output_shape(layer, shape)
         return self.g.add(name, node, out, source), out
 
     def _avgpool3x3(self, name: str, shape: Shape, source: str) -> str:
         c, h, w = shape
-        if h < 3 or w < 3:
-            raise ExportError(f"{name}: a 3x3 average pool on a {h}x{w} map is not exported")
         mean = self.g.add(f"{name}_mean", identity(shape), shape)
         self.g.junctions.add(mean)  # the four branches sum here
         for k, (before, weight, after) in enumerate(AVGPOOL_BRANCHES):
@@ -188,10 +172,7 @@ class NIRBuilder:
     def _avgpool(self, name: str, pool: nn.AvgPool2d, shape: Shape, source: str) -> tuple[str, Shape, bool]:
         """``SumPool2d``; its ``1/k^2`` is folded into the convolution before it when that
         convolution feeds only the pool (returns True), else left to the next linear layer."""
-        k = _kernel(pool)
-        s = pool.stride if isinstance(pool.stride, int) else pool.stride[0]
-        if s != k or pool.padding not in (0, (0, 0)) or pool.ceil_mode:
-            raise ExportError(f"{name}: only non-overlapping average pooling without padding is exported")
+        k = pool_kernel(pool)
         before = self.g.nodes[source]
         folded = isinstance(before, nir.Conv2d) and not self.g.outputs(source)
         if folded:
@@ -199,10 +180,6 @@ class NIRBuilder:
         node = nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([k, k]), padding=np.array([0, 0]))
         out = (shape[0], shape[1] // k, shape[2] // k)
         return self.g.add(name, node, out, source), out, folded
-
-
-def _kernel(pool: nn.AvgPool2d) -> int:
-    return pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
 
 
 def network_to_nir(network: SpikingNetwork, target: str = "nir", dt: float = 1e-3, metadata: dict | None = None) -> nir.NIRGraph:
@@ -228,7 +205,7 @@ def network_to_nir(network: SpikingNetwork, target: str = "nir", dt: float = 1e-
         if b.pool_factor != 1.0:
             raise ExportError("head: an average pool that no linear layer follows has no form without Scale")
         b.g.add("output", nir.Output(output_type={"output": np.array([macro.num_classes])}), (macro.num_classes,), source)
-    lowering.lower(b, spec)
+    lowering.lower(b.g, b.batch_norms, spec, dt)
     data = {"timesteps": macro.timesteps, "dt": dt, "target": spec.name, "reader": spec.reader,
             "encoding": DIRECT_ENCODING, "output": "logits per step; average over the timesteps",
             **(metadata or {})}
@@ -268,34 +245,3 @@ def _head(b: NIRBuilder, network: SpikingNetwork, source: str, shape: Shape) -> 
         source = b.g.add("vote", nir.Affine(weight=array(vote), bias=array(0.0, (classes,))), (classes,), source)
     return source
 
-
-def restrict_space(space, target: str, neuron, operations) -> tuple[object, list[str]]:
-    """``space`` (a :class:`~spikenas.space.config.SearchSpaceConfig`) limited to what
-    ``target`` runs: backward edges off unless it runs them, and only the operations whose
-    layers it can express (each exported once, tiny). Returns the space and a line per change."""
-    import dataclasses
-
-    from spikenas.neuron import NeuronConfig
-    from spikenas.ops.builtin import Zero
-
-    spec = get_target(target)
-    spec.check_reset(f"neuron (target {spec.name})", neuron.reset, neuron.v_reset)
-    notes, kept = [], []
-    if space.backward and not spec.recurrent:
-        notes.append(f"target {spec.name} runs no backward edges: searching forward edges only")
-        space = dataclasses.replace(space, backward=False)
-    for name in space.operations:
-        module = operations.get(name).build(2, NeuronConfig(**{**dataclasses.asdict(neuron), "learn_tau": False}))
-        try:
-            if not isinstance(module, Zero):
-                if not isinstance(module, nn.Sequential):
-                    raise ExportError(f"{type(module).__name__} is not a chain of layers")
-                builder = NIRBuilder(spec, 1e-3)
-                source = builder.g.add("x", nir.Input(input_type={"input": np.array([2, 4, 4])}), (2, 4, 4))
-                builder.chain(list(module), source, (2, 4, 4), name)
-            kept.append(name)
-        except ExportError as exc:
-            notes.append(f"target {spec.name} cannot run operation {name!r} ({exc}): left out")
-    if not kept or kept == ["zero"]:
-        raise ExportError(f"target {spec.name} runs none of the operations {space.operations}")
-    return dataclasses.replace(space, operations=kept), notes
