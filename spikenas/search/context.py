@@ -16,7 +16,8 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from spikenas.cost import CostModel, format_bytes
+from spikenas.cost import CostModel
+from spikenas.units import format_bytes
 from spikenas.errors import SpikenasError
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig, record_spikes

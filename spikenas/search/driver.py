@@ -28,7 +28,7 @@ from spikenas.export.nir_graph import restrict_space
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.network import SpikingNetwork
 from spikenas.search.context import MemoryCheck, SearchContext, assess_network, choose_macro, synops_unreachable
-from spikenas.search.limits import parse_limits
+from spikenas.cost.limits import parse_limits
 from spikenas.search.stacked import STACK_BYTES
 from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog
@@ -80,7 +80,7 @@ def build_context(
 ) -> SearchContext:
     """A :class:`SearchContext` from plain settings; the macro is fitted to the limits
     (``budget``: a size, or named limits such as ``{memory: 256KiB, synops: 2e6}``; see
-    :mod:`spikenas.search.limits`). ``channels_last``: networks and batches are scored in the
+    :mod:`spikenas.cost.limits`). ``channels_last``: networks and batches are scored in the
     channels-last memory layout. ``stack_bytes``: input bytes the part after a cell may take
     for several candidates at once (0: one at a time)."""
     registries = get_registries()
