@@ -49,7 +49,7 @@ import time
 import torch
 
 from spikenas.allocator import keep_freed_memory
-from spikenas.cost import format_bytes
+from spikenas.units import format_bytes
 from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.settings import SearchSettings

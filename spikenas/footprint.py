@@ -18,18 +18,18 @@ from typing import Any
 import torch
 
 from spikenas.configfile import read_config
-from spikenas.cost import format_bytes
+from spikenas.cost.limits import parse_limits
 from spikenas.errors import SpikenasError
 from spikenas.hardware import format_hardware, hardware_layers
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.limits import parse_count, parse_limits
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.network.profile import Profiler
+from spikenas.units import format_bytes, parse_count
 
 USAGE = "usage: spikenas profile --config FILE.yaml [--config MORE.yaml ...]"
 

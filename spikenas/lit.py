@@ -20,8 +20,6 @@ from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MetricCollection
 
 from spikenas.checkpoint import check_holds_network
-from spikenas.cost import format_bytes, parse_bytes
-from spikenas.search.limits import parse_count
 from spikenas.errors import SpikenasError
 from spikenas.metrics import accuracy_metrics
 from spikenas.network import SpikingNetwork
@@ -32,6 +30,7 @@ from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.network.profile import Profiler, activation_bytes, check_fits_in_memory
 from spikenas.synops import fan_outs
+from spikenas.units import format_bytes, parse_bytes, parse_count
 
 
 def sgd(params) -> torch.optim.Optimizer:

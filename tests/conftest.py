@@ -1,6 +1,6 @@
 """Shared fixtures. The suite is hermetic: entry-point plugins are not autoloaded in-process
 (``SPIKENAS_DISABLE_PLUGIN_AUTOLOAD``); tests that need the example plugin register it with
-:func:`spikenas.testing.temporary_plugin`, and one test checks real autoload in a subprocess."""
+:func:`spikenas.plugin.testing.temporary_plugin`, and one test checks real autoload in a subprocess."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch  # noqa: E402
 from spikenas import CellGenotype, Genotype, get_registries  # noqa: E402
 from spikenas.neuron import NeuronConfig  # noqa: E402
 from spikenas.space import MacroConfig  # noqa: E402
-from spikenas.testing import temporary_plugin  # noqa: E402
+from spikenas.plugin.testing import temporary_plugin  # noqa: E402
 
 # Test tensors are tiny: one intra-op thread is faster, and immune to a busy machine (on 2 loaded
 # cores, torch's default thread pool made a 3 ms forward/backward take 500 ms).

@@ -15,7 +15,7 @@ from spikenas.analysis.proxy import ProxyTrainer
 from spikenas.analysis.sizes import SIZES
 from spikenas.cli import main
 from spikenas.plugin import hookimpl
-from spikenas.testing import temporary_plugin
+from spikenas.plugin.testing import temporary_plugin
 
 CONFIG = str(Path(__file__).parent / "configs" / "analyze_tiny.yaml")
 SEARCH_CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")

@@ -22,7 +22,7 @@ from spikenas.ops import SpikingSequential
 from spikenas.plugin import hookimpl
 from spikenas.quantize import QuantizationConfig, quantize_weights
 from spikenas.space import MacroConfig
-from spikenas.testing import temporary_plugin
+from spikenas.plugin.testing import temporary_plugin
 
 SEARCH_CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
 

@@ -18,7 +18,7 @@ from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.space import MacroConfig
 from spikenas.network.profile import Profiler
 from spikenas.synops import profile_layer
-from spikenas.testing import temporary_plugin
+from spikenas.plugin.testing import temporary_plugin
 
 MACRO = MacroConfig(input_shape=(1, 12, 12), num_classes=3, timesteps=2, channels=4, head_pool=2, head_hidden=8, votes=2)
 

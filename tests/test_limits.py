@@ -19,7 +19,7 @@ from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.evaluate.incremental import CellEvaluator
-from spikenas.search.limits import Limits, parse_limits
+from spikenas.cost.limits import Limits, parse_limits
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.search.strategy import Found, SearchStrategy

@@ -19,7 +19,7 @@ from spikenas.plugin import get_registries
 from spikenas.plugin.manager import PluginDisabledWarning
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context
-from spikenas.testing import temporary_plugin
+from spikenas.plugin.testing import temporary_plugin
 
 from conftest import BUILTIN_LINES, ROOT
 

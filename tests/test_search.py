@@ -20,7 +20,7 @@ from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
 from spikenas.search.spikenas_search import SpikeNASSearch
-from spikenas.testing import temporary_plugin
+from spikenas.plugin.testing import temporary_plugin
 
 
 @pytest.fixture

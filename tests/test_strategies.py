@@ -17,7 +17,7 @@ from spikenas.search.driver import build_context, make_strategy, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
-from spikenas.testing import temporary_plugin
+from spikenas.plugin.testing import temporary_plugin
 
 CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
 

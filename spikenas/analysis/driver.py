@@ -27,13 +27,13 @@ from spikenas.analysis.plan import Plan, Planner, PlannedNetwork
 from spikenas.analysis.proxy import ProxyTrainer, ranked_scores
 from spikenas.analysis.report import write_report
 from spikenas.analysis.settings import ProxyRecipe, Studies
-from spikenas.cost import format_bytes, parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.files import output_set
 from spikenas.plugin import get_registries
 from spikenas.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path, write_state
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.workers import Workers, launch
+from spikenas.units import format_bytes, parse_bytes
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import random
 import time
 from dataclasses import dataclass, field, replace
 
-from spikenas.cost import CostModel, format_bytes
+from spikenas.cost import CostModel
 from spikenas.errors import SpikenasError
 from spikenas.evaluate import ScoringEngine
 from spikenas.neuron import NeuronConfig
@@ -39,6 +39,7 @@ from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.analysis.settings import Studies
+from spikenas.units import format_bytes
 
 MAX_REJECTIONS = 20_000
 

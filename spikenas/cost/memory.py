@@ -8,7 +8,8 @@ value per LIF neuron, for one sample); ``total_bytes`` includes the state only w
 
 from __future__ import annotations
 
-from spikenas.cost import MemoryReport, NetworkProfile
+from spikenas.cost.model import MemoryReport
+from spikenas.cost.profile import NetworkProfile
 from spikenas.errors import SpikenasError
 from spikenas.plugin import hookimpl
 

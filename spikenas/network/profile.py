@@ -16,7 +16,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from spikenas.cost import HardwareLayer, LayerProfile, NetworkProfile, format_bytes
+from spikenas.cost import HardwareLayer, LayerProfile, NetworkProfile
+from spikenas.units import format_bytes
 from spikenas.errors import SpikenasError
 from spikenas.hardware import trace_layers
 from spikenas.network.parts import Head, Stem, build_reduction

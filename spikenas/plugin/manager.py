@@ -1,5 +1,9 @@
 """The plugin manager: built-ins first, then packages of the ``spikenas`` entry-point group.
 
+The built-ins are named where the application is assembled (``spikenas/__init__.py`` calls
+:func:`set_builtin_plugins`), so this package names nothing above it; they are registered
+whether or not entry points are autoloaded.
+
 ``get_registries()`` asks every plugin to fill the operation, cost-model, score and strategy
 registries once per process. A broken third-party plugin is contained: one whose module fails
 to import, whose hooks do not match their specifications, that raises while registering or that
@@ -21,6 +25,7 @@ import importlib.metadata
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Iterable
 
 import pluggy
 
@@ -31,11 +36,22 @@ from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, Regis
 ENTRY_POINT_GROUP = "spikenas"
 AUTOLOAD_ENV = "SPIKENAS_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "SPIKENAS_BLOCK_PLUGINS"
-BUILTIN_PLUGINS = (
-    "spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming", "spikenas.cost.size",
-    "spikenas.score.synflow", "spikenas.score.naswot",
-    "spikenas.search.spikenas_search", "spikenas.search.random_search", "spikenas.search.evolution",
-)
+_builtins: tuple[str, ...] = ()  # modules registered as built-in plugins, in calling order
+
+
+def set_builtin_plugins(names: Iterable[str]) -> None:
+    """Name the modules (importable names, in the order their hooks are called) that are the
+    application's built-in plugins: registered first, also with autoload disabled, and an error,
+    not a warning, when broken. The manager is rebuilt on next use."""
+    global _builtins
+    _builtins = tuple(names)
+    get_plugin_manager.cache_clear()
+    invalidate_registries()
+
+
+def builtin_plugins() -> tuple[str, ...]:
+    """The names :func:`set_builtin_plugins` gave."""
+    return _builtins
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,7 @@ _disabled: dict[str, str] = {}  # plugin name -> why it is left out (this proces
 
 def disable(pm: pluggy.PluginManager, name: str, why: str) -> None:
     """Leave the plugin ``name`` out (unregistered, its items forgotten), saying why once."""
-    if name in BUILTIN_PLUGINS:
+    if name in _builtins:
         raise SpikenasError(f"built-in plugin {name!r} is broken: {why}")
     plugin = pm.get_plugin(name)
     if plugin is not None:
@@ -81,7 +97,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide manager with built-ins and (unless disabled) entry-point plugins."""
     pm = pluggy.PluginManager("spikenas")
     pm.add_hookspecs(hookspecs)
-    for name in reversed(BUILTIN_PLUGINS):  # pluggy calls the last registered first
+    for name in reversed(_builtins):  # pluggy calls the last registered first
         pm.register(importlib.import_module(name), name=name)
     if not autoload_disabled():
         blocked = {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
@@ -130,7 +146,7 @@ def check_pending(pm: pluggy.PluginManager, contain: bool = False) -> None:
                        and any(i.plugin is exc.plugin and not i.optionalhook for i in getattr(pm.hook, h).get_hookimpls())]
             known = ", ".join(sorted(h for h in hooks if getattr(pm.hook, h).has_spec()))
             message = f"plugin {name!r} implements unknown hook {(unknown or ['?'])[0]!r}; known hooks: {known}"
-            if not contain or name in BUILTIN_PLUGINS:
+            if not contain or name in _builtins:
                 raise SpikenasError(message) from None
             disable(pm, name, message)
 
@@ -160,7 +176,7 @@ def _fill(pm: pluggy.PluginManager, hook_name: str, registry: Registry, registri
     for name, exc in failures.items():
         why = str(exc) if isinstance(exc, SpikenasError) else (
             f"raised while registering {registry.kind}s: {type(exc).__name__}: {one_line(exc)}")
-        if name in BUILTIN_PLUGINS:
+        if name in _builtins:
             raise SpikenasError(why if isinstance(exc, SpikenasError) else f"plugin {name!r} {why}") from exc
         for each in registries.all():
             each.remove_plugin(name)

@@ -10,10 +10,13 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from spikenas.cost import MemoryReport
 from spikenas.errors import SpikenasError
 
 T = TypeVar("T")
+
+REPORT_ATTRIBUTES = ("model", "total_bytes", "param_bytes", "state_bytes", "layers", "format")
+"""What a cost model's report has (those of ``spikenas.cost.MemoryReport``); the registry checks
+them by name, as the plugin layer imports nothing above it."""
 
 
 class UnknownNameError(SpikenasError, KeyError):
@@ -143,14 +146,16 @@ class CostModelRegistry(FactoryRegistry):
 
 
 class CheckedCostModel:
-    """A plugin's cost model whose reports are checked: a ``MemoryReport`` with non-negative
-    integer bytes. A report that is not, or a model that raises, is a one-line error naming
-    the model and its plugin. Other attributes (``weight_bits``, ...) are the model's."""
+    """A plugin's cost model whose reports are checked: a report (anything with the
+    :data:`REPORT_ATTRIBUTES` of ``spikenas.cost.MemoryReport``) with non-negative integer bytes.
+    A report that is not, or a model that raises, is a one-line error naming the model and its
+    plugin. Other attributes (``weight_bits``, ...) are the model's."""
 
     def __init__(self, model: Any, name: str, plugin: str) -> None:
         self.model = model
         self.name = name
         self.plugin = plugin
+        self._report_types: set[type] = set()  # types already seen to have every report attribute
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.__dict__["model"], attribute)
@@ -162,7 +167,7 @@ class CheckedCostModel:
             raise
         except Exception as exc:
             raise SpikenasError(f"{self._culprit()} raised {type(exc).__name__}: {' '.join(str(exc).split())}") from None
-        if (type(report) is MemoryReport and type(report.total_bytes) is int and report.total_bytes >= 0
+        if (type(report) in self._report_types and type(report.total_bytes) is int and report.total_bytes >= 0
                 and type(report.param_bytes) is int and report.param_bytes >= 0
                 and type(report.state_bytes) is int and report.state_bytes >= 0):
             return report  # the common case, checked cheaply (this runs for every candidate)
@@ -173,12 +178,13 @@ class CheckedCostModel:
 
     def _checked(self, report: Any) -> Any:
         """``report`` if it is sound after all (e.g. numpy integers), else the one-line error."""
-        if not isinstance(report, MemoryReport):
+        if not all(hasattr(report, attribute) for attribute in REPORT_ATTRIBUTES):
             raise SpikenasError(f"{self._culprit()} returned a {type(report).__name__}, not a spikenas.cost.MemoryReport")
         for field in ("total_bytes", "param_bytes", "state_bytes"):
             value = getattr(report, field)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise SpikenasError(f"{self._culprit()} returned {field}={value!r}; bytes must be integers >= 0")
+        self._report_types.add(type(report))
         return report
 
 

@@ -15,7 +15,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Callable
 
-from spikenas.cost import CostModel, format_bytes
+from spikenas.cost import CostModel
+from spikenas.units import format_bytes
 from spikenas.errors import SpikenasError
 from spikenas.evaluate import ScoringEngine
 from spikenas.network.profile import Profiler

@@ -26,7 +26,7 @@ from spikenas.space.config import SearchSpaceConfig
 from spikenas.evaluate import ScoringEngine, compiled_lif, ranks_whole_networks_only
 from spikenas.evaluate.stacked_tail import STACK_BYTES
 from spikenas.search.context import MemoryCheck, SearchContext, choose_macro, synops_unreachable
-from spikenas.search.limits import parse_limits
+from spikenas.cost.limits import parse_limits
 from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
@@ -78,7 +78,7 @@ def build_context(
     """A :class:`SearchContext` from plain settings (``neuron``: the network's neuron settings,
     for the scoring engine); the macro is fitted to the limits
     (``budget``: a size, or named limits such as ``{memory: 256KiB, synops: 2e6}``; see
-    :mod:`spikenas.search.limits`). ``channels_last``: networks and batches are scored in the
+    :mod:`spikenas.cost.limits`). ``channels_last``: networks and batches are scored in the
     channels-last memory layout. ``stack_bytes``: input bytes the part after a cell may take
     for several candidates at once (0: one at a time)."""
     registries = get_registries()

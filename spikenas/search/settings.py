@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional, Union
 
-from spikenas.cost import parse_bytes
+from spikenas.units import parse_bytes
 from spikenas.errors import SpikenasError
 from spikenas.space.config import SearchSpaceConfig
 

@@ -14,15 +14,13 @@ A network meets the limits when its bytes and its SynOps are at most their limit
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from spikenas.cost import parse_bytes
 from spikenas.errors import SpikenasError
+from spikenas.units import parse_bytes, parse_count
 
 SYNOPS = "synops"
-_SI = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
 @dataclass(frozen=True)
@@ -32,30 +30,6 @@ class Limits:
 
     bytes: int | None = None
     synops: float | None = None
-
-
-def parse_count(value: Any, what: str) -> float:
-    """A positive, finite count: ``2000000``, ``2e6``, ``"2M"``, ``"1.5G"`` (SI suffixes)."""
-    if isinstance(value, bool):
-        raise SpikenasError(f"{what} must be a positive number (e.g. 2e6 or 2M), got {value!r}")
-    try:
-        if isinstance(value, (int, float)):
-            amount = float(value)
-        else:
-            text = str(value).strip().replace("_", "").replace(" ", "").upper()
-            suffix = text[-1:] if text[-1:] in _SI and text[-1:] else ""
-            amount = float(text[: len(text) - len(suffix)]) * _SI[suffix]
-    except (ValueError, OverflowError):
-        amount = -1.0
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
-    if not math.isfinite(amount) or amount <= 0:
-        raise SpikenasError(f"{what} must be a positive, finite number (e.g. 2e6 or 2M), got {shown}")
-    if amount > MAX_COUNT:
-        raise SpikenasError(f"{what} {shown} is more than {MAX_COUNT:.0e}: no network does that many (a typo?)")
-    return amount
-
-
-MAX_COUNT = 1e18  # SynOps per inference; far above any network, and below float overflow in sums
 
 
 def parse_limits(budget: Any, cost_model: str = "memory") -> Limits:
