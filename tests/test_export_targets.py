@@ -28,7 +28,7 @@ from spikenas.ops import SpikingSequential
 from spikenas.ops.builtin import AvgPool3x3
 from spikenas.plugin import get_registries, hookimpl
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.testing import temporary_plugin
+from spikenas.plugin.testing import temporary_plugin
 
 from test_export import FORWARD, INTO_INPUT, SEARCH_CONFIG, _final_and_checkpoint, images, trained_like
 
