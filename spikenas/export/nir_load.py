@@ -112,16 +112,32 @@ class NIRModule(nn.Module):
 def load_nir(graph: Union[nir.NIRGraph, str, Path], dt: float | None = None) -> NIRModule:
     """The :class:`NIRModule` of ``graph`` (or a ``.nir`` file); ``dt`` defaults to the
     graph's ``metadata['dt']``. Call it as ``logits, state = module(image, state)`` once per step."""
-    if not isinstance(graph, nir.NIRGraph):
-        graph = nir.read(graph)
-    return NIRModule(graph, float(dt if dt is not None else graph.metadata.get("dt", 1e-3)))
+    where = "the NIR graph" if isinstance(graph, nir.NIRGraph) else f"NIR file {str(graph)!r}"
+    try:
+        if not isinstance(graph, nir.NIRGraph):
+            graph = nir.read(graph)
+        return NIRModule(graph, float(dt if dt is not None else graph.metadata.get("dt", 1e-3)))
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (h5py, nir and numpy raise many kinds on a damaged file)
+        raise ExportError(f"{where} cannot be read: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def run_nir(module: nn.Module, images: torch.Tensor, timesteps: int) -> torch.Tensor:
     """``[B, c, H, W]`` images fed ``timesteps`` times to a :func:`load_nir` module: ``[T, B, classes]`` logits."""
     state, outputs = None, []
-    with torch.no_grad():
-        for _ in range(timesteps):
-            logits, state = module(images, state)
-            outputs.append(logits)
-    return torch.stack(outputs)
+    try:
+        with torch.no_grad():
+            for _ in range(timesteps):
+                logits, state = module(images, state)
+                outputs.append(logits)
+        return torch.stack(outputs)
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (a graph whose shapes or values do not fit together)
+        raise ExportError(f"the NIR graph does not run on [{', '.join(map(str, images.shape))}] images: {_first_line(exc)}") from None
