@@ -78,7 +78,7 @@ genotypes = st.one_of(st.fixed_dictionaries({"cells": st.lists(cells, max_size=3
 
 @BUDGETS
 def test_genotypes_profile_or_fail_in_one_line(budget):
-    @fuzz(budget, ci=10)
+    @fuzz(budget, ci=6)
     @given(genotypes)
     def check(genotype):
         with sandbox() as box:
@@ -146,7 +146,7 @@ def config_changes(command: str):
 
 @BUDGETS
 def test_generated_configs_run_or_fail_in_one_line(budget, trained_once):
-    @fuzz(budget, ci=6)
+    @fuzz(budget, ci=4)
     @given(st.sampled_from(["fit", "search", "export", "validate"]).flatmap(
         lambda c: st.tuples(st.just(c), config_changes("search" if c == "search" else "fit"), st.booleans())))
     def check(drawn):

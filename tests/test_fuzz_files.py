@@ -127,7 +127,7 @@ def test_a_mutated_nir_file_loads_and_runs_or_is_one_error(budget, trained, tmp_
     names = datasets_of(nir_file)
     size = nir_file.stat().st_size
 
-    @fuzz(budget, ci=12)
+    @fuzz(budget, ci=8)
     @given(st.one_of(
         st.tuples(st.just("flip"), st.lists(st.tuples(st.integers(0, size - 1), st.integers(0, 255)), min_size=1, max_size=8)),
         st.tuples(st.just("truncate"), st.integers(0, size - 1)),
