@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 import sys
 from pathlib import Path
 
@@ -108,3 +109,18 @@ def dwsep():
 def _seed():
     torch.manual_seed(0)
 
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Hypothesis draws new inputs on every run (the fuzz tests, tests/test_fuzz*.py): a seed
+    is chosen here unless ``--hypothesis-seed`` gives one, and printed in the header, so that
+    ``pytest --hypothesis-seed=N`` replays a failing run."""
+    if config.getoption("hypothesis_seed", None) is None and hasattr(config.option, "hypothesis_seed"):
+        config.option.hypothesis_seed = str(random.SystemRandom().randrange(2**32))
+
+
+def pytest_report_header(config):
+    seed = config.getoption("hypothesis_seed", None)
+    if seed is not None:
+        return f"hypothesis seed: {seed} (replay with --hypothesis-seed={seed})"

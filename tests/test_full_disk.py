@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from test_cli_fit import QUIET, SYNTHETIC, write_config
-from test_fuzz import only_complete_results, run as outcome, search_args
+from fuzzing import only_complete_results, outcome, search_args
 
 SIZES_KIB = (4, 12, 24, 48, 96)
 ANALYZE = str(Path(__file__).parent / "configs" / "analyze_tiny.yaml")

@@ -137,9 +137,8 @@ def _read(path: Union[str, Path]) -> nir.NIRGraph:
     unchecked = {"type_check": False} if "type_check" in inspect.signature(nir.read).parameters else {}  # nir <= 1.0.4: none
     try:
         return nir.read(path, **unchecked)
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SpikenasError(f"cannot read NIR file {str(path)!r}: {reason}") from None
+    except Exception as exc:  # noqa: BLE001 (h5py, nir and numpy raise many kinds on a damaged file)
+        raise SpikenasError(f"cannot read NIR file {str(path)!r}: {_first_line(exc)}") from None
 
 
 def file_target(graph: nir.NIRGraph, where: str) -> Target:
@@ -176,7 +175,7 @@ def load_nir(graph: Union[nir.NIRGraph, str, Path], dt: float | None = None) -> 
         if dt is not None and dt != target.dt:
             raise SpikenasError(f"{where} is for {target.reader}, which runs every step as {target.dt} s; "
                                 f"got dt={dt}")
-        return NIRModule(graph, target.dt, target)
+        return _module(graph, target.dt, target, where)
     step = dt if dt is not None else graph.metadata.get("dt")
     try:
         seconds = float(step)
@@ -184,14 +183,34 @@ def load_nir(graph: Union[nir.NIRGraph, str, Path], dt: float | None = None) -> 
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds > 0):
         raise SpikenasError(f"{where}: dt {step!r} is not a number of seconds > 0 (give load_nir's dt)")
-    return NIRModule(graph, seconds, target)
+    return _module(graph, seconds, target, where)
+
+
+def _module(graph: nir.NIRGraph, dt: float, target: Target, where: str) -> NIRModule:
+    """:class:`NIRModule` of ``graph``; a graph whose nodes are damaged is one line naming ``where``."""
+    try:
+        return NIRModule(graph, dt, target)
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (nir and numpy raise many kinds on damaged node parameters)
+        raise ExportError(f"{where} cannot be read: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def run_nir(module: nn.Module, images: torch.Tensor, timesteps: int) -> torch.Tensor:
     """``[B, c, H, W]`` images fed ``timesteps`` times to a :func:`load_nir` module: ``[T, B, classes]`` logits."""
     state, outputs = None, []
-    with torch.no_grad():
-        for _ in range(timesteps):
-            logits, state = module(images, state)
-            outputs.append(logits)
-    return torch.stack(outputs)
+    try:
+        with torch.no_grad():
+            for _ in range(timesteps):
+                logits, state = module(images, state)
+                outputs.append(logits)
+        return torch.stack(outputs)
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (a graph whose shapes or values do not fit together)
+        raise ExportError(f"the NIR graph does not run on [{', '.join(map(str, images.shape))}] images: {_first_line(exc)}") from None
