@@ -51,16 +51,37 @@ def output_set(directory: Path) -> Iterator[Path]:
     """A staging directory inside ``directory`` for a set of results: write every file into
     it; on a clean exit each is moved into ``directory`` (renames within one file system), on an
     error (a full disk, an exception) the staging directory and all it holds are removed and
-    ``directory`` gains nothing."""
+    ``directory`` gains nothing. A move that fails part-way undoes the moves before it (each
+    file it replaced is put back), so ``directory`` holds the whole new set or its old files."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory, prefix=".outputs-"))
     try:
         yield staging
-        for item in sorted(staging.iterdir()):
-            os.replace(item, directory / item.name)
+        _move_all(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_all(staging: Path, directory: Path) -> None:
+    """Every file of ``staging`` into ``directory``, all or none (see :func:`output_set`)."""
+    moved: list[tuple[Path, Path | None]] = []  # (the file placed, the old one it replaced, kept in staging)
+    try:
+        for item in sorted(p for p in staging.iterdir() if not p.name.startswith(".old-")):
+            target = directory / item.name
+            old = None
+            if target.is_file() and not target.is_symlink():
+                old = staging / f".old-{item.name}"
+                os.link(target, old)
+            os.replace(item, target)
+            moved.append((target, old))
+    except BaseException:
+        for target, old in reversed(moved):
+            if old is not None:
+                os.replace(old, target)
+            else:
+                target.unlink(missing_ok=True)
+        raise
 
 
 def _umask() -> int:
