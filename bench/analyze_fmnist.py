@@ -74,7 +74,7 @@ def main() -> None:
     out = Path(args.out or ROOT / "lightning_logs" / f"bench_analyze_fmnist{name}")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
-    from spikenas.cli import main as spikenas
+    from spikenas.app.cli import main as spikenas
 
     command = ["analyze", "--config", str(ROOT / "configs" / "analyze.yaml"), *(QUICK if args.quick else MEDIUM if args.medium else FULL),
                "--trainer.default_root_dir", str(out), *extra]

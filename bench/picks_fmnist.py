@@ -37,7 +37,7 @@ from pathlib import Path
 
 import yaml
 
-from spikenas.files import atomic_write
+from spikenas.base.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "search.yaml"
@@ -59,7 +59,7 @@ def genotype_from_text(text: str, nodes: int) -> dict:
 
 def search(name: str, out: Path, extra: list[str]) -> tuple[Path, float]:
     """``spikenas search`` into ``out/<name>`` (or the finished one there): its run and seconds."""
-    from spikenas.cli import main
+    from spikenas.app.cli import main
 
     directory = out / name
     done = directory / "seconds.txt"
@@ -94,7 +94,7 @@ def from_candidates(run: Path, out: Path) -> dict[str, Path]:
 
 def train_and_test(final: Path, directory: Path, seed: int, epochs: int, extra: list[str]) -> float:
     """Test accuracy of ``final.yaml``'s network trained from ``seed`` (reused when done)."""
-    from spikenas.cli import main
+    from spikenas.app.cli import main
 
     result = directory / "test_acc.txt"
     if result.is_file():

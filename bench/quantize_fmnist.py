@@ -63,7 +63,7 @@ def main() -> None:
         results[bits] = (RESULTS["test_acc"], footprint(final), int(RESULTS["epochs"]))
         print(f"bits={bits} test_acc={results[bits][0]:.4f} bytes={results[bits][1]} epochs={results[bits][2]} "
               f"final={final}", flush=True)
-    from spikenas.units import parse_bytes
+    from spikenas.base.units import parse_bytes
 
     print(f"test_acc_fp32={results[32][0]:.4f} test_acc_int8={results[8][0]:.4f} bytes_fp32={results[32][1]} "
           f"bytes_int8={results[8][1]} budget={parse_bytes(budget)}", flush=True)

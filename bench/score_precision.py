@@ -21,7 +21,7 @@ from unittest import mock
 import torch
 from torchmetrics.functional.regression import kendall_rank_corrcoef
 
-from spikenas.allocator import keep_freed_memory
+from spikenas.base.allocator import keep_freed_memory
 from spikenas.neuron import NeuronConfig
 from spikenas.neuron import lif as lif_module
 from spikenas.neuron.functional import lif_sequence_no_grad

@@ -23,7 +23,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from spikenas.allocator import keep_freed_memory
+from spikenas.base.allocator import keep_freed_memory
 from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.score import score_network
 from spikenas.space.config import SearchSpaceConfig
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contiguous", action="store_true",
                         help="score in the contiguous layout (default: channels-last, as spikenas search does)")
     parser.add_argument("--system-malloc", action="store_true",
-                        help="leave glibc's allocator as it is (default: keep freed memory, spikenas.allocator)")
+                        help="leave glibc's allocator as it is (default: keep freed memory, spikenas.base.allocator)")
     args = parser.parse_args(argv)
     kept = False if args.system_malloc else keep_freed_memory()
     device = torch.device(args.device)

@@ -27,7 +27,7 @@ is available, on random CIFAR-shaped images when CIFAR-10's files are absent (sa
 ``--channels 128`` is the intermediate commit 263e6bc's width, which the figures measured before
 2026-12-05 used; ``--channels/--batch-size/--score-batches/--data`` pick a smaller
 setting for a CPU. Every strategy scores as ``spikenas search`` does (channels-last, the LIF
-recurrence of large layers compiled, glibc keeping freed memory: ``spikenas.allocator``), so
+recurrence of large layers compiled, glibc keeping freed memory: ``spikenas.base.allocator``), so
 the comparison stays fair.
 The default budget is halfway between the smallest and the largest footprint of the space.
 
@@ -48,8 +48,8 @@ import time
 
 import torch
 
-from spikenas.allocator import keep_freed_memory
-from spikenas.units import format_bytes
+from spikenas.base.allocator import keep_freed_memory
+from spikenas.base.units import format_bytes
 from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.settings import SearchSettings
@@ -72,7 +72,7 @@ def scoring_batch(data: str, batch_size: int, seed: int, root: str) -> tuple[tor
     without its files (a GPU machine offline), random normalised CIFAR-shaped images and
     ``synthetic`` True (a candidate's scoring time does not depend on the images, its score does)."""
     from spikenas import data as datasets
-    from spikenas.errors import SpikenasError
+    from spikenas.base.errors import SpikenasError
 
     module = {"fmnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[data]
     kwargs = {"root": root} if root else {}

@@ -25,7 +25,7 @@ import time
 import torch
 from torch import nn
 
-from spikenas.allocator import keep_freed_memory
+from spikenas.base.allocator import keep_freed_memory
 from spikenas.neuron import LIF, NeuronConfig
 from spikenas.score import neurons_flat
 from spikenas.score.sahd import SAHD

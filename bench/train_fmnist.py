@@ -94,7 +94,7 @@ def last_version(out: Path) -> Path:
 def search(budget: str | None, out: Path, config: Path, extra: list[str]) -> Path:
     """Run ``spikenas search`` (at the config's budget unless ``budget`` is given); returns the
     ``final.yaml`` it wrote."""
-    from spikenas.cli import main
+    from spikenas.app.cli import main
 
     budget_args = ["--budget", budget] if budget else []
     main(["search", "--config", str(config), *budget_args, "--trainer.accelerator", "auto",
@@ -108,7 +108,7 @@ def search(budget: str | None, out: Path, config: Path, extra: list[str]) -> Pat
 def fit_and_test(final: Path, out: Path, epochs: int | None, extra: list[str]) -> None:
     """Fit ``final.yaml`` (``epochs``: None keeps its ``trainer.max_epochs``), then test the
     best checkpoint."""
-    from spikenas.cli import main
+    from spikenas.app.cli import main
 
     callback = ["--trainer.callbacks+", f"{__name__}.Throughput"]
     common = ["--trainer.default_root_dir", str(out), "--trainer.accelerator", "auto", "--trainer.devices", "1"]

@@ -34,7 +34,7 @@ from lightning.pytorch.callbacks import ThroughputMonitor
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-from spikenas.lit import SNNClassifier
+from spikenas.train.classifier import SNNClassifier
 from spikenas.space.macro import MacroConfig
 
 from device import device_name, sync  # bench/device.py

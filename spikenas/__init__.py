@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from spikenas.errors import SpikenasError  # noqa: E402
+from spikenas.base.errors import SpikenasError  # noqa: E402
 from spikenas.plugin import get_plugin_manager, get_registries, hookimpl  # noqa: E402
 from spikenas.plugin.manager import set_builtin_plugins  # noqa: E402
 from spikenas.space.genotype import CellGenotype, Edge, Genotype  # noqa: E402

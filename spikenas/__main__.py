@@ -1,6 +1,6 @@
 """``python -m spikenas`` is the ``spikenas`` command."""
 
-from spikenas.console import main
+from spikenas.app.console import main
 
 if __name__ == "__main__":
     main()

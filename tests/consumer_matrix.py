@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import yaml
 
-from spikenas.cli import main
-from spikenas.lit import SNNClassifier
+from spikenas.app.cli import main
+from spikenas.train.classifier import SNNClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLCHAINS = ("snntorch", "norse", "norse_nir104", "sinabs")

@@ -22,7 +22,7 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from spikenas.cli import main
+from spikenas.app.cli import main
 
 CONFIGS = Path(__file__).parent / "configs"
 SEARCH_CONFIG = str(CONFIGS / "search_tiny.yaml")

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-CODE = "from spikenas.allocator import tune_for_command; print(tune_for_command())"
+CODE = "from spikenas.base.allocator import tune_for_command; print(tune_for_command())"
 
 
 def run(env_value: str | None) -> str:

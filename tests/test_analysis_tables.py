@@ -15,8 +15,8 @@ from spikenas.analysis.settings import ProxyRecipe
 from spikenas.analysis.ranking import correlation_table, tau_b
 from spikenas.analysis.sizes import SIZES
 from spikenas.analysis.tables import baseline_table, cells_table, enhanced_space, impact_table
-from spikenas.errors import SpikenasError
-from spikenas.files import atomic_write
+from spikenas.base.errors import SpikenasError
+from spikenas.base.files import atomic_write
 from spikenas.score.hamming import Hamming
 from spikenas.space.genotype import CellGenotype, Genotype
 

@@ -13,7 +13,7 @@ import yaml
 
 from spikenas.analysis.proxy import ProxyTrainer
 from spikenas.analysis.sizes import SIZES
-from spikenas.cli import main
+from spikenas.app.cli import main
 from spikenas.plugin import hookimpl
 from spikenas.plugin.testing import temporary_plugin
 
@@ -215,7 +215,7 @@ def test_an_analyze_state_resumes_only_into_the_directory_it_claimed(tmp_path, c
     """Issue 31: analysis states carried no checksum and resumed into any folder of the logs."""
     import json
 
-    from spikenas.rundir import seal
+    from spikenas.base.rundir import seal
 
     small = ("--studies.run", "[correlation]", "--studies.random_networks", "3")
     analyze(tmp_path, *small)

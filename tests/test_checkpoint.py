@@ -18,11 +18,11 @@ import yaml
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
-from spikenas.checkpoint import (CheckpointWarning, LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint,
+from spikenas.train.checkpoint import (CheckpointWarning, LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint,
                                  save_checkpoint_file)
-from spikenas.cli import main
-from spikenas.errors import SpikenasError
-from spikenas.trainer import Trainer
+from spikenas.app.cli import main
+from spikenas.base.errors import SpikenasError
+from spikenas.app.trainer import Trainer
 
 from test_cli_fit import GENOTYPE, QUIET, SYNTHETIC, run_dir, write_config
 
@@ -186,7 +186,7 @@ def test_saving_a_checkpoint_on_a_full_disk_keeps_the_old_one(tmp_path, monkeypa
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("spikenas.checkpoint.os.fsync", full)
+    monkeypatch.setattr("spikenas.train.checkpoint.os.fsync", full)
     with pytest.raises(SpikenasError, match="No space left on device.*previous checkpoint, if any, is intact"):
         SafeCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(1000)}}, path)
     assert path.read_bytes() == before
@@ -334,8 +334,8 @@ def hostile_server():
 
 
 def test_a_download_that_trickles_is_refused_at_its_total_deadline(hostile_server, monkeypatch):
-    monkeypatch.setattr("spikenas.checkpoint.DOWNLOAD_TOTAL_S", 0.5)
-    monkeypatch.setattr("spikenas.checkpoint.DOWNLOAD_TIMEOUT_S", 2.0)
+    monkeypatch.setattr("spikenas.train.checkpoint.DOWNLOAD_TOTAL_S", 0.5)
+    monkeypatch.setattr("spikenas.train.checkpoint.DOWNLOAD_TIMEOUT_S", 2.0)
     started = time.monotonic()
     with pytest.raises(SpikenasError) as error:
         read_checkpoint(f"{hostile_server}/trickle")
@@ -344,7 +344,7 @@ def test_a_download_that_trickles_is_refused_at_its_total_deadline(hostile_serve
 
 
 def test_a_download_over_the_cap_is_refused(hostile_server, monkeypatch):
-    monkeypatch.setattr("spikenas.checkpoint.MAX_DOWNLOAD_BYTES", 1000)
+    monkeypatch.setattr("spikenas.train.checkpoint.MAX_DOWNLOAD_BYTES", 1000)
     with pytest.raises(SpikenasError) as error:
         read_checkpoint(f"{hostile_server}/big")
     assert str(error.value) == f"checkpoint {hostile_server}/big is larger than 1,000 bytes: refused"

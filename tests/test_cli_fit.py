@@ -13,7 +13,7 @@ import lightning.pytorch as pl
 import pytest
 import yaml
 
-from spikenas.cli import main
+from spikenas.app.cli import main
 
 from datasets import FMNIST_SYSTEM_DIR, write_cifar
 
@@ -244,12 +244,12 @@ def test_a_config_file_with_a_standard_library_class_path_is_refused(tmp_path):
 def test_ctrl_c_while_the_libraries_load_is_one_line_with_status_130(monkeypatch, capsys):
     import builtins
 
-    from spikenas import console
+    from spikenas.app import console
 
     real_import = builtins.__import__
 
     def interrupted(name, *args, **kwargs):
-        if name == "spikenas.cli":
+        if name == "spikenas.app.cli":
             raise KeyboardInterrupt
         return real_import(name, *args, **kwargs)
 
@@ -271,7 +271,7 @@ def _complete_fit_run(run: Path) -> bool:
 def test_a_fit_asking_for_a_taken_version_gets_the_next_free_one_and_says_so(tmp_path, capsys):
     """Issue 31 L2/L3: a fit with a fixed version wrote into a folder another run (a fit, a
     search) already held: a new config.yaml, metrics.csv replaced, last-v1.ckpt beside the old."""
-    from spikenas.rundir import claim_run_dir
+    from spikenas.base.rundir import claim_run_dir
 
     cfg = write_config(tmp_path, SYNTHETIC)
     short = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",

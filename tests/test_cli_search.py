@@ -13,14 +13,14 @@ import torch
 import yaml
 
 from spikenas import Genotype
-from spikenas.cli import main
-from spikenas.errors import SpikenasError
+from spikenas.app.cli import main
+from spikenas.base.errors import SpikenasError
 from spikenas.data import Synthetic
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import record_spikes
 from spikenas.score import scoring_mode
 from spikenas.space import MacroConfig
-from spikenas.synops import fan_outs, profile_layer
+from spikenas.cost.synops import fan_outs, profile_layer
 
 CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
 
@@ -245,7 +245,7 @@ def test_two_runs_asking_for_the_same_fixed_version_get_different_directories(tm
     directory (each run's logger may have created it already)."""
     from types import SimpleNamespace
 
-    from spikenas.rundir import claim_run_dir
+    from spikenas.base.rundir import claim_run_dir
 
     root = tmp_path / "lightning_logs"
     fixed = root / "version_5"
@@ -396,7 +396,7 @@ def test_a_sealed_state_resumes_only_into_the_directory_it_claimed(tmp_path, cap
     run_dir another run claimed is set aside: its outputs never land in that run's folder."""
     import json
 
-    from spikenas.rundir import claim_run_dir, seal
+    from spikenas.base.rundir import claim_run_dir, seal
 
     first, state, data = _unfinished_state(tmp_path)
     root = tmp_path / "lightning_logs"

@@ -8,7 +8,7 @@ from spikenas import SpikenasError
 from spikenas.cost import NetworkProfile, bits_to_bytes
 from spikenas.cost.memory import ParameterMemory
 from spikenas.network.profile import Profiler
-from spikenas.units import format_bytes, parse_bytes
+from spikenas.base.units import format_bytes, parse_bytes
 
 
 @pytest.mark.parametrize("weight_bits, state_bits", [(32, 32), (8, 16), (4, 3)])

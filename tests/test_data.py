@@ -14,7 +14,7 @@ import torch
 from spikenas.data import CIFAR10, CIFAR100, FashionMNIST, SpikenasDataModule, Synthetic
 from spikenas.data.base import TensorImages
 from spikenas.data.cifar_batch import read_batch
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 from datasets import FMNIST_SYSTEM_DIR, py2_cifar_batch, write_cifar, write_fashion_mnist_gz
 

@@ -13,14 +13,14 @@ import yaml
 from torch import nn
 
 from spikenas import CellGenotype, Genotype
-from spikenas.cli import main
+from spikenas.app.cli import main
 from spikenas.export import ExportError, load_nir, network_to_nir, run_nir
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.neuron.lif import record_spikes
 from spikenas.ops import SpikingSequential
 from spikenas.plugin import hookimpl
-from spikenas.quantize import QuantizationConfig, quantize_weights
+from spikenas.train.quantize import QuantizationConfig, quantize_weights
 from spikenas.space import MacroConfig
 from spikenas.plugin.testing import temporary_plugin
 

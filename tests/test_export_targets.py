@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from spikenas import CellGenotype, Genotype
-from spikenas.cli import main
-from spikenas.errors import SpikenasError
+from spikenas.app.cli import main
+from spikenas.base.errors import SpikenasError
 from spikenas.export import ExportError, TARGETS, load_nir, network_to_nir, run_nir
 from spikenas.export.from_network import NIRBuilder
 from spikenas.export.graph import Graph, write

@@ -1,4 +1,4 @@
-"""``spikenas.files``: a set of results appears whole or not at all."""
+"""``spikenas.base.files``: a set of results appears whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from spikenas import files
+from spikenas.base import files
 
 
 @pytest.mark.parametrize("fail_at", [1, 2, 3])

@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzzing import BUDGETS, fuzz, no_temporary_files, only_complete_results, outcome, search_args
-from spikenas.checkpoint import read_checkpoint
+from spikenas.train.checkpoint import read_checkpoint
 from test_fuzz import FIT_CONFIG, FIT_FIXED
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC

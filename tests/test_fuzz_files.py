@@ -3,7 +3,7 @@ callback state is hostile (paths with ``..``, absolute, through symlinks, out of
 files with parts mutated, and checkpoint URLs answered slowly, hugely or wrongly by a local server.
 
 Each example either succeeds or ends in one ``spikenas: error:`` line (for the library's
-``load_nir``: a :class:`~spikenas.errors.SpikenasError`), and changes nothing outside the run's
+``load_nir``: a :class:`~spikenas.base.errors.SpikenasError`), and changes nothing outside the run's
 own directory. Budgets, seed and long run: see :mod:`fuzzing`.
 """
 
@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzzing import BUDGETS, fuzz, outcome, sandbox
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.export.nir_load import load_nir, run_nir
 from test_fuzz import FIT_CONFIG, FIT_FIXED
 
@@ -261,8 +261,8 @@ def serve(answer: tuple, checkpoint: bytes, lifetime: float = 20.0) -> Iterator[
 def test_a_checkpoint_url_answered_slowly_hugely_or_wrongly_is_one_line(budget, trained, monkeypatch):
     config, last, _ = trained
     checkpoint = last.read_bytes()
-    monkeypatch.setattr("spikenas.checkpoint.MAX_DOWNLOAD_BYTES", HUGE_LIMIT)
-    monkeypatch.setattr("spikenas.checkpoint.DOWNLOAD_TIMEOUT_S", 0.3)
+    monkeypatch.setattr("spikenas.train.checkpoint.MAX_DOWNLOAD_BYTES", HUGE_LIMIT)
+    monkeypatch.setattr("spikenas.train.checkpoint.DOWNLOAD_TIMEOUT_S", 0.3)
 
     @fuzz(budget, ci=6)
     @given(ANSWERS, st.sampled_from(["test", "export", "validate"]))

@@ -10,14 +10,14 @@ from torch import nn
 
 from spikenas import CellGenotype, Genotype, get_registries, hookimpl
 from spikenas.cost import MemoryReport, NetworkProfile
-from spikenas.hardware import hardware_layers
+from spikenas.cost.hardware import hardware_layers
 from spikenas.network import SpikingNetwork
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
 from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.space import MacroConfig
 from spikenas.network.profile import Profiler
-from spikenas.synops import profile_layer
+from spikenas.cost.synops import profile_layer
 from spikenas.plugin.testing import temporary_plugin
 
 MACRO = MacroConfig(input_shape=(1, 12, 12), num_classes=3, timesteps=2, channels=4, head_pool=2, head_hidden=8, votes=2)

@@ -1,4 +1,6 @@
-"""The package's layers: space (data) -> network (modules) -> search -> lit -> cli, never back up."""
+"""The package's layers (``LAYER``), read from every import statement: no cycles between modules or
+parts, each part above the parts it imports, search/ free of neuron models and operations, the
+plugin layer at the bottom, few modules loose in the package root (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -6,32 +8,126 @@ import ast
 import subprocess
 import sys
 
-import pytest
-
 from conftest import ROOT
 
-LAYERS = ("space", "network", "search", "lit", "cli")
+# Each part of the package and its layer: a part imports only parts of lower layers (its own
+# modules aside). ``spikenas`` is the package's facade (``spikenas/__init__.py``).
+LAYER = {
+    "spikenas.base": 0,  # errors, units, atomic files, run directories, allocator
+    "spikenas.plugin": 1, "spikenas.data": 1,
+    "spikenas.neuron": 2, "spikenas.space": 2,
+    "spikenas": 3, "spikenas.ops": 3, "spikenas.score": 3,
+    "spikenas.cost": 4,
+    "spikenas.network": 5,
+    "spikenas.evaluate": 6, "spikenas.export": 6,
+    "spikenas.search": 7,
+    "spikenas.analysis": 8, "spikenas.train": 8,
+    "spikenas.app": 9, "spikenas.__main__": 10,
+}
+MAX_ROOT_MODULES = 8
 
 
 def imports(path) -> list[str]:
-    """Every module ``path`` imports (absolute names), at any depth of the file."""
+    """Every module ``path`` imports (absolute names), at any depth of the file:
+    ``TYPE_CHECKING`` and function-local imports included, relative ones resolved."""
+    package = ROOT / "spikenas"
+    rel = path.relative_to(ROOT).with_suffix("")
+    here = list(rel.parts[:-1] if rel.name == "__init__" else rel.parts[:-1])
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append(node.module)
+        if isinstance(node, ast.ImportFrom):
+            base = here[: len(here) - (node.level - 1)] if node.level else []
+            name = ".".join(base + ([node.module] if node.module else []))
+            found.extend(f"{name}.{a.name}" if (package.parent / f"{name}.{a.name}".replace(".", "/")).with_suffix(".py").exists()
+                         or (package.parent / f"{name}.{a.name}".replace(".", "/")).is_dir() else name for a in node.names)
         elif isinstance(node, ast.Import):
             found.extend(alias.name for alias in node.names)
     return found
 
 
-@pytest.mark.parametrize("layer", LAYERS)
-def test_no_layer_imports_a_layer_above_it(layer):
+def module_graph() -> dict[str, set[str]]:
+    """``{module: modules of spikenas it imports}`` over every file of the package."""
     package = ROOT / "spikenas"
-    files = [package / f"{layer}.py"] if (package / f"{layer}.py").exists() else sorted((package / layer).rglob("*.py"))
-    above = {f"spikenas.{name}" for name in LAYERS[LAYERS.index(layer) + 1:]}
-    wrong = [(f.name, module) for f in files for module in imports(f)
-             if any(module == a or module.startswith(a + ".") for a in above)]
-    assert not wrong, f"{layer} imports layers above it: {wrong}"
+    mods = {}
+    for f in package.rglob("*.py"):
+        rel = f.relative_to(ROOT).with_suffix("")
+        mods[".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)] = f
+    graph = {}
+    for name, f in mods.items():
+        targets = set()
+        for target in imports(f):
+            while target and target not in mods:
+                target = target.rpartition(".")[0]
+            if target and target != name and target.startswith("spikenas"):
+                targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def part(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_module_cycle_and_no_cycle_between_parts():
+    graph = module_graph()
+    parts: dict[str, set[str]] = {}
+    for a, targets in graph.items():
+        parts.setdefault(part(a), set()).update(part(b) for b in targets if part(b) != part(a))
+    assert cycles(graph) == [] and cycles(parts) == []
+
+
+def test_every_part_imports_only_lower_layers():
+    graph = module_graph()
+    unknown = sorted({part(m) for m in graph} - set(LAYER))
+    assert not unknown, f"parts without a layer in tests/test_layers.py: {unknown}"
+    wrong = sorted((a, b) for a, targets in graph.items() for b in targets
+                   if part(a) != part(b) and LAYER[part(b)] >= LAYER[part(a)])
+    assert not wrong, f"imports of a part at the same or a higher layer: {wrong}"
+
+
+def test_search_knows_no_neuron_model_or_operation_and_plugin_layer_nothing_above():
+    graph = module_graph()
+    search_low = [(a, b) for a, targets in graph.items() if a.startswith("spikenas.search") for b in targets
+                  if b.startswith(("spikenas.neuron", "spikenas.ops"))]
+    plugin_up = [(a, b) for a, targets in graph.items() if a.startswith("spikenas.plugin") for b in targets
+                 if part(b) not in ("spikenas.plugin", "spikenas.base")]
+    assert search_low == [] and plugin_up == []
+
+
+def test_few_modules_loose_in_the_package_root():
+    root = [f.stem for f in (ROOT / "spikenas").glob("*.py") if f.name not in ("__init__.py", "__main__.py")]
+    assert len(root) <= MAX_ROOT_MODULES, root
 
 
 def test_the_space_is_data_without_torch_modules():

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from spikenas import Genotype
-from spikenas.cli import main
-from spikenas.errors import SpikenasError
+from spikenas.app.cli import main
+from spikenas.base.errors import SpikenasError
 from spikenas.score import scoring_mode
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
@@ -23,7 +23,7 @@ from spikenas.cost.limits import Limits, parse_limits
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.spikenas_search import SpikeNASSearch
 from spikenas.search.strategy import Found, SearchStrategy
-from spikenas.synops import measure_synops
+from spikenas.cost.synops import measure_synops
 from test_analyze import CONFIG as ANALYZE_CONFIG
 from test_cli_search import CONFIG as SEARCH_CONFIG, run_search
 

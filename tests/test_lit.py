@@ -8,11 +8,11 @@ import torch
 from host_reads import HostReads
 
 from spikenas.data import Synthetic
-from spikenas.errors import SpikenasError
-from spikenas.lit import SNNClassifier
+from spikenas.base.errors import SpikenasError
+from spikenas.train.classifier import SNNClassifier
 from spikenas.neuron import LIF, record_spikes
 from spikenas.space import MacroConfig
-from spikenas.synops import fan_outs
+from spikenas.cost.synops import fan_outs
 
 GENOTYPE = {"cells": [{"nodes": 4, "edges": [["conv3x3", 0, 1], ["skip", 0, 3], ["conv1x1", 1, 3]]}]}
 

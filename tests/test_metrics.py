@@ -7,7 +7,7 @@ import torch
 from host_reads import HostReads
 from torchmetrics.classification import MulticlassAccuracy
 
-from spikenas.metrics import TopKAccuracy, accuracy_metrics
+from spikenas.train.metrics import TopKAccuracy, accuracy_metrics
 
 
 def _batches(device: str = "cpu", n: int = 4):

@@ -37,7 +37,7 @@ def installed(tmp_path, **plugins: str) -> dict[str, str]:
 
 
 def spikenas_plugins(env: dict[str, str]) -> subprocess.CompletedProcess:
-    code = "from spikenas.cli import main; main(['plugins'])"
+    code = "from spikenas.app.cli import main; main(['plugins'])"
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
 
 

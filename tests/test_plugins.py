@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from spikenas import CellGenotype, Genotype
-from spikenas.cli import main
+from spikenas.app.cli import main
 from spikenas.cost import bits_to_bytes
 from spikenas.network import SpikingNetwork
 from spikenas.plugin import get_registries

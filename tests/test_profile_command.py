@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spikenas.cli import main
+from spikenas.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_SEARCH = str(ROOT / "tests" / "configs" / "search_tiny.yaml")

@@ -9,10 +9,10 @@ import torch
 import yaml
 from torch import nn
 
-from spikenas.cli import main
-from spikenas.errors import SpikenasError
-from spikenas.lit import SNNClassifier
-from spikenas.quantize import QuantizationConfig
+from spikenas.app.cli import main
+from spikenas.base.errors import SpikenasError
+from spikenas.train.classifier import SNNClassifier
+from spikenas.train.quantize import QuantizationConfig
 
 SEARCH_CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
 

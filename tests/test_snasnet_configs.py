@@ -30,7 +30,7 @@ import torch
 import yaml
 
 from spikenas import Genotype
-from spikenas.cli import main
+from spikenas.app.cli import main
 from spikenas.network import SpikingNetwork
 from spikenas.space import MacroConfig
 

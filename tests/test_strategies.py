@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from spikenas.cli import main
-from spikenas.errors import SpikenasError
+from spikenas.app.cli import main
+from spikenas.base.errors import SpikenasError
 from spikenas.plugin import hookimpl
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, make_strategy, search

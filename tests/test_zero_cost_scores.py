@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import LIF
 from spikenas.score import measure_network

@@ -27,13 +27,13 @@ from spikenas.analysis.plan import Plan, Planner, PlannedNetwork
 from spikenas.analysis.proxy import ProxyTrainer, ranked_scores
 from spikenas.analysis.report import write_report
 from spikenas.analysis.settings import ProxyRecipe, Studies
-from spikenas.errors import SpikenasError
-from spikenas.files import output_set
+from spikenas.base.errors import SpikenasError
+from spikenas.base.files import output_set
 from spikenas.plugin import get_registries
-from spikenas.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path, write_state
+from spikenas.base.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path, write_state
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.workers import Workers, launch
-from spikenas.units import format_bytes, parse_bytes
+from spikenas.base.units import format_bytes, parse_bytes
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def describe(obj: Any) -> str:
 
 def run_analysis(trainer: pl.Trainer, model: pl.LightningModule, datamodule: Optional[pl.LightningDataModule] = None,
                  config: Optional[dict] = None, command: Optional[str] = None, **settings: Any) -> AnalysisResult:
-    """The ``analyze`` subcommand (see :meth:`spikenas.trainer.Trainer.analyze` for settings);
+    """The ``analyze`` subcommand (see :meth:`spikenas.app.trainer.Trainer.analyze` for settings);
     ``config`` is the parsed CLI config (it identifies the run for resuming), ``command`` the
     command line that ``report.md`` quotes."""
     return launch(trainer, "analyze", _run, trainer, model, datamodule, config, command, settings)

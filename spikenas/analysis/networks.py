@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spikenas.analysis.sizes import SIZES
-from spikenas.errors import SpikenasError
-from spikenas.files import atomic_write
+from spikenas.base.errors import SpikenasError
+from spikenas.base.files import atomic_write
 
 HEAD = ["study", "key", "hash", "genotype", "cells", "macro", "bytes"]
 TAIL = ["val_acc", "test_acc", "seed", "steps", "final_loss", "seconds"]

@@ -22,7 +22,7 @@ from spikenas.analysis import plots
 from spikenas.analysis.networks import TrainedNetwork
 from spikenas.analysis.ranking import CorrelationRow, best_baseline, ceiling, correlation_table
 from spikenas.analysis.tables import BaselineRow, CellsRow, ImpactRow, baseline_table, cells_table, enhanced_space, impact_table
-from spikenas.files import atomic_write
+from spikenas.base.files import atomic_write
 
 
 @dataclass(frozen=True)

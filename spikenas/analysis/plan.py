@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from spikenas.cost import CostModel
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.evaluate import ScoringEngine
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.manager import Registries
@@ -39,7 +39,7 @@ from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.analysis.settings import Studies
-from spikenas.units import format_bytes
+from spikenas.base.units import format_bytes
 
 MAX_REJECTIONS = 20_000
 

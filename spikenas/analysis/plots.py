@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from spikenas.analysis.networks import TrainedNetwork
 from spikenas.analysis.ranking import CorrelationRow
 from spikenas.analysis.tables import BaselineRow, CellsRow, ImpactRow
-from spikenas.files import write_figure
+from spikenas.base.files import write_figure
 
 
 def impact_figure(table: list[ImpactRow], path: Path) -> None:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from spikenas.analysis.settings import ProxyRecipe
 from spikenas.analysis.sizes import size_measures
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.network import SpikingNetwork
 from spikenas.network.profile import Profiler
 from spikenas.neuron import NeuronConfig

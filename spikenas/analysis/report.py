@@ -10,7 +10,7 @@ import yaml
 
 from spikenas.analysis.outputs import AnalysisTables
 from spikenas.analysis.ranking import best_baseline, ceiling
-from spikenas.files import atomic_write
+from spikenas.base.files import atomic_write
 
 
 def _pct(value: float) -> str:

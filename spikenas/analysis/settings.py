@@ -1,7 +1,7 @@
 """What ``spikenas analyze`` studies and how it trains each network (the proxy recipe).
 
 Everything here is plain data; :meth:`check` (called by the analysis before it builds or
-trains anything) turns a bad setting into a one-line :class:`~spikenas.errors.SpikenasError`.
+trains anything) turns a bad setting into a one-line :class:`~spikenas.base.errors.SpikenasError`.
 Checking is not done on construction: the CLI's parser would wrap the error in a traceback.
 """
 
@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 STUDIES = ("impact", "cells", "correlation", "baseline")
 

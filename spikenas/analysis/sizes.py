@@ -22,7 +22,7 @@ import torch
 from spikenas.cost import NetworkProfile
 from spikenas.network import SpikingNetwork
 from spikenas.score import scoring_mode
-from spikenas.synops import measure_synops
+from spikenas.cost.synops import measure_synops
 
 SIZES = ("params", "bytes", "synops", "macs", "neurons")
 

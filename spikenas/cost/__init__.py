@@ -7,7 +7,7 @@ a :class:`MemoryReport`, whose ``total_bytes`` is what a budget is checked again
 
 The classes live in :mod:`spikenas.cost.profile` (what a network holds) and
 :mod:`spikenas.cost.model` (what it costs); the built-in cost model is :mod:`spikenas.cost.memory`.
-Sizes in settings (``256KiB``) are read by :mod:`spikenas.units`.
+Sizes in settings (``256KiB``) are read by :mod:`spikenas.base.units`.
 """
 
 from spikenas.cost.model import CostModel, LayerCost, MemoryReport, bits_to_bytes

@@ -6,7 +6,7 @@ limits, ``{memory: 256KiB, synops: 2e6}``:
 - the cost model's name (``memory`` for the built-in one, a plugin's name otherwise): bytes,
   counted from the genotype before a candidate is scored;
 - ``synops``: synaptic operations of one inference (spikes x fan-out, summed over the ``T``
-  timesteps, mean over the scoring images; :mod:`spikenas.synops`), measured at
+  timesteps, mean over the scoring images; :mod:`spikenas.cost.synops`), measured at
   initialisation in the same pass that scores a candidate.
 
 A network meets the limits when its bytes and its SynOps are at most their limits.
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from spikenas.errors import SpikenasError
-from spikenas.units import parse_bytes, parse_count
+from spikenas.base.errors import SpikenasError
+from spikenas.base.units import parse_bytes, parse_count
 
 SYNOPS = "synops"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from spikenas.cost.model import MemoryReport
 from spikenas.cost.profile import NetworkProfile
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.plugin import hookimpl
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from spikenas.cost.profile import NetworkProfile
-from spikenas.units import format_bytes
+from spikenas.base.units import format_bytes
 
 
 @dataclass(frozen=True)

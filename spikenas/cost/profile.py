@@ -13,7 +13,7 @@ class HardwareLayer:
     ``input_shape``/``output_shape``: ``(C, H, W)`` or ``(F,)``; ``kernel``: ``(kh, kw)`` or
     None; ``fan_in``: synapses into one output neuron (1 for LIF neurons, which each integrate
     one input current); ``fan_out``: synapses one input element drives (for LIF layers: one
-    neuron's spike, see :mod:`spikenas.synops`); ``neurons``: LIF neurons (0 for weighted
+    neuron's spike, see :mod:`spikenas.cost.synops`); ``neurons``: LIF neurons (0 for weighted
     layers); ``weights``: its weight count.
     """
 

@@ -15,7 +15,7 @@ leaves it out of its scores (its size baselines are the same measures).
 
 from __future__ import annotations
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.plugin import hookimpl
 from spikenas.score import Evaluation
 

@@ -16,7 +16,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 DEFAULT_ROOT = "~/.cache/spikenas/datasets"
 

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from spikenas.data.base import SpikenasDataModule
 from spikenas.data.cifar_batch import read_batch
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 
 class CIFARImages(Dataset):

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 PIXELS = 3 * 32 * 32
 # numpy's array reconstruction, under both names numpy has pickled it by (1.x, 2.x), taken from

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from spikenas.data.base import SpikenasDataModule, TensorImages
 from spikenas.data.idx import decompress_checked, idx_problem, item_count, read_idx
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

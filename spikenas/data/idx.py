@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from spikenas.errors import SpikenasError
-from spikenas.files import atomic_output
+from spikenas.base.errors import SpikenasError
+from spikenas.base.files import atomic_output
 
 UNSIGNED_BYTE = 0x08
 
@@ -71,7 +71,7 @@ def read_idx(path: Path) -> torch.Tensor:
 def decompress_checked(source: Path, target: Path, item_shape: tuple[int, ...], classes: int | None = None) -> str | None:
     """Decompress ``source`` (``.gz``) to ``target`` if the result is a sound IDX file (see
     :func:`idx_problem`); otherwise leave ``target`` alone and return what is wrong. The data go
-    to a temporary file renamed into place (:func:`~spikenas.files.atomic_output`), so no
+    to a temporary file renamed into place (:func:`~spikenas.base.files.atomic_output`), so no
     reader ever sees a partial file, and the temporary file is removed whatever happens."""
     try:
         with atomic_output(target) as tmp:

@@ -26,7 +26,7 @@ from spikenas.plugin.registry import Registry
 from spikenas.score import Evaluation, KernelAccumulator, evaluation_of, finite_mean, measure_network, scoring_mode, score_network
 from spikenas.space.genotype import CellGenotype, Genotype
 from spikenas.space.macro import MacroConfig
-from spikenas.synops import SynOpsTally, fan_outs_by_module, measure_synops
+from spikenas.cost.synops import SynOpsTally, fan_outs_by_module, measure_synops
 
 
 def assess_network(network: nn.Module, batches: list[torch.Tensor], score, synops: bool) -> Assessment:

@@ -39,7 +39,7 @@ from spikenas.evaluate.protocol import Assessment
 from spikenas.evaluate.stacked_tail import StackedTail, chunks, recorder
 from spikenas.evaluate.tensor_cache import TensorLRU
 from spikenas.space.genotype import CellGenotype, Edge
-from spikenas.synops import SynOpsTally, fan_outs_by_module
+from spikenas.cost.synops import SynOpsTally, fan_outs_by_module
 
 
 def _until_first_lif(module: nn.Sequential) -> nn.Sequential:

@@ -75,7 +75,7 @@ def recorder(accs: list, tallies: list, also: Callable[[int, torch.Tensor, torch
     """A :class:`StackedTail` recorder that adds candidate ``k``'s spikes to ``accs[k]`` (a
     :class:`~spikenas.score.KernelAccumulator`; a group's kernels from one call,
     :func:`~spikenas.score.candidate_kernels`) and, unless it is None, to ``tallies[k]`` (a
-    :class:`~spikenas.synops.SynOpsTally`); ``also(k, spikes [T, B, ...], kernel [B, B])``
+    :class:`~spikenas.cost.synops.SynOpsTally`); ``also(k, spikes [T, B, ...], kernel [B, B])``
     receives each candidate's spikes and kernel contribution too."""
     def record(first: int, lif: LIF, spikes: torch.Tensor) -> None:
         steps = spikes.shape[0]

@@ -23,8 +23,8 @@ import h5py
 import nir
 import numpy as np
 
-from spikenas.errors import SpikenasError
-from spikenas.files import atomic_write
+from spikenas.base.errors import SpikenasError
+from spikenas.base.files import atomic_write
 
 Shape = tuple[int, ...]
 

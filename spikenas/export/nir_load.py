@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.export.graph import ExportError, Graph
 from spikenas.export.targets import DIRECT_ENCODING, TARGETS, Target
 

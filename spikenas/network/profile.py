@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from spikenas.cost import HardwareLayer, LayerProfile, NetworkProfile
-from spikenas.units import format_bytes
-from spikenas.errors import SpikenasError
-from spikenas.hardware import trace_layers
+from spikenas.base.units import format_bytes
+from spikenas.base.errors import SpikenasError
+from spikenas.cost.hardware import trace_layers
 from spikenas.network.parts import Head, Stem, build_reduction
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin.registry import OperationRegistry
@@ -38,7 +38,7 @@ def count_module(build: Callable[[], nn.Module], input_shape: tuple[int, ...] | 
 
     The module is built on the meta device and run once on a meta input of ``input_shape``
     (``[1, c, H, W]`` for a stem, ``[T=1, B=1, C, H, W]`` for the other parts) to find its
-    ``Conv2d``, ``Linear`` and LIF layers (:func:`~spikenas.hardware.trace_layers`); with
+    ``Conv2d``, ``Linear`` and LIF layers (:func:`~spikenas.cost.hardware.trace_layers`); with
     ``input_shape`` None it is not run (no neurons, no hardware layers). With ``keep_shape``
     an output of another shape than the input is a :class:`ShapeContractError`.
     """

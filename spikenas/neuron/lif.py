@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.neuron.functional import RESETS, LIFBoxParameters, lif_parameters, lif_sequence, lif_sequence_inference, lif_step
 from spikenas.neuron.fused import FUSED_SURROGATES, fused_lif
 

@@ -29,7 +29,7 @@ from typing import Iterable
 
 import pluggy
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.plugin import hookspecs
 from spikenas.plugin.registry import CostModelRegistry, OperationRegistry, Registry, ScoreRegistry, StrategyRegistry
 

@@ -10,7 +10,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 T = TypeVar("T")
 

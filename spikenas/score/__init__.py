@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from spikenas.neuron import record_spikes
 
-if TYPE_CHECKING:
-    from spikenas.synops import SynOpsTally
 
 
 class Evaluation(enum.Enum):
@@ -167,10 +165,10 @@ def scoring_mode(network: nn.Module) -> nn.Module:
     return network
 
 
-def score_network(network: nn.Module, batches: list[torch.Tensor], score: KernelScore, synops: SynOpsTally | None = None) -> float:
+def score_network(network: nn.Module, batches: list[torch.Tensor], score: KernelScore, synops=None) -> float:
     """Mean score over ``batches`` (each ``[B, c, H, W]``) of the spikes ``network(images)``
     fires (any module whose neurons are :class:`~spikenas.neuron.LIF`); neuron state starts at
-    rest for each batch. ``synops``: a :class:`~spikenas.synops.SynOpsTally` that counts the
+    rest for each batch. ``synops``: a :class:`~spikenas.cost.synops.SynOpsTally` that counts the
     same spikes' SynOps."""
     scoring_mode(network)
     values = []

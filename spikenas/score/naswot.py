@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.neuron import LIF, record_spikes
 from spikenas.plugin import hookimpl
 from spikenas.score import Evaluation, finite_mean, hamming_distances, neurons_flat

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from spikenas.cost import CostModel
-from spikenas.units import format_bytes
-from spikenas.errors import SpikenasError
+from spikenas.base.units import format_bytes
+from spikenas.base.errors import SpikenasError
 from spikenas.evaluate import ScoringEngine
 from spikenas.network.profile import Profiler
 from spikenas.plugin.manager import Registries

@@ -18,9 +18,9 @@ from typing import Any, Optional
 import lightning.pytorch as pl
 import torch
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.plugin import get_registries
-from spikenas.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
+from spikenas.base.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
 from spikenas.export.targets import restrict_space
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.evaluate import ScoringEngine, compiled_lif, ranks_whole_networks_only
@@ -37,7 +37,7 @@ from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
 from spikenas.space.genotype import Genotype
 from spikenas.network.profile import Profiler, activation_bytes, check_fits_in_memory
-from spikenas.synops import format_synops
+from spikenas.cost.synops import format_synops
 
 SHARED_SETTINGS = ("candidates", "sweeps", "last_sweeps", "rerank")
 
@@ -156,7 +156,7 @@ def run_search(
     **values: Any,
 ) -> SearchResult:
     """The ``search`` subcommand: ``settings``, or a :class:`SearchSettings` of ``values``
-    (see :meth:`spikenas.trainer.Trainer.search` for each); ``config``: the command's whole
+    (see :meth:`spikenas.app.trainer.Trainer.search` for each); ``config``: the command's whole
     config as plain data (the base of ``final.yaml``; from the model and data when None)."""
     settings = settings or SearchSettings.of(**values)
     with compiled_lif(settings.compile_lif):

@@ -19,7 +19,7 @@ import collections
 import math
 import random
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext
 from spikenas.search.random_search import sample_within_budget

@@ -3,7 +3,7 @@
 ``genotype.yaml`` (the found cells), ``final.yaml`` (a complete ``spikenas fit`` config),
 ``search.csv`` (every scored candidate), ``memory.txt`` (the per-layer memory report) and
 ``pareto.png`` (score against memory of every candidate, the chosen one marked, the budget
-drawn). They are written as a set (:func:`~spikenas.files.output_set`): all or none.
+drawn). They are written as a set (:func:`~spikenas.base.files.output_set`): all or none.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from spikenas.files import atomic_write, output_set, write_figure
+from spikenas.base.files import atomic_write, output_set, write_figure
 from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 from spikenas.search.settings import SearchSettings

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 from spikenas.plugin import hookimpl
 from spikenas.search.context import SearchContext
 from spikenas.search.strategy import Evaluator, Found, SearchStrategy, rank_value

@@ -5,7 +5,7 @@ runs the same decisions and takes every score it already has from the log instea
 recomputing it. The log is saved atomically (temporary file + rename) every few seconds and
 when the search stops, so a killed search loses at most the last few seconds of work.
 
-A saved state carries a seal of its content (:func:`spikenas.rundir.seal`: an HMAC under the
+A saved state carries a seal of its content (:func:`spikenas.base.rundir.seal`: an HMAC under the
 user's own key); reading one whose seal, layout or field types do not match (edited by hand,
 forged without the key, damaged on disk) is a :class:`DamagedState` error, so a changed score
 can never silently change the chosen network.
@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
-from spikenas.errors import SpikenasError
-from spikenas.files import atomic_write
-from spikenas.rundir import DamagedState, is_sealed, seal
+from spikenas.base.errors import SpikenasError
+from spikenas.base.files import atomic_write
+from spikenas.base.rundir import DamagedState, is_sealed, seal
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional, Union
 
-from spikenas.units import parse_bytes
-from spikenas.errors import SpikenasError
+from spikenas.base.units import parse_bytes
+from spikenas.base.errors import SpikenasError
 from spikenas.space.config import SearchSpaceConfig
 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """What ``spikenas search`` does; see :meth:`spikenas.trainer.Trainer.search` for each."""
+    """What ``spikenas search`` does; see :meth:`spikenas.app.trainer.Trainer.search` for each."""
 
     budget: Union[int, str, dict, None] = None
     strategy: str = "spikenas"

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch.distributed as dist
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 T = TypeVar("T")
 R = TypeVar("R")

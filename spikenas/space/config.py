@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 DEFAULT_OPERATIONS = ("zero", "skip", "conv1x1", "conv3x3", "avgpool")
 

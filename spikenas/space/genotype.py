@@ -34,7 +34,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 
 SNASNET_OPERATIONS = ("zero", "skip", "conv1x1", "conv3x3", "avgpool")  # cnt_mat digit -> operation

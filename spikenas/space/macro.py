@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 
 # Largest values a macro setting may take: far above any published SNN (T <= 100s, widths <= 1000s)

@@ -17,7 +17,7 @@ from torch import nn
 
 from spikenas.cost import HardwareLayer
 from spikenas.neuron import record_spikes
-from spikenas.synops import fan_outs
+from spikenas.cost.synops import fan_outs
 
 
 def hardware_layers(network: nn.Module, input_shape: tuple[int, int, int]) -> list[HardwareLayer]:

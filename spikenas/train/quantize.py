@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 
 @dataclass(frozen=True)

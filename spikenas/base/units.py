@@ -3,7 +3,7 @@
 Both parsers read a number with an optional unit through one helper (:func:`_scaled`), so a
 size and a count are spelled alike: spaces and underscores ignored, units in any case, and a
 value that is not a positive, finite amount, or that is beyond any network, a one-line
-:class:`~spikenas.errors.SpikenasError` naming the setting.
+:class:`~spikenas.base.errors.SpikenasError` naming the setting.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 BYTE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 COUNT_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}

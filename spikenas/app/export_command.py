@@ -17,8 +17,8 @@ import lightning.pytorch as pl
 import torch
 import yaml
 
-from spikenas.checkpoint import SafeCheckpointIO, check_holds_network
-from spikenas.errors import SpikenasError
+from spikenas.train.checkpoint import SafeCheckpointIO, check_holds_network
+from spikenas.base.errors import SpikenasError
 from spikenas.export import consumers
 from spikenas.export.from_network import network_to_nir
 from spikenas.export.graph import write

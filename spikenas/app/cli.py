@@ -1,7 +1,7 @@
 """The ``spikenas`` command: LightningCLI with ``search``, ``analyze`` and ``export`` beside fit/validate/test/predict.
 
 ``spikenas plugins`` lists what the plugins registered and ``spikenas profile --config X.yaml``
-prints a config's network footprint (:mod:`spikenas.footprint`); everything else is LightningCLI, so
+prints a config's network footprint (:mod:`spikenas.app.profile_command`); everything else is LightningCLI, so
 every subcommand takes ``--config file.yaml``, ``--print_config`` and dotted overrides.
 """
 
@@ -19,20 +19,20 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.utilities.model_registry import _is_registry
 
-from spikenas.allocator import tune_for_command
-from spikenas.checkpoint import LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint
-from spikenas.configfile import check_config_args, one_line
-from spikenas.errors import SpikenasError
-from spikenas.rundir import SaveConfigInClaimedRun, claim_logger_run_dir
+from spikenas.base.allocator import tune_for_command
+from spikenas.train.checkpoint import LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint
+from spikenas.app.configfile import check_config_args, one_line
+from spikenas.base.errors import SpikenasError
+from spikenas.base.rundir import SaveConfigInClaimedRun, claim_logger_run_dir
 
 
 LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc")
 """``--ckpt_path`` values Lightning resolves to a file itself; the trainer reads that file through
-its :class:`~spikenas.checkpoint.SafeCheckpointIO` (``Trainer`` allows no other), like any other."""
+its :class:`~spikenas.train.checkpoint.SafeCheckpointIO` (``Trainer`` allows no other), like any other."""
 
 
 class SpikenasCLI(LightningCLI):
-    """LightningCLI whose trainer also has ``search``, ``analyze`` and ``export`` (see :class:`spikenas.trainer.Trainer`)."""
+    """LightningCLI whose trainer also has ``search``, ``analyze`` and ``export`` (see :class:`spikenas.app.trainer.Trainer`)."""
 
     _checkpoint: tuple[str, dict] | None = None  # --ckpt_path as given, and what it holds
 
@@ -84,7 +84,7 @@ class SpikenasCLI(LightningCLI):
         return trainer
 
     def _parse_ckpt_path(self) -> None:
-        """Read ``--ckpt_path`` once, safely (:func:`~spikenas.checkpoint.read_checkpoint`: a
+        """Read ``--ckpt_path`` once, safely (:func:`~spikenas.train.checkpoint.read_checkpoint`: a
         URL is downloaded first; ``weights_only=True``), for the trainer to use. Lightning's own
         version loads URLs with ``weights_only=False`` and replaces the config's model with the
         checkpoint's hyper-parameters; here the config decides the network, and a checkpoint of
@@ -141,7 +141,7 @@ def _drop_lightning_tips(record: logging.LogRecord) -> bool:
 def _one_line_warnings(show):
     """``warnings.showwarning`` that prints a disabled plugin's warning, and what a checkpoint
     had that is left alone, as its one line."""
-    from spikenas.checkpoint import CheckpointWarning
+    from spikenas.train.checkpoint import CheckpointWarning
     from spikenas.plugin.manager import PluginDisabledWarning
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
@@ -169,14 +169,14 @@ def main(args: ArgsType = None) -> None:
             print(format_plugins())
             return
         if argv[:1] == ["profile"]:
-            from spikenas.footprint import main as profile
+            from spikenas.app.profile_command import main as profile
 
             print(profile(argv[1:]))
             return
         check_config_args(argv)
         from spikenas.data import SpikenasDataModule
-        from spikenas.lit import SNNClassifier
-        from spikenas.trainer import Trainer
+        from spikenas.train.classifier import SNNClassifier
+        from spikenas.app.trainer import Trainer
 
         SpikenasCLI(
             SNNClassifier,

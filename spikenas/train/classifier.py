@@ -19,18 +19,18 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MetricCollection
 
-from spikenas.checkpoint import check_holds_network
-from spikenas.errors import SpikenasError
-from spikenas.metrics import accuracy_metrics
+from spikenas.train.checkpoint import check_holds_network
+from spikenas.base.errors import SpikenasError
+from spikenas.train.metrics import accuracy_metrics
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig, record_spikes
 from spikenas.plugin import get_registries
-from spikenas.quantize import QuantizationConfig, quantize_weights
+from spikenas.train.quantize import QuantizationConfig, quantize_weights
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.network.profile import Profiler, activation_bytes, check_fits_in_memory
-from spikenas.synops import fan_outs
-from spikenas.units import format_bytes, parse_bytes, parse_count
+from spikenas.cost.synops import fan_outs
+from spikenas.base.units import format_bytes, parse_bytes, parse_count
 
 
 def sgd(params) -> torch.optim.Optimizer:
@@ -77,7 +77,7 @@ class SNNClassifier(pl.LightningModule):
         label_smoothing: of the training loss (``F.cross_entropy``); ``val/loss`` and
             ``test/loss`` stay plain cross-entropy.
         quantization: weight quantisation trained in (quantisation-aware training, see
-            :mod:`spikenas.quantize`); validation and test run the quantised network.
+            :mod:`spikenas.train.quantize`); validation and test run the quantised network.
         budget: the memory budget the network was searched for (bytes or units; None = none):
             ``fit`` refuses a network over it.
         cost_model, cost_options: the cost model (and its options) the budget is measured
@@ -280,7 +280,7 @@ class SNNClassifier(pl.LightningModule):
         pass): ``val/spike_rate`` over every LIF neuron and timestep, ``spikes/<layer>`` per LIF
         layer (``layer`` its module path in the network, e.g. ``cells.0.ops.0_1_conv3x3.0``),
         ``val/synops`` the SynOps of one inference (spikes over the ``T`` steps times fan-out,
-        :mod:`spikenas.synops`) and ``synops/<layer>`` each LIF layer's share."""
+        :mod:`spikenas.cost.synops`) and ``synops/<layer>`` each LIF layer's share."""
         layers: dict[str, tuple[torch.Tensor, int]] = {}
 
         def record(name: str, spikes: torch.Tensor) -> None:  # per step in cells with backward edges

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from spikenas.errors import SpikenasError
+from spikenas.base.errors import SpikenasError
 
 
 def read_config(path: str) -> dict[str, Any]:

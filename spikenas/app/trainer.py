@@ -13,8 +13,8 @@ import lightning.pytorch as pl
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from spikenas.analysis.settings import ProxyRecipe, Studies
-from spikenas.checkpoint import SafeCheckpointIO
-from spikenas.errors import SpikenasError
+from spikenas.train.checkpoint import SafeCheckpointIO
+from spikenas.base.errors import SpikenasError
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.settings import SearchSettings
 
@@ -22,7 +22,7 @@ from spikenas.search.settings import SearchSettings
 class Trainer(pl.Trainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Lightning's Trainer (same arguments) whose checkpoints are read with
-        ``weights_only=True`` and written atomically (:class:`~spikenas.checkpoint.SafeCheckpointIO`
+        ``weights_only=True`` and written atomically (:class:`~spikenas.train.checkpoint.SafeCheckpointIO`
         in place of Lightning's default ``TorchCheckpointIO``). Any other ``CheckpointIO`` (from
         ``plugins`` or the strategy) is refused in one line unless it subclasses ``SafeCheckpointIO``:
         another could read checkpoints with pickle."""
@@ -33,7 +33,7 @@ class Trainer(pl.Trainer):
         elif not isinstance(checkpoint_io, SafeCheckpointIO):
             name = f"{type(checkpoint_io).__module__}.{type(checkpoint_io).__qualname__}"
             raise SpikenasError(f"checkpoint IO {name} refused: spikenas reads and writes checkpoints only through "
-                                "spikenas.checkpoint.SafeCheckpointIO (weights_only=True) or a subclass of it")
+                                "spikenas.train.checkpoint.SafeCheckpointIO (weights_only=True) or a subclass of it")
 
     def search(
         self,
@@ -62,7 +62,7 @@ class Trainer(pl.Trainer):
         """Search the architecture with the best training-free score within a memory budget.
 
         Args:
-            model: the :class:`~spikenas.lit.SNNClassifier` whose macro, neuron and optimiser
+            model: the :class:`~spikenas.train.classifier.SNNClassifier` whose macro, neuron and optimiser
                 settings are the template of the result (its genotype is ignored).
             datamodule: supplies the scoring batch and ends up in ``final.yaml``.
             budget: memory budget in bytes or with units (``500KB``, ``2MiB``) under
@@ -139,7 +139,7 @@ class Trainer(pl.Trainer):
         random ones), ``enhanced_space.yaml`` and ``report.md`` to ``lightning_logs/version_N/``.
 
         Args:
-            model: the template :class:`~spikenas.lit.SNNClassifier`: macro, neuron, optimiser.
+            model: the template :class:`~spikenas.train.classifier.SNNClassifier`: macro, neuron, optimiser.
             datamodule: the data (needs a validation split).
             budget: memory budget every network must fit (bytes or units); None = no limit.
             space: the full search space analysed (operations, cells, nodes, macro knobs).
@@ -196,8 +196,8 @@ class Trainer(pl.Trainer):
                 ``model.export_target`` that ``final.yaml`` records, else ``nir``.
 
         Returns:
-            An :class:`~spikenas.export.command.ExportCheck`.
+            An :class:`~spikenas.app.export_command.ExportCheck`.
         """
-        from spikenas.export.command import run_export
+        from spikenas.app.export_command import run_export
 
         return run_export(self, model, datamodule, ckpt_path, output, dt, check_images, target)

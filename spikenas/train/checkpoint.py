@@ -10,7 +10,7 @@ payload, a pickled class, in the zip or the legacy format) is refused in one lin
 it asked for; an empty, truncated or random file, or one without a ``state_dict``, likewise.
 
 :class:`SafeCheckpointIO` is the Lightning ``CheckpointIO`` of every spikenas
-:class:`~spikenas.trainer.Trainer`. It loads through :func:`read_checkpoint`, or hands over a
+:class:`~spikenas.app.trainer.Trainer`. It loads through :func:`read_checkpoint`, or hands over a
 checkpoint the CLI has already read (:meth:`SafeCheckpointIO.preloaded`, so a file is read
 once per command). It saves atomically: a temporary file in the checkpoint's directory is
 written, flushed and fsynced, then renamed over the old one, so a full disk leaves the previous
@@ -45,8 +45,8 @@ import torch
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from spikenas.errors import SpikenasError
-from spikenas.files import atomic_output
+from spikenas.base.errors import SpikenasError
+from spikenas.base.files import atomic_output
 
 MAX_DOWNLOAD_BYTES = 4 << 30
 """The largest checkpoint downloaded from a URL (4 GiB; a spikenas checkpoint is megabytes)."""

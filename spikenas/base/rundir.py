@@ -35,8 +35,8 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from spikenas.errors import SpikenasError
-from spikenas.files import atomic_write
+from spikenas.base.errors import SpikenasError
+from spikenas.base.files import atomic_write
 
 
 def settings_key(settings: dict[str, Any]) -> str:

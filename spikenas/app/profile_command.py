@@ -3,7 +3,7 @@
 For a fit config (``final.yaml``, ``configs/snasnet_cifar10.yaml``: ``model.genotype`` set) it
 prints the per-layer table of ``memory.txt`` (parameters, neurons, bytes) under the config's
 cost model, says whether the network fits its budget, and lists every convolution, linear and
-LIF layer with its shapes, kernel, fan-in, fan-out and neurons (:mod:`spikenas.hardware`). For a search config (no genotype) it
+LIF layer with its shapes, kernel, fan-in, fan-out and neurons (:mod:`spikenas.cost.hardware`). For a search config (no genotype) it
 prints the macro the budget would fix, the footprint range of the space at that macro (its
 cheapest and its costliest network) and the cheapest network's table. Several ``--config``
 files merge as the CLI merges them (later keys win). The data are never loaded: the
@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from spikenas.configfile import read_config
+from spikenas.app.configfile import read_config
 from spikenas.cost.limits import parse_limits
-from spikenas.errors import SpikenasError
-from spikenas.hardware import format_hardware, hardware_layers
+from spikenas.base.errors import SpikenasError
+from spikenas.cost.hardware import format_hardware, hardware_layers
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
@@ -29,7 +29,7 @@ from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 from spikenas.network.profile import Profiler
-from spikenas.units import format_bytes, parse_count
+from spikenas.base.units import format_bytes, parse_count
 
 USAGE = "usage: spikenas profile --config FILE.yaml [--config MORE.yaml ...]"
 

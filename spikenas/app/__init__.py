@@ -1,0 +1,1 @@
+"""The command face: the `spikenas` command (LightningCLI), its trainer methods, the profile command, config-file checks."""

@@ -1,0 +1,1 @@
+"""Training: the LightningModule, its metrics, quantisation-aware training and safe checkpoints."""
