@@ -51,10 +51,11 @@ def spikenas_register_scores(registry: ScoreRegistry) -> None:
     Call ``registry.add(name, factory)``: ``factory(**options)`` returns a
     :class:`spikenas.score.KernelScore`, which turns the spikes of each LIF layer
     (``[T, B, N]``) into an additive ``[B, B]`` kernel contribution and the summed kernel
-    into one float (higher is better), or a :class:`spikenas.score.NetworkScore`
-    (``scores_networks = True``), whose ``measure(network, batches)`` scores a whole
-    network at once (gradients, chosen layers). Results are collected from every plugin (not
-    ``firstresult``). Since 0.1.
+    into one float (higher is better), or a :class:`spikenas.score.NetworkScore`, whose
+    ``measure(network, batches)`` scores a whole network at once (gradients, chosen layers).
+    A score says which it is through ``evaluation()`` (a ``spikenas.score.Evaluation``; a
+    kernel score without it). Results are collected from every plugin (not ``firstresult``).
+    Since 0.1.
     """
 
 
