@@ -28,7 +28,7 @@ Full (the default; on a GPU when there is one, else on the CPU for hours): the c
 (256 KiB, width 16 or 8 as the budget allows), 5 draws per arm, 50 random networks, 3 seeds,
 one epoch of the whole 54,000-image training split, the whole validation and test sets.
 A stopped run resumes where it stopped with the same command (the same ``--out``).
-Extra arguments go to ``spikenas analyze`` (e.g. ``--budget 128KiB``).
+Extra arguments go to ``spikenas analyze`` (e.g. ``--search.budget 128KiB``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [
-    "--budget", "64KiB", "--space.channels", "[8]", "--model.macro.channels", "8",
+    "--search.budget", "64KiB", "--search.space.channels", "[8]", "--model.macro.channels", "8",
     "--studies.impact_draws", "2", "--studies.random_networks", "30",
     "--proxy.train_subset", "10000", "--proxy.val_subset", "2000", "--proxy.test_subset", "2000", "--proxy.seeds", "[0, 1]",
 ]

@@ -134,11 +134,11 @@ def test_a_killed_analysis_reruns_only_the_missing_networks(tmp_path, monkeypatc
 @pytest.mark.parametrize("extra, message", [
     (["--studies.run", "[]"], "studies.run is empty"),
     (["--studies.run", "[impact, speed]"], "unknown study 'speed'"),
-    (["--space.operations", "[conv3x3, conv5x5]"], "unknown operation 'conv5x5'"),
-    (["--budget", "100"], "budget 100 bytes"),
+    (["--search.space.operations", "[conv3x3, conv5x5]"], "unknown operation 'conv5x5'"),
+    (["--search.budget", "100"], "budget 100 bytes"),
     (["--proxy.epochs", "0.01"], "the proxy recipe trains 0 steps"),
     (["--data.init_args.val_split", "0"], "needs a validation split"),
-    (["--score_batches", "0"], "score_batches must be >= 1, got 0"),
+    (["--search.score_batches", "0"], "score_batches must be >= 1, got 0"),
 ])
 def test_bad_input_is_a_one_line_error_before_training(tmp_path, monkeypatch, extra, message):
     def never(*args):

@@ -95,7 +95,7 @@ def test_budget_inf_on_the_command_line_is_refused_before_anything_runs(tmp_path
     config = SEARCH_CONFIG if command == "search" else ANALYZE_CONFIG
     with pytest.raises(SystemExit) as error:
         main([command, "--config", config, "--trainer.default_root_dir", str(tmp_path),
-              "--trainer.logger.init_args.save_dir", str(tmp_path), "--budget", "inf"])
+              "--trainer.logger.init_args.save_dir", str(tmp_path), "--budget" if command == "search" else "--search.budget", "inf"])
     text = str(error.value.code)
     assert text.startswith("spikenas: error: budget 'inf' is not a size") and "\n" not in text
     assert not list(tmp_path.rglob("version_*"))

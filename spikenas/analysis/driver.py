@@ -27,6 +27,7 @@ from spikenas.analysis.plan import Plan, Planner, PlannedNetwork
 from spikenas.analysis.proxy import ProxyTrainer, ranked_scores
 from spikenas.analysis.report import write_report
 from spikenas.analysis.settings import ProxyRecipe, Studies
+from spikenas.search.settings import SearchSettings
 from spikenas.base.errors import SpikenasError
 from spikenas.base.files import output_set
 from spikenas.plugin import get_registries
@@ -57,58 +58,65 @@ def describe(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '')}.{name}"
 
 
+ANALYSIS_SETTINGS = ("budget", "score", "score_options", "cost_model", "cost_options", "sweeps", "last_sweeps", "rerank",
+                     "score_batch_size", "score_batches", "search_seed")
+"""The search settings an analysis uses (beside ``space``): they identify its run for resuming."""
+
+
 def run_analysis(trainer: pl.Trainer, model: pl.LightningModule, datamodule: Optional[pl.LightningDataModule] = None,
-                 config: Optional[dict] = None, command: Optional[str] = None, **settings: Any) -> AnalysisResult:
-    """The ``analyze`` subcommand (see :meth:`spikenas.app.trainer.Trainer.analyze` for settings);
-    ``config`` is the parsed CLI config (it identifies the run for resuming), ``command`` the
-    command line that ``report.md`` quotes."""
-    return launch(trainer, "analyze", _run, trainer, model, datamodule, config, command, settings)
+                 config: Optional[dict] = None, command: Optional[str] = None,
+                 search: SearchSettings | dict | None = None, studies: Studies | dict | None = None,
+                 proxy: ProxyRecipe | dict | None = None) -> AnalysisResult:
+    """The ``analyze`` subcommand (see :meth:`spikenas.app.trainer.Trainer.analyze` for the
+    settings: ``search`` as ``spikenas search`` takes them, ``studies``, ``proxy``); ``config``
+    is the parsed CLI config (it identifies the run for resuming), ``command`` the command line
+    that ``report.md`` quotes."""
+    settings = _as(SearchSettings, search)
+    return launch(trainer, "analyze", _run, trainer, model, datamodule, config, command, settings,
+                  _as(Studies, studies), _as(ProxyRecipe, proxy))
 
 
 def _as(cls: type, value: Any) -> Any:
     if value is None:
         return cls()
+    if cls is SearchSettings:
+        return SearchSettings.of(**value) if isinstance(value, dict) else value
     return cls(**value) if isinstance(value, dict) else value
 
 
-def _run(trainer, model, datamodule, config, command, settings) -> AnalysisResult:
+def _run(trainer, model, datamodule, config, command, search: SearchSettings, studies: Studies,
+         recipe: ProxyRecipe) -> AnalysisResult:
     start = time.perf_counter()
     trainer.strategy.setup_environment()
     workers = Workers.current()
     if datamodule is None:
         raise SpikenasError("analyze needs data: set 'data' in the config (e.g. class_path: spikenas.data.FashionMNIST)")
-    space: SearchSpaceConfig = _as(SearchSpaceConfig, settings.get("space")).check()
-    studies: Studies = _as(Studies, settings.get("studies")).check()
-    recipe: ProxyRecipe = _as(ProxyRecipe, settings.get("proxy")).check()
+    search.check()
+    space: SearchSpaceConfig = search.space
+    studies, recipe = studies.check(), recipe.check()
     registries = get_registries()
-    score_name = settings.get("score", "sahd")
-    score_options = {score_name: dict(settings.get("score_options") or {})}
-    cost_name = settings.get("cost_model", "memory")
-    cost = registries.cost_models.create(cost_name, **(settings.get("cost_options") or {}))
+    score_name = search.score
+    score_options = {score_name: dict(search.score_options or {})}
+    cost_name = search.cost_model
+    cost = registries.cost_models.create(cost_name, **(search.cost_options or {}))
     scorer = registries.scores.create(score_name, **score_options[score_name])
-    budget = parse_bytes(settings.get("budget"))
-    seed = settings.get("search_seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise SpikenasError(f"search_seed must be an integer in 0..2**63-1, got {str(seed)[:40]}")
+    budget = parse_bytes(search.budget)
+    seed = search.search_seed
     device = trainer.strategy.root_device
-    for name in ("score_batch_size", "score_batches", "sweeps", "last_sweeps", "rerank"):
-        if settings.get(name) is not None and int(settings[name]) < 1:
-            raise SpikenasError(f"{name} must be >= 1, got {settings[name]}")
-    batch_size = int(settings.get("score_batch_size", 128))
-    batches = [datamodule.sample_batch(batch_size, seed + i).to(device) for i in range(int(settings.get("score_batches", 1)))]
+    batches = [datamodule.sample_batch(search.score_batch_size, seed + i).to(device) for i in range(search.score_batches)]
 
     # everything that can fail does so here, before any training
     proxy = ProxyTrainer(datamodule, recipe, model.neuron, registries, model.optimizer, model.label_smoothing,
                          model.memory_format, device)
     planner = Planner(model.macro, model.neuron, space, studies, registries, cost, budget, scorer, batches, seed,
-                      int(settings.get("sweeps", 1)), int(settings.get("last_sweeps", 2)), int(settings.get("rerank", 3)),
+                      search.sweeps, search.last_sweeps, search.rerank,
                       show_progress=trainer.progress_bar_callback is not None)  # --trainer.enable_progress_bar false
     plan = planner.plan(workers)
     score_names = ranked_scores(registries, score_options)  # sizes: the baselines rank by them
 
     identity = {k: v for k, v in (config or {}).items() if k not in ("trainer", "config")}
     key = settings_key({
-        "settings": {k: v for k, v in settings.items() if k not in ("space", "studies", "proxy")},
+        "settings": {k: v for k, v in search.as_dict().items() if k in ANALYSIS_SETTINGS},
         "space": asdict(space), "studies": asdict(studies), "proxy": asdict(recipe), "config": identity,
         "macro": model.macro.to_dict(), "neuron": asdict(model.neuron), "optimizer": describe(model.optimizer) if config is None else None,
         "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,

@@ -116,20 +116,9 @@ class Trainer(pl.Trainer):
         self,
         model: pl.LightningModule,
         datamodule: Optional[pl.LightningDataModule] = None,
-        budget: Union[int, str, None] = None,
-        space: Optional[SearchSpaceConfig] = None,
+        search: Optional[SearchSettings] = None,
         studies: Optional[Studies] = None,
         proxy: Optional[ProxyRecipe] = None,
-        score: str = "sahd",
-        score_options: Optional[dict[str, Any]] = None,
-        cost_model: str = "memory",
-        cost_options: Optional[dict[str, Any]] = None,
-        sweeps: int = 1,
-        last_sweeps: int = 2,
-        rerank: int = 3,
-        score_batch_size: int = 128,
-        score_batches: int = 1,
-        search_seed: int = 0,
     ) -> Any:
         """Train many networks briefly to measure what matters (SpikeNAS steps 1 and 2).
 
@@ -141,29 +130,24 @@ class Trainer(pl.Trainer):
         Args:
             model: the template :class:`~spikenas.train.classifier.SNNClassifier`: macro, neuron, optimiser.
             datamodule: the data (needs a validation split).
-            budget: memory budget every network must fit (bytes or units); None = no limit.
-            space: the full search space analysed (operations, cells, nodes, macro knobs).
+            search: the settings of ``spikenas search``, nested (``--search.budget``,
+                ``--search.space.cells``, ``--search.score``, ...): ``budget`` every network must
+                fit (bytes or units; None = no limit), ``space`` the full search space analysed,
+                ``score`` guiding the ``spikenas`` searches (every registered score is
+                measured for every network), ``cost_model``, ``sweeps``, ``last_sweeps``,
+                ``rerank``, ``score_batch_size``, ``score_batches`` and ``search_seed`` (also the
+                seed of the plan's random draws). The strategy is always ``spikenas``;
+                ``strategy``, ``candidates`` and ``export_target`` are not used.
             studies: which studies run and their sizes (see :class:`~spikenas.analysis.Studies`).
             proxy: the short training recipe of every network (see
                 :class:`~spikenas.analysis.ProxyRecipe`).
-            score: the score guiding the ``spikenas`` searches; ``score_options`` its options.
-                Every registered score is computed for every network.
-            cost_model: registered cost model; ``cost_options`` its keyword arguments.
-            sweeps, last_sweeps, rerank: settings of the ``spikenas`` searches (see ``search``).
-            score_batch_size: images per scoring batch; ``score_batches`` how many.
-            search_seed: seed of the plan (random draws), the searches and the scores.
 
         Returns:
             An :class:`~spikenas.analysis.driver.AnalysisResult`.
         """
         from spikenas.analysis.driver import run_analysis
 
-        return run_analysis(
-            self, model=model, datamodule=datamodule, budget=budget, space=space, studies=studies, proxy=proxy,
-            score=score, score_options=score_options, cost_model=cost_model, cost_options=cost_options,
-            sweeps=sweeps, last_sweeps=last_sweeps, rerank=rerank, score_batch_size=score_batch_size,
-            score_batches=score_batches, search_seed=search_seed,
-        )
+        return run_analysis(self, model=model, datamodule=datamodule, search=search, studies=studies, proxy=proxy)
 
     def export(
         self,
