@@ -12,7 +12,7 @@ __all__ = ["CellGenotype", "Edge", "Genotype", "SpikenasError", "__version__", "
 BUILTIN_PLUGINS = (
     "spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming", "spikenas.cost.size",
     "spikenas.score.synflow", "spikenas.score.naswot",
-    "spikenas.search.spikenas_search", "spikenas.search.random_search", "spikenas.search.evolution",
+    "spikenas.search.consecutive", "spikenas.search.random_search", "spikenas.search.evolution",
 )
 """The modules that are spikenas's own plugins, in the order their hooks are called (the order
 ``spikenas plugins`` lists their items). The plugin package names nothing above it: the

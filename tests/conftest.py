@@ -41,7 +41,7 @@ BUILTIN_LINES = [
     "score size spikenas.cost.size",
     "score synflow spikenas.score.synflow",
     "score naswot_head spikenas.score.naswot",
-    "strategy spikenas spikenas.search.spikenas_search",
+    "strategy spikenas spikenas.search.consecutive",
     "strategy random spikenas.search.random_search",
     "strategy evolution spikenas.search.evolution",
 ]

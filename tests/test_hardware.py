@@ -14,7 +14,7 @@ from spikenas.cost.hardware import hardware_layers
 from spikenas.network import SpikingNetwork
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
-from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.consecutive import SpikeNASSearch
 from spikenas.space import MacroConfig
 from spikenas.network.profile import Profiler
 from spikenas.cost.synops import profile_layer

@@ -21,7 +21,7 @@ from spikenas.search.evolution import EvolutionSearch
 from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.cost.limits import Limits, parse_limits
 from spikenas.search.random_search import RandomSearch
-from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.consecutive import SpikeNASSearch
 from spikenas.search.strategy import Found, SearchStrategy
 from spikenas.cost.synops import measure_synops
 from test_analyze import CONFIG as ANALYZE_CONFIG

@@ -19,7 +19,7 @@ from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
-from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.consecutive import SpikeNASSearch
 from spikenas.plugin.testing import temporary_plugin
 
 

@@ -11,7 +11,7 @@ import torch
 
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.driver import build_context, search
-from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.consecutive import SpikeNASSearch
 from spikenas.evaluate.whole_network import SynOpsCellEvaluator, WholeCellEvaluator
 from test_cli_search import run_search
 

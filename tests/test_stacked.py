@@ -13,7 +13,7 @@ from spikenas.neuron import LIF
 from spikenas.search.driver import build_context, search
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
-from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.consecutive import SpikeNASSearch
 from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.search.settings import SearchSettings
 from spikenas.evaluate.stacked_tail import STACK_BYTES, StackedTail, _dense, _groups

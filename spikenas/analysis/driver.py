@@ -33,7 +33,7 @@ from spikenas.base.files import output_set
 from spikenas.plugin import get_registries
 from spikenas.base.rundir import DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key, state_path, write_state
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.workers import Workers, launch
+from spikenas.base.workers import Workers, launch
 from spikenas.base.units import format_bytes, parse_bytes
 
 

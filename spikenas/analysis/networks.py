@@ -143,3 +143,11 @@ class NetworkTable:
 
     def all(self) -> list[TrainedNetwork]:
         return list(self.rows.values())
+
+
+def per_network(rows: list[TrainedNetwork]) -> list[list[TrainedNetwork]]:
+    """Rows grouped by network (its seeds together), in first-seen order."""
+    groups: dict[str, list[TrainedNetwork]] = {}
+    for r in rows:
+        groups.setdefault(r.key, []).append(r)
+    return list(groups.values())

@@ -32,9 +32,9 @@ from spikenas.score import KernelScore
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.context import BudgetError, MemoryCheck, SearchContext, choose_macro
 from spikenas.search.records import RecordLog
-from spikenas.search.spikenas_search import SpikeNASSearch
+from spikenas.search.consecutive import SpikeNASSearch
 from spikenas.search.strategy import Evaluator
-from spikenas.search.workers import Workers
+from spikenas.base.workers import Workers
 from spikenas.space.cell import CellSpace
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig

@@ -31,7 +31,7 @@ from typing import Optional
 import torch
 from torchmetrics.functional.regression import kendall_rank_corrcoef, spearman_corrcoef
 
-from spikenas.analysis.networks import TrainedNetwork
+from spikenas.analysis.networks import TrainedNetwork, per_network
 from spikenas.analysis.sizes import SIZES
 
 RESAMPLES = 1000
@@ -120,7 +120,7 @@ def _ceiling(networks: list[list[TrainedNetwork]], kind: str, resamples: torch.T
 def correlation_table(rows: list[TrainedNetwork], score_names: list[str], resamples: int = RESAMPLES,
                       seed: int = BOOTSTRAP_SEED) -> list[CorrelationRow]:
     """One row per score, size baseline and accuracy, and the noise ceiling (see the module docstring)."""
-    networks = [g for g in _per_network([r for r in rows if r.has("random")])]
+    networks = [g for g in per_network([r for r in rows if r.has("random")])]
     n = len(networks)
     generator = torch.Generator().manual_seed(seed)
     index = torch.randint(0, max(n, 1), (resamples, max(n, 1)), generator=generator)
@@ -155,13 +155,6 @@ def correlation_table(rows: list[TrainedNetwork], score_names: list[str], resamp
             low, high = _interval(boot)
             table.append(CorrelationRow("seeds", "ceiling", kind, used, point, math.nan, math.nan, low, high))
     return table
-
-
-def _per_network(rows: list[TrainedNetwork]) -> list[list[TrainedNetwork]]:
-    groups: dict[str, list[TrainedNetwork]] = {}
-    for r in rows:
-        groups.setdefault(r.key, []).append(r)
-    return list(groups.values())
 
 
 def best_baseline(table: list[CorrelationRow], accuracy: str = "test") -> Optional[CorrelationRow]:

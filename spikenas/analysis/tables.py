@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 
-from spikenas.analysis.networks import TrainedNetwork
+from spikenas.analysis.networks import TrainedNetwork, per_network
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,6 @@ class Spread:
 
 def _rows(rows: list[TrainedNetwork], role: str) -> list[TrainedNetwork]:
     return [r for r in rows if r.has(role)]
-
-
-def _per_network(rows: list[TrainedNetwork]) -> list[list[TrainedNetwork]]:
-    """Rows grouped by network (its seeds together), in first-seen order."""
-    groups: dict[str, list[TrainedNetwork]] = {}
-    for r in rows:
-        groups.setdefault(r.key, []).append(r)
-    return list(groups.values())
 
 
 # -- operation impact ------------------------------------------------------------------------
@@ -161,8 +153,8 @@ class BaselineRow:
 
 
 def baseline_table(rows: list[TrainedNetwork]) -> list[BaselineRow]:
-    found = _per_network(_rows(rows, "found"))
-    randoms = _per_network([r for r in _rows(rows, "random") if not r.has("found")])
+    found = per_network(_rows(rows, "found"))
+    randoms = per_network([r for r in _rows(rows, "random") if not r.has("found")])
     if not found or not randoms:
         return []
     table = []

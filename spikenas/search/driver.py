@@ -32,7 +32,7 @@ from spikenas.search.records import RecordLog
 from spikenas.search.result import SearchResult
 from spikenas.search.settings import SearchSettings
 from spikenas.search.strategy import Evaluator, Found, SearchStrategy
-from spikenas.search.workers import Workers, launch
+from spikenas.base.workers import Workers, launch
 from spikenas.space.cell import CellSpace
 from spikenas.space.macro import MacroConfig
 from spikenas.space.genotype import Genotype

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from spikenas.evaluate import Assessment
 from spikenas.search.context import SearchContext
 from spikenas.search.records import Record, RecordLog
-from spikenas.search.workers import Workers
+from spikenas.base.workers import Workers
 from spikenas.space.genotype import Genotype
 
 
