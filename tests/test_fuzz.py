@@ -37,11 +37,12 @@ OVERRIDES = {
     "--search_seed": numbers,
     "--score_batch_size": st.integers(-2, 50),
     "--sweeps": st.integers(-1, 3),
-    "--space.nodes": st.integers(-3, 100),
+    # each valid value small (a valid search must end in seconds), each huge one refused before it runs
+    "--space.nodes": st.one_of(st.integers(-3, 6), st.sampled_from([65, 100, 10**6])),
     "--space.cells": st.integers(-1, 4),
-    "--space.channels": st.lists(st.integers(-4, 10**10), max_size=3).map(json.dumps),
+    "--space.channels": st.lists(st.one_of(st.integers(-4, 16), st.sampled_from([10**10, 2**40])), max_size=3).map(json.dumps),
     "--space.operations": st.lists(st.sampled_from(["skip", "conv3x3", "zero", "conv9x9", "", "avgpool"]), max_size=3).map(json.dumps),
-    "--model.macro.timesteps": st.integers(-2, 10**10),
+    "--model.macro.timesteps": st.one_of(st.integers(-2, 6), st.sampled_from([10_001, 10**10])),
     "--model.neuron.threshold": numbers,
     "--strategy": st.sampled_from(["spikenas", "random", "evolution", "annealing", ""]),
 }
