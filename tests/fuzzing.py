@@ -147,6 +147,10 @@ class Sandbox:
         """Snapshot again (after a fixture's own set-up run, say)."""
         self.before = snapshot(self.base)
 
+    def new_runs(self) -> list[Path]:
+        """The run directories created under the logs root since the snapshot."""
+        return [p for p in self.root.glob("version_*") if f"logs/lightning_logs/{p.name}" not in self.before]
+
     def changes(self) -> dict[str, str]:
         """path -> 'added', 'removed' or 'changed' since the snapshot."""
         after = snapshot(self.base)

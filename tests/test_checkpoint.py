@@ -298,12 +298,19 @@ def test_a_raw_pickle_is_refused_in_one_line_without_torch_warnings(trained, tmp
 
 class _Hostile(http.server.BaseHTTPRequestHandler):
     """``/trickle``: a byte every 50 ms (for 3 s at most); ``/big``: 5,000 bytes; ``/html``: a web
-    page with status 200; anything else: 404. Each answer ends by itself."""
+    page with status 200; ``/loop``: a redirect to itself; anything else: 404. Each answer ends
+    by itself."""
 
     def log_message(self, *args) -> None:
         pass
 
     def do_GET(self) -> None:
+        if self.path == "/loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = {"/big": b"\0" * 5000, "/html": b"<html>not a checkpoint</html>"}.get(self.path, b"")
         self.send_response(404 if self.path not in ("/trickle", "/big", "/html") else 200)
         self.send_header("Content-Type", "text/html" if self.path == "/html" else "application/octet-stream")
@@ -350,7 +357,8 @@ def test_a_download_over_the_cap_is_refused(hostile_server, monkeypatch):
     assert str(error.value) == f"checkpoint {hostile_server}/big is larger than 1,000 bytes: refused"
 
 
-@pytest.mark.parametrize("path, expected", [("/missing", "HTTP 404"), ("/html", "not a PyTorch checkpoint")])
+@pytest.mark.parametrize("path, expected", [("/missing", "HTTP 404"), ("/html", "not a PyTorch checkpoint"),
+                                            ("/loop", "HTTP 302")])  # urllib's reason for a loop has three lines
 def test_a_server_answering_an_error_or_a_web_page_is_one_line(path, expected, hostile_server):
     with pytest.raises(SpikenasError) as error:
         read_checkpoint(f"{hostile_server}{path}")

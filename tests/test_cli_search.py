@@ -452,3 +452,11 @@ def test_values_nobody_means_are_one_line_before_anything_is_allocated(tmp_path,
     line = str(error.value.code)
     assert line.startswith("spikenas: error: ") and message in line and "\n" not in line, line
 
+
+
+def test_a_huge_integer_for_a_float_setting_is_one_line(tmp_path):
+    """Found by the fuzz suite: jsonargparse's OverflowError escaped as a traceback."""
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, "--model.neuron.threshold", "9" * 400)
+    line = str(error.value.code)
+    assert line.startswith("spikenas: error: search: a number in the settings is too large") and "\n" not in line

@@ -22,7 +22,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzzing import (ANALYZE_CONFIG, BUDGETS, SEARCH_CONFIG, copy_tree, fuzz, only_complete_results, outcome, sandbox,
+from fuzzing import (ANALYZE_CONFIG, BUDGETS, RESULTS, SEARCH_CONFIG, copy_tree, fuzz, outcome, sandbox,
                      search_args)
 from spikenas.search.records import _checksum
 
@@ -58,7 +58,8 @@ def test_search_settings_succeed_or_fail_in_one_line(budget):
         with sandbox() as box:
             outcome(search_args(box.logs, *extra))
             box.confined()
-            only_complete_results(box.root / "version_0")  # the first new run (none when refused)
+            for run in box.new_runs():  # none when refused; a whole result set when it ran
+                assert {p.name for p in run.iterdir()} == RESULTS, sorted(p.name for p in run.iterdir())
 
     check()
 

@@ -197,6 +197,8 @@ def main(args: ArgsType = None) -> None:
         where = f" ({exc.filename})" if exc.filename else ""
         sys.exit(f"spikenas: error: {argv[0] if argv else 'spikenas'}: {exc.strerror or exc}{where}; outputs written "
                  "before it are whole (checkpoints and results are written atomically)")
+    except OverflowError as exc:  # jsonargparse turning a huge integer into a float setting, or a size nobody means
+        sys.exit(f"spikenas: error: {argv[0] if argv else 'spikenas'}: a number in the settings is too large ({exc})")
     except ArgumentError as exc:  # jsonargparse's, often a hundred lines: its gist, and where to look
         command = f"spikenas {argv[0]}" if argv and argv[0] in SpikenasCLI.subcommands() else "spikenas"
         sys.exit(f"spikenas: error: {one_line(str(exc))} ({command} --help lists the settings)")

@@ -70,6 +70,11 @@ class CheckpointWarning(UserWarning):
     (its message is one line naming the file; the CLI prints it so)."""
 
 
+def _one_line(reason: object) -> str:
+    """``reason`` (a server's or urllib's words, possibly several lines) as one line."""
+    return " ".join(str(reason).split())
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -138,9 +143,9 @@ def _download(url: str) -> Iterator[IO[bytes]]:
             if isinstance(exc, SpikenasError):
                 raise exc
             if isinstance(exc, urllib.error.HTTPError):
-                raise SpikenasError(f"cannot download checkpoint {url}: HTTP {exc.code} {exc.reason}") from None
+                raise SpikenasError(f"cannot download checkpoint {url}: HTTP {exc.code} {_one_line(exc.reason)}") from None
             reason = getattr(exc, "reason", None) or _first_line(exc)
-            raise SpikenasError(f"cannot download checkpoint {url}: {reason}") from None
+            raise SpikenasError(f"cannot download checkpoint {url}: {_one_line(reason)}") from None
         handle.seek(0)
         yield handle
 
