@@ -108,3 +108,20 @@ def dwsep():
 def _seed():
     torch.manual_seed(0)
 
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """For pytest-xdist's ``--dist loadgroup`` (``scripts/test.sh``): the tests of a module that
+    share a module-scoped fixture run on one worker, so the fixture is built once; the consumer
+    matrix runs on one worker (its nox environments are shared). Every other test goes to
+    whichever worker is free. Without xdist the marks do nothing."""
+    for item in items:
+        if item.get_closest_marker("consumers"):
+            item.add_marker(pytest.mark.xdist_group("consumers"))
+            continue
+        fixtures = getattr(item, "_fixtureinfo", None)
+        shared = fixtures and any(defs and defs[-1].scope in ("class", "module", "package")
+                                  for defs in fixtures.name2fixturedefs.values())
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
