@@ -109,19 +109,29 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (``scripts/test.sh``): every test goes to whichever worker is free,
+    except that a module defining a class-, module- or package-scoped fixture runs whole on one
+    worker, so the fixture is built once (the consumer matrix's nox environments included).
+    pytest-xdist 3.8's own loadgroup marks its groups by renaming node ids, which pytest 9.2
+    ignores, so its ``xdist_group`` marks would do nothing: the groups are found here instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    import re
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """For pytest-xdist's ``--dist loadgroup`` (``scripts/test.sh``): the tests of a module that
-    share a module-scoped fixture run on one worker, so the fixture is built once; the consumer
-    matrix runs on one worker (its nox environments are shared). Every other test goes to
-    whichever worker is free. Without xdist the marks do nothing."""
-    for item in items:
-        if item.get_closest_marker("consumers"):
-            item.add_marker(pytest.mark.xdist_group("consumers"))
-            continue
-        fixtures = getattr(item, "_fixtureinfo", None)
-        shared = fixtures and any(defs and defs[-1].scope in ("class", "module", "package")
-                                  for defs in fixtures.name2fixturedefs.values())
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared_fixture = re.compile(r"fixture\((?:[^()]|\([^()]*\))*scope=[\"'](?:class|module|package)[\"']")
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        shared: dict[str, bool] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            if path not in self.shared:
+                file = Path(config.rootpath, path)
+                self.shared[path] = file.is_file() and bool(shared_fixture.search(file.read_text()))
+            return path if self.shared[path] else nodeid
+
+    return ModuleFixtureScheduling(config, log)
