@@ -124,3 +124,31 @@ def pytest_report_header(config):
     seed = config.getoption("hypothesis_seed", None)
     if seed is not None:
         return f"hypothesis seed: {seed} (replay with --hypothesis-seed={seed})"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (``scripts/test.sh``): every test goes to whichever worker is free,
+    except that a module defining a class-, module- or package-scoped fixture runs whole on one
+    worker, so the fixture is built once (the consumer matrix's nox environments included).
+    pytest-xdist 3.8's own loadgroup marks its groups by renaming node ids, which pytest 9.2
+    ignores, so its ``xdist_group`` marks would do nothing: the groups are found here instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    import re
+
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared_fixture = re.compile(r"fixture\((?:[^()]|\([^()]*\))*scope=[\"'](?:class|module|package)[\"']")
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        shared: dict[str, bool] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            if path not in self.shared:
+                file = Path(config.rootpath, path)
+                self.shared[path] = file.is_file() and bool(shared_fixture.search(file.read_text()))
+            return path if self.shared[path] else nodeid
+
+    return ModuleFixtureScheduling(config, log)

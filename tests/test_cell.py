@@ -94,6 +94,18 @@ def test_enumeration_forward_only(operations):
     assert not any(e.backward for c in cells for e in c.edges)
 
 
+def test_enumeration_with_backward_edges_of_three_operations(operations):
+    # the same rule on a smaller space: 3 + 2 = 5 choices a pair, the direct edge one of the 2
+    # connecting ops (the full space, 236,196 cells in about 10 s: the slow test below)
+    space = CellSpace(["zero", "skip", "conv3x3"], operations, backward=True, direct_edge=True)
+    assert len(space.edge_choices((0, 1))) == len(space.edge_choices((1, 2))) == 5
+    assert Edge(1, 0, "conv3x3") in space.edge_choices((0, 1))
+    cells = list(space.enumerate())
+    assert len(cells) == len(set(cells)) == 2 * 5**5 == 6250
+    assert any(e.backward for c in cells for e in c.edges)
+
+
+@pytest.mark.slow  # enumerates 236,196 cells; the rule is checked on a smaller space above
 def test_enumeration_with_backward_edges(operations):
     # every pair may also carry a backward edge of a connecting op (into node 0 too, as in
     # SNASNet): 5 + 4 = 9 choices; the direct edge (0, 3) must stay a forward connecting one

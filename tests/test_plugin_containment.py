@@ -3,9 +3,11 @@ disabled while the rest works; registration runs through pluggy's hooks."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,23 +38,56 @@ def installed(tmp_path, **plugins: str) -> dict[str, str]:
     return env
 
 
-def spikenas_plugins(env: dict[str, str]) -> subprocess.CompletedProcess:
-    code = "from spikenas.app.cli import main; main(['plugins'])"
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+# `spikenas plugins` in a fresh process per setting: one interpreter imports the CLI (seconds of
+# torch and Lightning) and forks a child per setting, which sets it before the plugins first load
+PLUGINS_FORKED = """
+import json, os, sys, traceback
+from spikenas.app.cli import main
+for i, setting in enumerate(json.loads(sys.argv[1])):
+    pid = os.fork()
+    if pid == 0:
+        os.environ.update(setting)
+        for fd, stream in ((1, "out"), (2, "err")):
+            os.dup2(os.open(os.path.join(sys.argv[2], f"{i}.{stream}"), os.O_WRONLY | os.O_CREAT), fd)
+        code = 0
+        try:
+            main(["plugins"])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (print(exit_.code, file=sys.stderr) or 1)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(code)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def spikenas_plugins(out: Path, env: dict[str, str], *settings: dict[str, str]) -> list[subprocess.CompletedProcess]:
+    """``spikenas plugins`` under ``env`` updated with each of ``settings``, each in its own
+    process (its output in the folder ``out``)."""
+    out.mkdir()
+    parent = subprocess.run([sys.executable, "-c", PLUGINS_FORKED, json.dumps(settings), str(out)], env=env,
+                            capture_output=True, text=True, cwd=ROOT)
+    assert parent.returncode == 0 and len(parent.stdout.split()) == len(settings), parent.stderr
+    return [subprocess.CompletedProcess(["spikenas", "plugins"], int(code), (out / f"{i}.out").read_text(),
+                                        (out / f"{i}.err").read_text()) for i, code in enumerate(parent.stdout.split())]
 
 
 def test_a_plugin_that_fails_to_import_is_named_and_the_rest_works(tmp_path):
     (tmp_path / "acme_typo.py").write_text("from spikenas import hookimpl\n\n@hookimpl\ndef spikenas_register_operation(registry):\n    pass\n")
     env = installed(tmp_path, broken="acme_missing_module", typo="acme_typo")
-    out = spikenas_plugins(env)
+    values = ("0",)  # not "disable": the plugins are still tried (as with "false", "no" or empty)
+    out, *tried, disabled, blocked = spikenas_plugins(
+        tmp_path / "runs", env, {}, *({"SPIKENAS_DISABLE_PLUGIN_AUTOLOAD": value} for value in values),
+        {"SPIKENAS_DISABLE_PLUGIN_AUTOLOAD": "1"}, {"SPIKENAS_BLOCK_PLUGINS": "broken, typo"})
     assert out.returncode == 0, out.stderr
     assert set(BUILTIN_LINES) <= set(out.stdout.splitlines())
     assert "plugin 'broken' is disabled: importing acme_missing_module raised ModuleNotFoundError" in out.stderr
     assert "plugin 'typo' is disabled: plugin 'typo' implements unknown hook 'spikenas_register_operation'" in out.stderr
-    for value in ("0",):  # not "disable": the plugins are still tried (as with "false", "no" or empty)
-        assert "plugin 'broken' is disabled" in spikenas_plugins({**env, "SPIKENAS_DISABLE_PLUGIN_AUTOLOAD": value}).stderr
-    assert "disabled" not in spikenas_plugins({**env, "SPIKENAS_DISABLE_PLUGIN_AUTOLOAD": "1"}).stderr
-    blocked = spikenas_plugins({**env, "SPIKENAS_BLOCK_PLUGINS": "broken, typo"})
+    for value, run in zip(values, tried, strict=True):
+        assert "plugin 'broken' is disabled" in run.stderr, value
+    assert "disabled" not in disabled.stderr
     assert "disabled" not in blocked.stderr and set(BUILTIN_LINES) <= set(blocked.stdout.splitlines())
 
 
