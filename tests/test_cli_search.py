@@ -460,3 +460,17 @@ def test_a_huge_integer_for_a_float_setting_is_one_line(tmp_path):
         run_search(tmp_path, "--model.neuron.threshold", "9" * 400)
     line = str(error.value.code)
     assert line.startswith("spikenas: error: search: a number in the settings is too large") and "\n" not in line
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--space.nodes", "1000000"], "space.nodes must be 2..64, got 1000000"),
+    (["--space.nodes", "1"], "space.nodes must be 2..64, got 1"),
+    (["--space.cells", "100000000"], "space.cells must be at most 64"),
+])
+def test_a_space_too_large_to_enumerate_is_refused_before_anything_is_allocated(tmp_path, extra, message):
+    """Found by the fuzz suite: --space.nodes 1000000 listed its 5e11 node pairs (22 GB, then
+    the kernel's OOM killer) before any check."""
+    with pytest.raises(SystemExit) as error:
+        run_search(tmp_path, *extra)
+    line = str(error.value.code)
+    assert line.startswith("spikenas: error: ") and message in line and "\n" not in line

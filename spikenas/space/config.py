@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from spikenas.base.errors import SpikenasError
+from spikenas.space.genotype import MAX_NODES
+
+MAX_CELLS = 64
+"""More cells than any network of this space can hold: each after the first halves the feature map."""
 
 DEFAULT_OPERATIONS = ("zero", "skip", "conv1x1", "conv3x3", "avgpool")
 
@@ -40,8 +44,11 @@ class SearchSpaceConfig:
         error in a traceback."""
         if self.cells < 1:
             raise SpikenasError(f"space.cells must be >= 1, got {self.cells}")
-        if self.nodes < 2:
-            raise SpikenasError(f"space.nodes must be >= 2, got {self.nodes}")
+        if self.cells > MAX_CELLS:
+            raise SpikenasError(f"space.cells must be at most {MAX_CELLS} (each cell after the first halves the "
+                                f"feature map), got {self.cells}")
+        if not 2 <= self.nodes <= MAX_NODES:
+            raise SpikenasError(f"space.nodes must be 2..{MAX_NODES}, got {self.nodes}")
         for name in ("channels", "head_hidden", "head_pool"):
             values = getattr(self, name)
             if values is not None and (not values or min(values) < (0 if name == "head_hidden" else 1)):
