@@ -312,3 +312,28 @@ def test_two_fits_with_one_fixed_version_started_at_once_leave_two_complete_runs
         assert _complete_fit_run(run)
         rows.append(len((run / "metrics.csv").read_text().splitlines()))
     assert rows[0] == rows[1]  # each run's own rows, not one file holding both runs' mixed
+
+
+@pytest.mark.parametrize("change", [
+    {"model": {"neuron": {"threshold": None}}},
+    {"model": {"neuron": None}},
+    {"model": {"macro": None}},
+    {"data": {"init_args": None}},
+    {"model": {"neuron": {"threshold": [{}]}}},
+])
+def test_a_setting_set_to_null_in_a_config_file_is_one_line(tmp_path, change):
+    """Found by the fuzz suite: a null (or a list) where a number or a mapping belongs, in a
+    config file, ended in a traceback from inside jsonargparse or a dataclass's check."""
+    config = yaml.safe_load(Path(write_config(tmp_path, SYNTHETIC)).read_text())
+    for section, values in change.items():
+        if values is None or not isinstance(config[section], dict):
+            config[section] = values
+        else:
+            for key, value in values.items():
+                config[section][key] = value if not isinstance(value, dict) else {**(config[section].get(key) or {}), **value}
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit) as error:
+        main(["fit", "--config", str(path), "--trainer.fast_dev_run", "1", *QUIET])
+    line = str(error.value.code)
+    assert line.startswith("spikenas: error: ") and "\n" not in line, line

@@ -63,6 +63,18 @@ class SpikenasCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.macro.num_classes", apply_on="instantiate")
         parser.link_arguments("data.input_shape", "model.macro.input_shape", apply_on="instantiate")
 
+    def instantiate_classes(self) -> None:
+        """Lightning's, with a value that cannot build the model, data or trainer (a setting set
+        to null, a mapping where a number belongs: what the type checks let through) said in one
+        line instead of a traceback from deep inside jsonargparse."""
+        try:
+            super().instantiate_classes()
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
+            raise SpikenasError(
+                f"{self.subcommand or 'spikenas'}: the config's values do not build the model, data and trainer: "
+                f"{type(exc).__name__}: {one_line(str(exc))[:300]} (a setting is null or of the wrong type; "
+                f"--print_config shows them)") from None
+
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         """The trainer, with the ``checkpoint`` callback only where it saves something: ``fit``
         with checkpointing on. So ``--trainer.enable_checkpointing false`` works, and

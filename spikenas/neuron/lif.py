@@ -52,6 +52,10 @@ class NeuronConfig:
     learn_tau: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("tau", "threshold", "v_reset", "alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpikenasError(f"neuron {name} must be a number, got {str(value)[:40]!r}")
         if not self.tau >= 1.0:
             raise SpikenasError(f"neuron tau must be >= 1 timestep, got {self.tau}")
         if self.learn_tau and not self.tau > 1.0:
