@@ -379,3 +379,13 @@ def test_a_callback_state_is_kept_as_this_directory_s_own_names_and_odd_paths_ar
     assert callback.best_k_models == {f"{callback.dirpath}/best.ckpt": torch.tensor(0.5)}
     assert (callback.best_model_path, callback.best_model_score, callback.last_model_path) == ("", None, "")
     assert sorted(str(w.message).split("'")[1] for w in caught) == sorted(["a\\x00b", "3", str(tmp_path / "sub")])
+
+
+@pytest.mark.parametrize("content", [b"r", b"r\x00", b"\x80\x02r"])
+def test_a_file_torch_reads_as_a_cut_legacy_header_is_one_line(tmp_path, content):
+    """Found by the fuzz suite: the one byte ``r`` made torch.load raise struct.error."""
+    path = tmp_path / "x.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(SpikenasError) as error:
+        read_checkpoint(path)
+    assert "\n" not in str(error.value)

@@ -152,7 +152,10 @@ def test_a_mutated_nir_file_loads_and_runs_or_is_one_error(budget, trained, tmp_
                     if name in f:
                         del f[name]
                     if value is not None and "/".join(name.split("/")[:-1]) in f or "/" not in name and value is not None:
-                        f[name] = value
+                        try:
+                            f[name] = value
+                        except (OSError, ValueError, TypeError):  # h5py cannot store it (a parent deleted above): not a file to load
+                            continue
         try:
             module = load_nir(path)
             run_nir(module, torch.rand(2, 1, 8, 8), 2)

@@ -31,6 +31,7 @@ import os
 import pickle
 import re
 import stat
+import struct
 import tempfile
 import threading
 import urllib.error
@@ -95,7 +96,7 @@ def _load(handle: IO[bytes], where: str) -> dict[str, Any]:
             ) from None
         raise SpikenasError(f"checkpoint {where} is not a PyTorch checkpoint (damaged or another format)") from None
     except (EOFError, RuntimeError, OSError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            UnicodeDecodeError, MemoryError, OverflowError) as exc:
+            UnicodeDecodeError, MemoryError, OverflowError, struct.error) as exc:
         raise SpikenasError(f"checkpoint {where} is empty, truncated or damaged: {_first_line(exc)}") from None
     if (not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict)
             or not isinstance(checkpoint.get("pytorch-lightning_version"), str)
