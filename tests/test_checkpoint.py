@@ -44,6 +44,13 @@ def serve(directory: Path):
     """An HTTP server on localhost for ``directory``; yields its base URL."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *args: None
+    with serving(handler) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(handler):
+    """An HTTP server on localhost (127.0.0.1 only) answering with ``handler``; yields its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -330,14 +337,8 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def hostile_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Hostile) as url:
+        yield url
 
 
 def test_a_download_that_trickles_is_refused_at_its_total_deadline(hostile_server, monkeypatch):

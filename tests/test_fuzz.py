@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from fuzzing import (ANALYZE_CONFIG, BUDGETS, RESULTS, SEARCH_CONFIG, copy_tree, fuzz, outcome, sandbox,
                      search_args)
+from spikenas.base.rundir import seal
 from spikenas.search.records import _checksum
 
 numbers = st.one_of(st.integers(-10, 10**30), st.floats(allow_nan=True, allow_infinity=True),
@@ -282,6 +283,8 @@ def test_an_analysis_state_resumes_only_into_its_own_run(budget, analyzed):
             copy_tree(analyzed, box.root)
             state = next((box.root / ".analyze_state").glob("*.json"))
             forged = {"run_dir": data.draw(run_dirs(box), "run_dir"), "complete": data.draw(st.booleans(), "complete")}
+            if data.draw(st.booleans(), "sealed with the user's key"):  # then only the directory's claim refuses it
+                forged["seal"] = seal(forged)
             state.write_text(json.dumps(forged))
             box.retake()
             outcome(analyze_args(box.logs))
