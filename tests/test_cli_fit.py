@@ -337,3 +337,13 @@ def test_a_setting_set_to_null_in_a_config_file_is_one_line(tmp_path, change):
         main(["fit", "--config", str(path), "--trainer.fast_dev_run", "1", *QUIET])
     line = str(error.value.code)
     assert line.startswith("spikenas: error: ") and "\n" not in line, line
+
+
+def test_a_final_yaml_written_by_spikenas_0_1_still_trains(tmp_path):
+    """Its scheduler is ``spikenas.lit.cosine``, the name before the classifier moved to
+    spikenas.train.classifier: the file a user kept must train as it is."""
+    config = yaml.safe_load(Path(write_config(tmp_path, SYNTHETIC)).read_text())
+    config["model"]["scheduler"] = "spikenas.lit.cosine"
+    path = tmp_path / "final.yaml"
+    path.write_text(yaml.safe_dump(config))
+    main(["fit", "--config", str(path), "--trainer.fast_dev_run", "1", *QUIET])

@@ -23,6 +23,7 @@ LAYER = {
     "spikenas.search": 7,
     "spikenas.analysis": 8, "spikenas.train": 8,
     "spikenas.app": 9, "spikenas.__main__": 10,
+    "spikenas.lit": 9,  # the names final.yaml files of spikenas 0.1 use (spikenas.lit.cosine)
 }
 MAX_ROOT_MODULES = 8
 
