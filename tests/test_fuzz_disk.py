@@ -91,6 +91,21 @@ def search_reference(tmp_path_factory) -> tuple[str, int]:
     return genotype_of(directory), writes.count
 
 
+@contextlib.contextmanager
+def failed_at(k: int, args_of) -> Iterator[Path]:
+    """A temporary logs root in which the command ``args_of(logs)`` ran with its ``k``-th write
+    failing (ENOSPC): it succeeded or ended in the one line that says so, leaving no temporary
+    file. Yields the logs root for the checks and the rerun."""
+    with tempfile.TemporaryDirectory(prefix="spikenas-disk-") as directory:
+        logs = Path(directory)
+        with disk(Writes(k)):
+            message = outcome(args_of(logs))
+        if message is not None:
+            assert "No space left on device" in message, message
+        no_temporary_files(logs)
+        yield logs
+
+
 @BUDGETS
 def test_a_search_on_a_disk_full_at_any_write_fails_in_one_line_and_resumes(budget, search_reference):
     genotype, total = search_reference
@@ -98,13 +113,7 @@ def test_a_search_on_a_disk_full_at_any_write_fails_in_one_line_and_resumes(budg
     @fuzz(budget, ci=3)
     @given(st.integers(1, total))
     def check(k):
-        with tempfile.TemporaryDirectory(prefix="spikenas-disk-") as directory:
-            logs = Path(directory)
-            with disk(Writes(k)):
-                message = outcome(search_args(logs))
-            if message is not None:
-                assert "No space left on device" in message, message
-            no_temporary_files(logs)
+        with failed_at(k, search_args) as logs:
             only_complete_results(logs / "lightning_logs")
             assert outcome(search_args(logs)) is None
             only_complete_results(logs / "lightning_logs")
@@ -141,13 +150,7 @@ def test_a_fit_on_a_disk_full_at_any_write_fails_in_one_line_and_the_rerun_train
     @fuzz(budget, ci=3)
     @given(st.integers(1, total))
     def check(k):
-        with tempfile.TemporaryDirectory(prefix="spikenas-disk-") as directory:
-            logs = Path(directory)
-            with disk(Writes(k)):
-                message = outcome(fit_args(config, logs))
-            if message is not None:
-                assert "No space left on device" in message, message
-            no_temporary_files(logs)
+        with failed_at(k, lambda logs: fit_args(config, logs)) as logs:
             for ckpt in logs.rglob("*.ckpt"):  # each checkpoint on disk is whole
                 read_checkpoint(ckpt)
             assert outcome(fit_args(config, logs)) is None
