@@ -26,7 +26,7 @@ from spikenas.neuron import NeuronConfig
 from spikenas.neuron import lif as lif_module
 from spikenas.neuron.functional import lif_sequence_no_grad
 from spikenas.score import score_network
-from spikenas.search.driver import build_context
+from spikenas.search.cell_search import build_context
 from spikenas.space import Genotype, MacroConfig, SearchSpaceConfig
 
 from device import device_name, sync  # bench/device.py

@@ -27,7 +27,7 @@ from spikenas.base.allocator import keep_freed_memory
 from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.score import score_network
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.driver import build_context
+from spikenas.search.cell_search import build_context
 from spikenas.space.genotype import Genotype
 from spikenas.space.macro import MacroConfig
 

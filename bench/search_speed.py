@@ -53,7 +53,7 @@ from spikenas.base.units import format_bytes
 from spikenas.neuron import NeuronConfig, compiled_inference
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.settings import SearchSettings
-from spikenas.search.driver import build_context, search
+from spikenas.search.cell_search import build_context, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog

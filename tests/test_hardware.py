@@ -13,7 +13,7 @@ from spikenas.cost import MemoryReport, NetworkProfile
 from spikenas.cost.hardware import hardware_layers
 from spikenas.network import SpikingNetwork
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.driver import build_context, search
+from spikenas.search.cell_search import build_context, search
 from spikenas.search.consecutive import SpikeNASSearch
 from spikenas.space import MacroConfig
 from spikenas.network.profile import Profiler

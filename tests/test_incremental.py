@@ -11,7 +11,7 @@ import torch
 
 from spikenas import CellGenotype, Genotype
 from spikenas.neuron import LIF
-from spikenas.search.driver import build_context
+from spikenas.search.cell_search import build_context
 from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.space.config import SearchSpaceConfig
 

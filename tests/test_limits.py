@@ -16,7 +16,7 @@ from spikenas.app.cli import main
 from spikenas.base.errors import SpikenasError
 from spikenas.score import scoring_mode
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.driver import build_context, search
+from spikenas.search.cell_search import build_context, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.cost.limits import Limits, parse_limits

@@ -20,7 +20,7 @@ from spikenas.ops import SpikingSequential
 from spikenas.plugin import get_registries
 from spikenas.plugin.manager import PluginDisabledWarning
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.driver import build_context
+from spikenas.search.cell_search import build_context
 from spikenas.plugin.testing import temporary_plugin
 
 from conftest import BUILTIN_LINES, ROOT

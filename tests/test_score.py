@@ -101,7 +101,7 @@ def test_scoring_channels_last_keeps_the_ranking_of_200_candidates(tiny_macro, n
 
     from torchmetrics.functional.regression import kendall_rank_corrcoef
 
-    from spikenas.search.driver import build_context
+    from spikenas.search.cell_search import build_context
     from spikenas.space import Genotype, SearchSpaceConfig
 
     images = torch.randn(16, *tiny_macro.input_shape, generator=torch.Generator().manual_seed(0))

@@ -14,7 +14,7 @@ from spikenas.plugin import hookimpl
 from spikenas.score.sahd import SAHD
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.context import BudgetError
-from spikenas.search.driver import build_context, search
+from spikenas.search.cell_search import build_context, search
 from spikenas.evaluate.incremental import CellEvaluator
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch

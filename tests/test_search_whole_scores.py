@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.driver import build_context, search
+from spikenas.search.cell_search import build_context, search
 from spikenas.search.consecutive import SpikeNASSearch
 from spikenas.evaluate.whole_network import SynOpsCellEvaluator, WholeCellEvaluator
 from test_cli_search import run_search

@@ -10,7 +10,7 @@ import torch
 
 from spikenas import Genotype
 from spikenas.neuron import LIF
-from spikenas.search.driver import build_context, search
+from spikenas.search.cell_search import build_context, search
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog
 from spikenas.search.consecutive import SpikeNASSearch

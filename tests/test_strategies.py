@@ -13,7 +13,7 @@ from spikenas.app.cli import main
 from spikenas.base.errors import SpikenasError
 from spikenas.plugin import hookimpl
 from spikenas.space.config import SearchSpaceConfig
-from spikenas.search.driver import build_context, make_strategy, search
+from spikenas.search.cell_search import build_context, make_strategy, search
 from spikenas.search.evolution import EvolutionSearch
 from spikenas.search.random_search import RandomSearch
 from spikenas.search.records import RecordLog

@@ -17,6 +17,7 @@ from spikenas.train.checkpoint import SafeCheckpointIO
 from spikenas.base.errors import SpikenasError
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.search.settings import SearchSettings
+from spikenas.search.trial_settings import TrialSettings
 
 
 class Trainer(pl.Trainer):
@@ -58,6 +59,8 @@ class Trainer(pl.Trainer):
         compile_lif: bool = SearchSettings.compile_lif,
         stack_bytes: Union[int, str] = SearchSettings.stack_bytes,
         export_target: Optional[str] = SearchSettings.export_target,
+        choose: str = SearchSettings.choose,
+        trials: Optional[TrialSettings] = None,
     ) -> Any:
         """Search the architecture with the best training-free score within a memory budget.
 
@@ -103,6 +106,14 @@ class Trainer(pl.Trainer):
                 ``norse``, ``sinabs``): the search proposes only networks it runs (backward edges
                 off where it has none, only operations it can express) and ``final.yaml``
                 records it as ``spikenas export``'s default ``--target``.
+            choose: how the macro (precision, width, cells, time steps) is chosen: ``rule``
+                (SpikeNAS's: the largest macro leaving half the budget to the cells, at the
+                precision, cell count and time steps given) or ``trials`` (the cells searched
+                at every combination of ``space.weight_bits``, ``space.cell_counts``,
+                ``space.timesteps`` and the widths, a few candidates kept by size, and short
+                trainings choose among them through an Optuna study; ``docs/search.md``).
+            trials: the short-training stage of ``choose: trials`` (``--trials.epochs``,
+                ``--trials.storage``, ...; see :class:`~spikenas.search.trial_settings.TrialSettings`).
 
         Returns:
             A :class:`~spikenas.search.result.SearchResult`.
@@ -137,7 +148,7 @@ class Trainer(pl.Trainer):
                 measured for every network), ``cost_model``, ``sweeps``, ``last_sweeps``,
                 ``rerank``, ``score_batch_size``, ``score_batches`` and ``search_seed`` (also the
                 seed of the plan's random draws). The strategy is always ``spikenas``;
-                ``strategy``, ``candidates`` and ``export_target`` are not used.
+                ``strategy``, ``candidates``, ``export_target``, ``choose`` and ``trials`` are not used.
             studies: which studies run and their sizes (see :class:`~spikenas.analysis.Studies`).
             proxy: the short training recipe of every network (see
                 :class:`~spikenas.analysis.ProxyRecipe`).

@@ -34,11 +34,13 @@ def fit_config(result: SearchResult, search_config: dict[str, Any], weight_bits:
     model = dict(config.get("model") or {})
     model["budget"] = result.budget
     model["cost_model"] = search_config.get("cost_model") or "memory"
-    model["cost_options"] = dict(search_config.get("cost_options") or {})
+    model["cost_options"] = dict(result.cost_options if result.cost_options is not None else search_config.get("cost_options") or {})
     model["synops_limit"] = result.synops_limit
     model["export_target"] = search_config.get("export_target")
     quantization = dict(model.get("quantization") or {})
-    if weight_bits is not None and not quantization.get("weight_bits"):
+    if result.weight_bits is not None:  # the precision the search chose, trained as costed
+        quantization["weight_bits"] = result.weight_bits if result.weight_bits < 32 else None
+    elif weight_bits is not None and not quantization.get("weight_bits"):
         quantization["weight_bits"] = weight_bits if weight_bits < 32 else None
     model["quantization"] = {"weight_bits": quantization.get("weight_bits"), "per_channel": quantization.get("per_channel", True)}
     model["genotype"] = result.genotype.to_dict()

@@ -33,6 +33,8 @@ class SearchResult:
     run_dir: Path | None = None
     synops: float | None = None
     synops_limit: float | None = None
+    weight_bits: int | None = None
+    cost_options: dict | None = None
 
     def summary(self) -> str:
         budget = "none" if self.budget is None else f"{self.budget}"

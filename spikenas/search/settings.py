@@ -12,7 +12,15 @@ from typing import Any, Optional, Union
 
 from spikenas.base.units import parse_bytes
 from spikenas.base.errors import SpikenasError
+from spikenas.search.trial_settings import TrialSettings
 from spikenas.space.config import SearchSpaceConfig
+
+
+CHOICES = ("rule", "trials")
+"""How a search fixes the macro (precision, width, cell count, time steps): ``rule`` takes the
+largest macro that leaves half the budget to the cells, at the given precision, cell count and
+time steps (SpikeNAS); ``trials`` searches the cells at every combination the space lists and
+lets short trainings choose among the few the training-free filter keeps."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class SearchSettings:
     compile_lif: bool = True
     stack_bytes: Union[int, str] = "8MiB"
     export_target: Optional[str] = None
+    choose: str = "rule"
+    trials: TrialSettings = field(default_factory=TrialSettings)
 
     @classmethod
     def of(cls, **values: Any) -> "SearchSettings":
@@ -47,6 +57,8 @@ class SearchSettings:
         chosen = {k: v for k, v in values.items() if k in names}
         space = chosen.get("space")
         chosen["space"] = SearchSpaceConfig(**space) if isinstance(space, dict) else (space or SearchSpaceConfig())
+        trials = chosen.get("trials")
+        chosen["trials"] = TrialSettings(**trials) if isinstance(trials, dict) else (trials or TrialSettings())
         return cls(**chosen)
 
     def check(self) -> "SearchSettings":
@@ -63,6 +75,14 @@ class SearchSettings:
                 raise SpikenasError(f"{name} must be true or false, got {getattr(self, name)!r}")
         self.stack_limit()
         self.space.check()
+        if self.choose not in CHOICES:
+            raise SpikenasError(f"choose must be one of {', '.join(CHOICES)}, got {self.choose!r}")
+        free = self.space.free_dimensions()
+        if self.choose == "rule" and free:
+            raise SpikenasError(f"space.{free[0]} lists several options, which only short trainings choose: set "
+                                f"choose: trials (or list one option)")
+        if self.choose == "trials":
+            self.trials.check()
         return self
 
     def stack_limit(self) -> int:

@@ -27,6 +27,13 @@ class SearchSpaceConfig:
         channels: widths ``C`` the search may choose from (None: only the model's).
         head_hidden: hidden sizes of the classifier it may choose from (None: the model's).
         head_pool: pooling factors before the classifier it may choose from (None: the model's).
+        cell_counts: numbers of cells a search that chooses by trials (``choose: trials``) may
+            take (None: ``cells``).
+        timesteps: time steps ``T`` it may take (None: the model's). They change no byte of a
+            weights-only budget, only time and spikes: under a memory budget alone more steps
+            rarely lose, so list several where a SynOps limit or latency makes them a choice.
+        weight_bits: weight precisions (bits per weight; 32 = float, no quantisation) it may
+            take (None: the cost model's). The chosen network trains at its precision.
     """
 
     operations: list[str] = field(default_factory=lambda: list(DEFAULT_OPERATIONS))
@@ -37,6 +44,9 @@ class SearchSpaceConfig:
     channels: Optional[list[int]] = None
     head_hidden: Optional[list[int]] = None
     head_pool: Optional[list[int]] = None
+    cell_counts: Optional[list[int]] = None
+    timesteps: Optional[list[int]] = None
+    weight_bits: Optional[list[int]] = None
 
     def check(self) -> "SearchSpaceConfig":
         """``self`` if every setting is valid (a one-line error otherwise). Called by the search
@@ -53,4 +63,18 @@ class SearchSpaceConfig:
             values = getattr(self, name)
             if values is not None and (not values or min(values) < (0 if name == "head_hidden" else 1)):
                 raise SpikenasError(f"space.{name} must be a non-empty list of sizes, got {values}")
+        for name, low, high in (("cell_counts", 1, MAX_CELLS), ("timesteps", 1, 10_000), ("weight_bits", 2, 32)):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if not isinstance(values, (list, tuple)) or not values or any(
+                    isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high for v in values):
+                raise SpikenasError(f"space.{name} must be a non-empty list of integers in {low}..{high}, got {values}")
+        if self.weight_bits is not None and any(16 < b < 32 for b in self.weight_bits):
+            raise SpikenasError(f"space.weight_bits takes 2..16 (quantised) or 32 (float), got {self.weight_bits}")
         return self
+
+    def free_dimensions(self) -> list[str]:
+        """The macro dimensions listed with more than one option: what only ``choose: trials``
+        can choose (``choose: rule`` fixes precision, cell count and time steps)."""
+        return [name for name in ("cell_counts", "timesteps", "weight_bits") if len(set(getattr(self, name) or ())) > 1]

@@ -1,0 +1,81 @@
+"""A short training of one candidate network: the fit recipe, cut into chunks and validated after each.
+
+Short trainings rank networks far better than training-free scores (two one-epoch seeds agree at
+Kendall tau 0.58-0.67; the best score reaches 0.2-0.4, ``docs/analysis.md``), so a search that
+chooses by trials (:mod:`spikenas.search.trials`) trains its few candidates briefly with this.
+The network is the one ``spikenas fit`` would train from the candidate's ``final.yaml``: the
+template model's optimiser, schedule, label smoothing and memory layout, the candidate's
+precision trained in (quantisation-aware), on the datamodule's training split; it is judged on
+the first ``val_batches`` batches of the validation split (the same images for every
+candidate). Nothing is written: no logger, no checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import lightning.pytorch as pl
+import torch
+
+from spikenas.base.errors import SpikenasError
+from spikenas.space.genotype import Genotype
+from spikenas.space.macro import MacroConfig
+from spikenas.train.classifier import SNNClassifier
+from spikenas.train.quantize import QuantizationConfig
+
+
+def candidate_model(template: SNNClassifier, genotype: Genotype, macro: MacroConfig, weight_bits: int, seed: int,
+                    budget: int | None, cost_options: dict) -> SNNClassifier:
+    """The :class:`SNNClassifier` that ``spikenas fit`` builds for the candidate: the
+    template's recipe with the candidate's cells, macro and precision (``weight_bits`` 32:
+    float), costed by the template's cost model with ``cost_options``."""
+    return SNNClassifier(
+        genotype=genotype.to_dict(), macro=macro, neuron=template.neuron, seed=seed, optimizer=template.optimizer,
+        scheduler=template.scheduler, scheduler_interval=template.scheduler_interval, compile=False,
+        channels_last=template.memory_format is torch.channels_last, label_smoothing=template.label_smoothing,
+        quantization=QuantizationConfig(weight_bits if weight_bits < 32 else None), budget=budget,
+        cost_model=template.cost_model, cost_options=cost_options, export_target=template.export_target,
+    )
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Lightning's per-trainer banner ("GPU available ...") and the model's memory report off."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def train_in_chunks(model: SNNClassifier, datamodule: pl.LightningDataModule, chunks: int, chunk_batches: int,
+                    val_batches: int, seed: int, device: torch.device, callbacks: Sequence[pl.Callback] = ()) -> float:
+    """Train ``model`` for ``chunks`` chunks of ``chunk_batches`` training batches, validating
+    on ``val_batches`` batches after each (the callbacks see ``val/acc`` there, and may stop
+    the training by raising); return the last validation accuracy (a fraction).
+
+    The learning-rate schedule spans all ``chunks * chunk_batches`` steps, as ``fit``'s spans
+    its epochs. ``seed`` sets the data order and augmentation draws."""
+    if min(chunks, chunk_batches, val_batches) < 1:
+        raise SpikenasError(f"a short training needs chunks, chunk_batches and val_batches >= 1, got "
+                            f"{chunks}, {chunk_batches}, {val_batches}")
+    accelerator = "cuda" if device.type == "cuda" else "cpu"
+    devices = [device.index or 0] if device.type == "cuda" else 1
+    with _quiet():
+        pl.seed_everything(seed, verbose=False)
+        trainer = pl.Trainer(
+            accelerator=accelerator, devices=devices, max_epochs=chunks, limit_train_batches=chunk_batches,
+            limit_val_batches=val_batches, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, callbacks=list(callbacks),
+        )
+        trainer.fit(model, datamodule=datamodule)
+    accuracy = trainer.callback_metrics.get("val/acc")
+    if accuracy is None:
+        raise SpikenasError("the short training logged no val/acc: the datamodule has no validation data")
+    return float(accuracy)
