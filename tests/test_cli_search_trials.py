@@ -104,10 +104,21 @@ def test_a_stopped_search_resumes_without_searching_or_training_again_what_it_fi
     assert len(table(run / "trials.csv")) == 8 and run.name == "version_0"
 
 
+def test_the_random_filter_draws_its_trials_from_all_of_stage_ones_networks(tmp_path):
+    run = run_search(tmp_path, "--trials.filter", "random", "--trials.keep", "3", "--space.timesteps", "[3]")
+    found = table(run / "candidates.csv")
+    trials = table(run / "trials.csv")
+    assert len(trials) == 3 and {r["key"] for r in trials} <= {r["key"] for r in found}
+    assert len(found) > 3  # drawn from more than it kept
+    sized = table(run_search(tmp_path / "size", "--trials.keep", "3", "--space.timesteps", "[3]") / "trials.csv")
+    assert {r["key"] for r in trials} != {r["key"] for r in sized}  # not the size filter's pick
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--choose", "rule"], "space.cell_counts lists several options, which only short trainings choose"),
     (["--choose", "best"], "choose must be one of rule, trials"),
     (["--trials.epochs", "-1"], "trials.epochs must be a number > 0"),
+    (["--trials.filter", "best"], "trials.filter must be one of size, random"),
     (["--data.init_args.val_split", "0"], "choose: trials judges candidates on a validation split"),
 ])
 def test_bad_whole_budget_settings_are_one_line_errors(tmp_path, extra, message):

@@ -10,6 +10,8 @@ the group's precision. The filter then keeps, per group, the network with the mo
 (size ranks trained accuracy better than any training-free score measured, ``docs/analysis.md``;
 scores are not comparable across macros), and at most ``trials.keep`` groups' networks, most
 parameters first. Short trainings choose among those (:mod:`spikenas.search.trials`).
+``trials.filter: random`` draws as many at random from all of stage one's networks instead
+(the control for the filter).
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def propose(settings: SearchSettings, macro: MacroConfig, neuron: object, batche
     (a resumed search) are taken from it, and each newly searched group is added and ``save``
     called, so a stopped search loses at most one group."""
     kept: list[Candidate] = []
+    everything: list[Candidate] = []
     for group in groups(settings, macro):
         label = _group_label(*group)
         if label in done:
@@ -101,16 +104,23 @@ def propose(settings: SearchSettings, macro: MacroConfig, neuron: object, batche
         if not found:
             say(f"spikenas search: {label}: no network fits the budget")
             continue
+        everything.extend(found)
         best = max(found, key=lambda c: (c.params, c.score))
         for candidate in found:
             verdict = "kept (most parameters of its group)" if candidate is best else "dropped (fewer parameters)"
-            say(f"spikenas search: {label}: headroom {candidate.headroom:g} -> {candidate.describe()}: {verdict}")
+            say(f"spikenas search: {label}: headroom {candidate.headroom:g} -> {candidate.describe()}"
+                + (f": {verdict}" if settings.trials.filter == "size" else ""))
         kept.append(best)
     if not kept:
         raise BudgetError(f"no network of any combination fits the budget {settings.budget!r} "
                           f"({len(groups(settings, macro))} combinations of precision, cells and time steps tried)")
-    kept.sort(key=lambda c: -c.params)
     limit = settings.trials.keep or len(kept)
+    if settings.trials.filter == "random":
+        order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(settings.search_seed)).tolist()
+        drawn = [everything[i] for i in order[:limit]]
+        say(f"spikenas search: filter random: {len(drawn)} of the {len(everything)} networks drawn at random")
+        return drawn
+    kept.sort(key=lambda c: -c.params)
     for candidate in kept[limit:]:
         say(f"spikenas search: dropped {candidate.describe()} (trials.keep {limit}: fewer parameters than those kept)")
     return kept[:limit]

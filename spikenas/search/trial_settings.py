@@ -17,6 +17,9 @@ from typing import Optional
 from spikenas.base.errors import SpikenasError
 
 
+FILTERS = ("size", "random")
+
+
 @dataclass
 class TrialSettings:
     """The short-training stage of a search that chooses by trials.
@@ -32,6 +35,10 @@ class TrialSettings:
             split); the same images for every candidate.
         keep: the most candidates the training-free filter passes to the trials (None: one
             per combination of precision, cell count and time steps).
+        filter: how stage one's networks are cut down to those few: ``size`` (per
+            combination the network with the most parameters, most parameters first) or
+            ``random`` (``keep``, or one per combination, drawn at random from all of them,
+            seeded: the control that shows what the filter is worth).
         headrooms: the share of the budget the macro leaves to the cells, one macro tried per
             value in each combination (``0.5``: SpikeNAS's rule).
         storage: the Optuna storage of the study: None keeps it in the run directory
@@ -49,6 +56,7 @@ class TrialSettings:
     reduction_factor: int = 3
     val_images: Optional[int] = 5000
     keep: Optional[int] = None
+    filter: str = "size"
     headrooms: list[float] = field(default_factory=lambda: [0.5, 0.25])
     storage: Optional[str] = None
     study_name: Optional[str] = None
@@ -68,6 +76,8 @@ class TrialSettings:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1_000_000:
                 raise SpikenasError(f"trials.{name} must be an integer in {low}..1000000, got {value!r}")
+        if self.filter not in FILTERS:
+            raise SpikenasError(f"trials.filter must be one of {', '.join(FILTERS)}, got {self.filter!r}")
         if self.reduction_factor ** (self.rungs - 1) > 10_000:
             raise SpikenasError(f"trials: reduction_factor ** (rungs - 1) = {self.reduction_factor ** (self.rungs - 1):,} "
                                 "chunks per trial; lower rungs or reduction_factor")
