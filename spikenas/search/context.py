@@ -11,7 +11,6 @@ macro knobs down until the limits can be met.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,7 +22,7 @@ from spikenas.network.profile import Profiler
 from spikenas.plugin.manager import Registries
 from spikenas.plugin.registry import Registry
 from spikenas.space.cell import CellSpace
-from spikenas.space.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig, macro_options
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
 
@@ -137,14 +136,6 @@ class SearchContext:
         """Whether a candidate may be chosen under the SynOps limit: True without a limit,
         False when its SynOps were not measured or exceed the limit."""
         return self.synops_limit is None or (synops is not None and synops <= self.synops_limit)
-
-
-def macro_options(base: MacroConfig, space: SearchSpaceConfig) -> list[MacroConfig]:
-    """Every macro the knobs allow, largest first (width, then hidden size, then less pooling)."""
-    channels = sorted(set(space.channels or [base.channels]), reverse=True)
-    hidden = sorted(set(space.head_hidden or [base.head_hidden]), reverse=True)
-    pools = sorted(set(space.head_pool or [base.head_pool]))
-    return [base.replace(channels=c, head_hidden=h, head_pool=p) for c, h, p in itertools.product(channels, hidden, pools)]
 
 
 def choose_macro(

@@ -21,7 +21,7 @@ import torch
 from spikenas.base.errors import SpikenasError
 from spikenas.plugin import get_registries
 from spikenas.base.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
-from spikenas.export.targets import restrict_space
+from spikenas.export.support import restrict_space
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.evaluate import ScoringEngine, compiled_lif, ranks_whole_networks_only
 from spikenas.evaluate.stacked_tail import STACK_BYTES
@@ -197,7 +197,7 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     seed = settings.search_seed
     space = settings.space
     if settings.export_target is not None:  # only networks the target's toolchain runs
-        space, notes = restrict_space(space, settings.export_target, neuron, get_registries().operations)
+        space, notes = restrict_space(space, settings.export_target, neuron, get_registries().operations, macro)
         for note in notes:
             print(f"spikenas search: {note}")
     batches = [datamodule.sample_batch(settings.score_batch_size, seed + i).to(device) for i in range(settings.score_batches)]

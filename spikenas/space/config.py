@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Optional
 
 from spikenas.base.errors import SpikenasError
 from spikenas.space.genotype import MAX_NODES
+from spikenas.space.macro import MacroConfig
 
 MAX_CELLS = 64
 """More cells than any network of this space can hold: each after the first halves the feature map."""
@@ -54,3 +56,12 @@ class SearchSpaceConfig:
             if values is not None and (not values or min(values) < (0 if name == "head_hidden" else 1)):
                 raise SpikenasError(f"space.{name} must be a non-empty list of sizes, got {values}")
         return self
+
+
+def macro_options(base: MacroConfig, space: SearchSpaceConfig) -> list[MacroConfig]:
+    """Every macro the knobs of ``space`` allow around ``base``, largest first (width, then
+    hidden size, then less pooling): those a search may choose from."""
+    channels = sorted(set(space.channels or [base.channels]), reverse=True)
+    hidden = sorted(set(space.head_hidden or [base.head_hidden]), reverse=True)
+    pools = sorted(set(space.head_pool or [base.head_pool]))
+    return [base.replace(channels=c, head_hidden=h, head_pool=p) for c, h, p in itertools.product(channels, hidden, pools)]
