@@ -15,6 +15,8 @@ from spikenas.search.context import BudgetError
 from spikenas.search.driver import build_context, search
 from spikenas.space import MacroConfig
 from spikenas.space.config import SearchSpaceConfig
+from spikenas.train.classifier import SNNClassifier
+from spikenas.train.quantize import QuantizationConfig
 
 
 def conv(c: int, f: int, k: int, size_in: int, size_out: int) -> HardwareLayer:
@@ -108,3 +110,13 @@ def test_a_space_whose_cheapest_network_the_chip_refuses_is_one_line(neuron):
         build_context(MACRO.replace(head_hidden=2048), neuron, SearchSpaceConfig(cells=2), [images], cost_model="speck")
     with pytest.raises(SpikenasError, match=r"cost_model 'speck' \(plugin 'spikenas.cost.speck'\) rejected options"):
         get_registries().cost_models.create("speck", cores=12)
+
+
+def test_fit_refuses_a_network_the_chip_does_not_run():
+    model = SNNClassifier(Genotype((ALL_CONV, ALL_CONV)).to_dict(), MACRO, cost_model="speck",
+                          quantization=QuantizationConfig(weight_bits=8))
+    with pytest.raises(SpikenasError, match=r"^the network does not run on the hardware of cost model 'speck': 16 layers, "
+                                            r"more than the chip's 9 cores; search again with that cost model$"):
+        model.check_deployable()
+    SNNClassifier(Genotype((SKIP, SKIP)).to_dict(), MACRO, cost_model="speck",
+                  quantization=QuantizationConfig(weight_bits=8)).check_deployable()
