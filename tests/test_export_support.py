@@ -20,7 +20,8 @@ from spikenas.export.support import restrict_space
 from spikenas.export.targets import LAYERS, conv_output_shape
 from spikenas.network import SpikingNetwork
 from spikenas.neuron import NeuronConfig
-from spikenas.plugin import get_registries
+from spikenas.plugin import get_registries, hookimpl
+from spikenas.plugin.testing import temporary_plugin
 from spikenas.space import CellSpace, MacroConfig
 from spikenas.space.config import DEFAULT_OPERATIONS, SearchSpaceConfig, macro_options
 
@@ -93,3 +94,19 @@ def test_every_network_of_a_space_limited_to_a_target_exports_for_it(size, cells
         genotype = Genotype(tuple(cell_space.sample(rng) for _ in range(cells)))
         with torch.no_grad():
             network_to_nir(SpikingNetwork(genotype, macro, seed=0), target=target)
+
+
+class _Unbuildable:
+    @hookimpl
+    def spikenas_register_operations(self, registry):
+        def build(channels, neuron):
+            raise RuntimeError(f"no {channels}-channel version")
+        registry.add("unbuildable", build)
+
+
+def test_an_operation_that_fails_to_build_is_one_line_naming_it_and_its_plugin():
+    with temporary_plugin(_Unbuildable(), name="acme"), pytest.raises(
+            SpikenasError, match=r"^operation 'unbuildable' \(plugin 'acme'\) failed to build at 4 channels: RuntimeError: "
+                                 r"no 4-channel version$"):
+        restrict_space(SearchSpaceConfig(operations=["skip", "unbuildable"]), "nir", NeuronConfig(), get_registries().operations,
+                       MacroConfig(input_shape=(1, 8, 8), channels=4, head_hidden=8))

@@ -100,6 +100,18 @@ def _cell_shapes(macros: list[MacroConfig], cells: int) -> list[tuple[int, Shape
     return [(i, shape) for shape, i in seen.items()]
 
 
+def _build(operations: OperationRegistry, name: str, channels: int, neuron: NeuronConfig) -> nn.Module:
+    """Operation ``name`` at ``channels`` on the ``meta`` device; one that fails to build there
+    is a one-line error naming it and its plugin."""
+    entry = operations.entry(name)
+    try:
+        with torch.device("meta"):
+            return entry.item.build(channels, neuron)
+    except Exception as exc:
+        raise SpikenasError(f"operation {name!r} (plugin {entry.plugin!r}) failed to build at {channels} channels: "
+                            f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+
+
 def restrict_space(space: SearchSpaceConfig, target: str, neuron: NeuronConfig, operations: OperationRegistry,
                    macro: MacroConfig) -> tuple[SearchSpaceConfig, list[str]]:
     """``space`` (around the base ``macro``) limited to what ``target`` exports, from what it
@@ -126,8 +138,7 @@ def restrict_space(space: SearchSpaceConfig, target: str, neuron: NeuronConfig, 
         modules: dict[int, nn.Module] = {}
         for index, shape in shapes:
             if shape[0] not in modules:
-                with torch.device("meta"):
-                    modules[shape[0]] = operations.get(name).build(shape[0], built)
+                modules[shape[0]] = _build(operations, name, shape[0], built)
             refusal = spec.operation_refusal(modules[shape[0]], name, shape)
             if refusal is not None:
                 notes.append(f"target {spec.name} cannot run operation {name!r} at cell {index}'s [C, H, W] = "
