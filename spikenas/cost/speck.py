@@ -26,7 +26,8 @@ rounded up to a power of two by the address encoding::
 
 A ``Linear`` is the convolution sinabs converts it to (``convert_linear_to_conv``): after a
 flatten, its kernel covers the map before flattening (found from the part's last LIF layer
-and the pooling between); on a flat input it is a 1x1 convolution of ``c`` = its inputs.
+and the pooling between); on a flat input it is a 1x1 convolution of ``c`` = its inputs. A
+grouped convolution counts dense, as the export writes it.
 A layer also keeps to the per-layer limits of ``docs/speck/overview.md`` and
 ``sinabs/validate_memory_speck.py``: at most 1,024 channels in and out, a kernel of at most
 16x16, an input map of at most 128x128 and an output map of at most 64x64.
@@ -36,8 +37,10 @@ its kernel, neuron and bias entries (``LayerConstraints.fits`` and the bipartite
 ``get_valid_mapping``, ``sinabs/backend/dynapcnn/mapping.py``): so no more layers than cores.
 Otherwise the report's ``refusal`` names the first layer or limit that fails. ``total_bytes``
 is the memory its layers take: kernel entries at 1 byte, neuron entries at 2 bytes; a budget
-limits it further. Not modelled: each core sends its spikes to at most 2 other cores, and
-sinabs maps only IAF neurons and its own graph of merges (``docs/deploy.md``).
+limits it further. Not modelled (``docs/deploy.md``): each core sends its spikes to at most 2
+other cores; sinabs maps only IAF neurons, and only convolutions followed by neurons, so the
+fixed-weight layers of the 3x3 average pool's NIR form and a cell's sums of currents are not
+placed at all.
 """
 
 from __future__ import annotations
