@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 
 from spikenas import CellGenotype, Genotype, SpikenasError, get_registries
+from spikenas.app.cli import main
 from spikenas.cost import HardwareLayer
 from spikenas.cost.speck import CORES, KI, LayerNeed, layer_need, place
 from spikenas.network.profile import Profiler
@@ -17,6 +19,8 @@ from spikenas.space import MacroConfig
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.train.classifier import SNNClassifier
 from spikenas.train.quantize import QuantizationConfig
+
+from test_export import SEARCH_CONFIG
 
 
 def conv(c: int, f: int, k: int, size_in: int, size_out: int) -> HardwareLayer:
@@ -120,3 +124,13 @@ def test_fit_refuses_a_network_the_chip_does_not_run():
         model.check_deployable()
     SNNClassifier(Genotype((SKIP, SKIP)).to_dict(), MACRO, cost_model="speck",
                   quantization=QuantizationConfig(weight_bits=8)).check_deployable()
+
+
+def test_profile_says_when_the_chip_does_not_run_a_network(tmp_path, capsys):
+    extra = tmp_path / "chip.yaml"
+    extra.write_text(yaml.safe_dump({"model": {"genotype": Genotype((ALL_CONV, ALL_CONV)).to_dict(), "cost_model": "speck",
+                                               "budget": 1_000_000}}))
+    main(["profile", "--config", SEARCH_CONFIG, "--config", str(extra)])
+    out = capsys.readouterr().out
+    assert "does not run on the hardware of cost model 'speck': 16 layers, more than the chip's 9 cores" in out
+    assert "the network fits, but does not run on the hardware of cost model 'speck' (above)" in out
