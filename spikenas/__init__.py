@@ -10,7 +10,7 @@ from spikenas.space.genotype import CellGenotype, Edge, Genotype  # noqa: E402
 __all__ = ["CellGenotype", "Edge", "Genotype", "SpikenasError", "__version__", "get_plugin_manager", "get_registries", "hookimpl"]
 
 BUILTIN_PLUGINS = (
-    "spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.score.sahd", "spikenas.score.hamming", "spikenas.cost.size",
+    "spikenas.ops.builtin", "spikenas.cost.memory", "spikenas.cost.speck", "spikenas.score.sahd", "spikenas.score.hamming", "spikenas.cost.size",
     "spikenas.score.synflow", "spikenas.score.naswot",
     "spikenas.search.consecutive", "spikenas.search.random_search", "spikenas.search.evolution",
 )

@@ -35,6 +35,7 @@ BUILTIN_LINES = [
     "operation conv3x3 spikenas.ops.builtin",
     "operation avgpool spikenas.ops.builtin",
     "cost_model memory spikenas.cost.memory",
+    "cost_model speck spikenas.cost.speck",
     "score sahd spikenas.score.sahd",
     "score sahd_layer spikenas.score.sahd",
     "score hamming spikenas.score.hamming",

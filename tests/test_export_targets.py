@@ -22,11 +22,12 @@ from spikenas.base.errors import SpikenasError
 from spikenas.export import ExportError, TARGETS, load_nir, network_to_nir, run_nir
 from spikenas.export.from_network import NIRBuilder
 from spikenas.export.graph import NIR_HAS_V_RESET, Graph, write
-from spikenas.export.targets import restrict_space
+from spikenas.export.support import restrict_space
 from spikenas.neuron import LIF, NeuronConfig
 from spikenas.ops import SpikingSequential
 from spikenas.ops.builtin import AvgPool3x3
 from spikenas.plugin import get_registries, hookimpl
+from spikenas.space import MacroConfig
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.plugin.testing import temporary_plugin
 
@@ -256,7 +257,6 @@ class _OddOps:
         registry.add("overlap", lambda c, n: SpikingSequential(nn.AvgPool2d(3, 1, 1)))
         registry.add("soft", lambda c, n: SpikingSequential(LIF(dataclasses.replace(n, reset="soft"))))
         registry.add("v_reset", lambda c, n: SpikingSequential(LIF(dataclasses.replace(n, v_reset=0.25))))
-        registry.add("small_pool", lambda c, n: SpikingSequential(nn.Conv2d(c, c, 3, stride=2, padding=1), AvgPool3x3()))
         registry.add("bn_lif", lambda c, n: SpikingSequential(nn.BatchNorm2d(c), LIF(n)))
         registry.add("pool2", lambda c, n: SpikingSequential(nn.AvgPool2d(2)))
 
@@ -271,9 +271,11 @@ REFUSED = {
     "overlap": "overlap_0: only non-overlapping average pooling without padding is exported",
     "soft": "soft_0: neuron reset 'soft' has no NIR form (a NIR LIF resets to v_reset); train with reset 'hard' to export",
     "v_reset": "v_reset_0: target {t} resets every neuron to 0 (its importer ignores v_reset), this network resets to 0.25",
-    "small_pool": "small_pool_1: a 3x3 average pool on a 2x2 map is not exported",
+    "pool2": "pool2: turns a [2, 8, 8] map into [2, 4, 4]",  # the export's own condition on a cell's edge
 }
-RUN_EVERYWHERE = ["zero", "skip", "conv1x1", "conv3x3", "avgpool", "dwsep3x3", "bn_lif", "pool2"]
+# cells of [2, 8, 8] and [4, 4, 4]; an operation is refused at the first shape it fails at
+SHAPES = MacroConfig(input_shape=(1, 8, 8), num_classes=3, timesteps=2, channels=2, head_pool=2, head_hidden=4)
+RUN_EVERYWHERE = ["zero", "skip", "conv1x1", "conv3x3", "avgpool", "dwsep3x3", "bn_lif"]
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
@@ -286,7 +288,7 @@ def test_a_target_says_what_it_runs_without_building_nir(target, dwsep, monkeypa
     with temporary_plugin(_OddOps(), name="odd-ops"):
         ops = RUN_EVERYWHERE + list(REFUSED)
         space, notes = restrict_space(SearchSpaceConfig(operations=ops, backward=True), target, NeuronConfig(),
-                                      get_registries().operations)
+                                      get_registries().operations, SHAPES)
     refused = {name: reason for name, reason in REFUSED.items() if not (name == "v_reset" and TARGETS[target].keeps_v_reset)}
     if TARGETS[target].keeps_v_reset and not NIR_HAS_V_RESET:  # nir < 1.0.5 (sinabs's pin) writes no reset potential
         old_nir = [note for note in notes if "'v_reset'" in note]
@@ -296,4 +298,5 @@ def test_a_target_says_what_it_runs_without_building_nir(target, dwsep, monkeypa
     assert space.operations == [op for op in ops if op not in refused]
     assert space.backward == TARGETS[target].recurrent
     assert notes == ([] if TARGETS[target].recurrent else [f"target {target} runs no backward edges: searching forward edges only"]) + [
-        f"target {target} cannot run operation {name!r} ({reason.format(t=target)}): left out" for name, reason in refused.items()]
+        f"target {target} cannot run operation {name!r} at cell 0's [C, H, W] = [2, 8, 8] "
+        f"({reason.format(t=target)}): left out" for name, reason in refused.items()]

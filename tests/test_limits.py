@@ -207,6 +207,10 @@ def test_a_strategy_returning_a_network_over_a_limit_is_refused_by_name(tiny_mac
                                 budget={"synops": measured(plain, largest, images) / 2})
     with pytest.raises(SpikenasError, match="synops limit [0-9,]+ is below the smallest value the largest search reached"):
         search(over_synops, _Largest())
+    on_chip = build_context(tiny_macro, neuron, SearchSpaceConfig(cells=2), [images], cost_model="speck")
+    with pytest.raises(SpikenasError, match=r"^strategy 'largest' returned a network that does not run on the hardware of "
+                                            r"cost model 'speck': 16 layers, more than the chip's 9 cores$"):
+        search(on_chip, _Largest())
 
 
 def test_a_strategy_returning_something_else_than_found_is_named(tiny_macro, neuron, images):

@@ -161,8 +161,8 @@ class Planner:
             rejected += 1
             if rejected > MAX_REJECTIONS:
                 raise BudgetError(
-                    f"study arm {arm!r}: {MAX_REJECTIONS:,} random networks in a row were over the budget of "
-                    f"{self.budget:,} bytes; raise the budget or narrow the space"
+                    f"study arm {arm!r}: {MAX_REJECTIONS:,} random networks in a row did not fit (the last: "
+                    f"{self.memory.why_not(genotype)}); raise the budget or narrow the space"
                 )
         return drawn
 

@@ -83,6 +83,8 @@ def profile_text(config: dict[str, Any]) -> str:
         lines = [report.format()]
         if budget is not None:
             verdict = "fits" if report.total_bytes <= budget else f"exceeds it by {report.total_bytes - budget:,} bytes"
+            if getattr(report, "refusal", None) is not None:
+                verdict += f", but does not run on the hardware of cost model {cost_name!r} (above)"
             lines.append(f"budget: {budget:,} bytes ({format_bytes(budget)}): the network {verdict}")
         if synops_limit is not None:
             lines.append(f"synops limit: {parse_count(synops_limit, 'synops_limit'):,.0f} SynOps per inference "

@@ -6,7 +6,9 @@ allocating weights (:mod:`spikenas.network.profile`). A cost model (plugin) turn
 a :class:`MemoryReport`, whose ``total_bytes`` is what a budget is checked against.
 
 The classes live in :mod:`spikenas.cost.profile` (what a network holds) and
-:mod:`spikenas.cost.model` (what it costs); the built-in cost model is :mod:`spikenas.cost.memory`.
+:mod:`spikenas.cost.model` (what it costs); the built-in cost models are :mod:`spikenas.cost.memory`
+and :mod:`spikenas.cost.speck` (SynSense's DYNAP-CNN/Speck cores, whose limits a report's
+``refusal`` states).
 Sizes in settings (``256KiB``) are read by :mod:`spikenas.base.units`.
 """
 

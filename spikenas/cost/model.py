@@ -26,7 +26,9 @@ class MemoryReport:
 
     ``total_bytes`` is what budgets are checked against; ``param_bytes`` and ``state_bytes``
     (neuron membrane state) are always reported, whether or not the model counts the state in
-    the total.
+    the total. ``refusal``: for a model of hardware with limits of its own (a chip's cores), why
+    the network does not run on it at all, in one line naming the layer and the limit (None
+    when it does); such a network meets no budget, and the search never returns it.
     """
 
     model: str
@@ -34,6 +36,7 @@ class MemoryReport:
     param_bytes: int
     state_bytes: int
     layers: tuple[LayerCost, ...]
+    refusal: str | None = None
 
     @classmethod
     def at_precision(
@@ -64,6 +67,8 @@ class MemoryReport:
         widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
         rows = [f"{row[0]:<{widths[0]}}" + "".join(f"  {value:>{w}}" for value, w in zip(row[1:], widths[1:])) for row in cells]
         rows.append(f"budgeted footprint: {self.total_bytes:,} bytes ({format_bytes(self.total_bytes)})")
+        if self.refusal is not None:
+            rows.append(f"does not run on the hardware of cost model {self.model!r}: {self.refusal}")
         return "\n".join(rows)
 
 

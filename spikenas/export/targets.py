@@ -26,7 +26,8 @@ Backward edges (one-step ``Delay``) are exported for ``nir`` only; the other tar
 in one line, as they refuse a soft reset (every NIR LIF resets to ``v_reset``) and a reset
 potential other than 0 (their importers ignore ``v_reset``).
 
-What a target runs is declared here, so a search limited to it (:func:`restrict_space`) knows
+What a target runs is declared here, so a search limited to it
+(:func:`spikenas.export.support.restrict_space`, at the shapes of the search's macros) knows
 without building any NIR: :attr:`Target.recurrent` (backward edges), :attr:`Target.layers` (the
 layer kinds its lowering expresses) and :meth:`Target.check_layers` (the conditions on them).
 The export checks every chain of layers with the same method before building it, so the two
@@ -35,7 +36,6 @@ never disagree.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from spikenas.export.graph import ExportError, Shape, array, check_v_reset
-from spikenas.neuron import LIF, NeuronConfig
+from spikenas.neuron import LIF
 from spikenas.ops.builtin import AvgPool3x3, Zero
 
 # (rate = 1 / tau in steps, threshold, dt) -> (tau, v_threshold) as written
@@ -95,10 +95,13 @@ LAYERS: tuple[type, ...] = (LIF, nn.Conv2d, nn.BatchNorm2d, AvgPool3x3, nn.AvgPo
 
 
 def conv_output_shape(layer: nn.Conv2d, shape: Shape) -> Shape:
-    """The ``[C, H, W]`` output shape of ``layer`` fed ``shape``."""
-    return tuple(int(n) for n in torch.nn.functional.conv2d(
-        torch.zeros(1, *shape), layer.weight.new_zeros(layer.out_channels, shape[0] // layer.groups, *layer.kernel_size),
-        stride=layer.stride, padding=layer.padding, groups=layer.groups).shape[1:])
+    """The ``[C, H, W]`` output shape of ``layer`` fed ``shape``, by PyTorch's formula (nothing
+    is computed, so it costs the same at any width)."""
+    if layer.padding == "same":
+        return (layer.out_channels, *shape[1:])
+    padding = (0, 0) if layer.padding == "valid" else layer.padding
+    return (layer.out_channels, *((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in
+                                  zip(shape[1:], padding, layer.dilation, layer.kernel_size, layer.stride)))
 
 
 def pool_kernel(pool: nn.AvgPool2d) -> int:
@@ -197,19 +200,20 @@ class Target:
             raise _orphan_batch_norm(pending_bn)
         return shape
 
-    def operation_refusal(self, module: nn.Module, name: str, shape: Shape = (2, 4, 4)) -> str | None:
-        """Why this target cannot run operation ``name`` built as ``module`` (fed ``shape``),
-        or None where it can: ``zero`` is never exported, any other operation is a chain of
-        layers (an ``nn.Sequential``) that :meth:`check_layers` accepts. Nothing is built."""
+    def operation_refusal(self, module: nn.Module, name: str, shape: Shape) -> str | None:
+        """Why this target cannot run operation ``name`` built as ``module`` fed ``shape``
+        (``[C, H, W]``, the cell's), or None where it can: ``zero`` is never exported, any other
+        operation is a chain of layers (an ``nn.Sequential``) that :meth:`check_layers` accepts
+        and that keeps ``shape``, as the export requires. Nothing is built."""
         if isinstance(module, Zero):
             return None
         if not isinstance(module, nn.Sequential):
             return f"{type(module).__name__} is not a chain of layers"
         try:
-            self.check_layers(list(module), shape, name)
+            out = self.check_layers(list(module), shape, name)
         except ExportError as exc:
             return str(exc)
-        return None
+        return None if tuple(out) == tuple(shape) else f"{name}: turns a {list(shape)} map into {list(out)}"
 
     def refuse_delay(self, where: str) -> None:
         if not self.recurrent:
@@ -240,26 +244,3 @@ def get_target(name: str) -> Target:
     if name not in TARGETS:
         raise ExportError(f"unknown export target {name!r}; known: {', '.join(TARGETS)}")
     return TARGETS[name]
-
-
-def restrict_space(space, target: str, neuron: NeuronConfig, operations) -> tuple[object, list[str]]:
-    """``space`` (a :class:`~spikenas.space.config.SearchSpaceConfig`) limited to what
-    ``target`` runs, from what it declares (:meth:`Target.operation_refusal`, no NIR built):
-    backward edges off unless it runs them, and only the operations whose layers it can express
-    (each built once, tiny, from the ``operations`` registry). Returns the space and a line per change."""
-    spec = get_target(target)
-    spec.check_reset(f"neuron (target {spec.name})", neuron.reset, neuron.v_reset)
-    notes, kept = [], []
-    if space.backward and not spec.recurrent:
-        notes.append(f"target {spec.name} runs no backward edges: searching forward edges only")
-        space = dataclasses.replace(space, backward=False)
-    for name in space.operations:
-        module = operations.get(name).build(2, NeuronConfig(**{**dataclasses.asdict(neuron), "learn_tau": False}))
-        refusal = spec.operation_refusal(module, name)
-        if refusal is None:
-            kept.append(name)
-        else:
-            notes.append(f"target {spec.name} cannot run operation {name!r} ({refusal}): left out")
-    if not kept or kept == ["zero"]:
-        raise ExportError(f"target {spec.name} runs none of the operations {space.operations}")
-    return dataclasses.replace(space, operations=kept), notes

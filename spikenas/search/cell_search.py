@@ -131,6 +131,9 @@ def search(ctx: SearchContext, strategy: SearchStrategy, log: RecordLog | None =
     if ctx.budget is not None and report.total_bytes > ctx.budget:  # built-in strategies never do this; a plugin may
         raise SpikenasError(f"strategy {strategy.name!r} returned a network of {report.total_bytes:,} bytes, over the "
                             f"budget of {ctx.budget:,} bytes")
+    if getattr(report, "refusal", None) is not None:
+        raise SpikenasError(f"strategy {strategy.name!r} returned a network that does not run on the hardware of cost "
+                            f"model {report.model!r}: {report.refusal}")
     if not ctx.within_synops(final.synops):
         raise synops_unreachable(ctx, log, f"{strategy.name} search")
     return SearchResult(

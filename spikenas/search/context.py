@@ -11,7 +11,6 @@ macro knobs down until the limits can be met.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,7 +22,7 @@ from spikenas.network.profile import Profiler
 from spikenas.plugin.manager import Registries
 from spikenas.plugin.registry import Registry
 from spikenas.space.cell import CellSpace
-from spikenas.space.config import SearchSpaceConfig
+from spikenas.space.config import SearchSpaceConfig, macro_options
 from spikenas.space.genotype import CellGenotype, Edge, Genotype
 from spikenas.space.macro import MacroConfig
 
@@ -54,20 +53,40 @@ class MemoryCheck:
         self.cost = cost
         self.budget = budget
         self._cheapest: dict[tuple[int, int, int], CellGenotype] = {}
-        self._bytes: dict[Genotype, int] = {}
+        self._reports: dict[Genotype, tuple[int, str | None]] = {}
 
-    def bytes_of(self, genotype: Genotype) -> int:
-        """The cost model's ``total_bytes`` of the whole network (remembered: a search checks a
-        candidate against the budget and records its bytes; cost models are pure)."""
-        known = self._bytes.get(genotype)
+    def _report(self, genotype: Genotype) -> tuple[int, str | None]:
+        """The cost model's ``(total_bytes, refusal)`` of the whole network (remembered: a
+        search checks a candidate against the budget and records its bytes; cost models are pure)."""
+        known = self._reports.get(genotype)
         if known is None:
-            if len(self._bytes) >= 1 << 16:
-                self._bytes.clear()
-            known = self._bytes[genotype] = self.cost(self.profiler.profile(genotype)).total_bytes
+            if len(self._reports) >= 1 << 16:
+                self._reports.clear()
+            report = self.cost(self.profiler.profile(genotype))
+            known = self._reports[genotype] = (report.total_bytes, getattr(report, "refusal", None))
         return known
 
+    def bytes_of(self, genotype: Genotype) -> int:
+        """The cost model's ``total_bytes`` of the whole network."""
+        return self._report(genotype)[0]
+
+    def refusal_of(self, genotype: Genotype) -> str | None:
+        """Why the cost model's hardware does not run the network at all (its report's
+        ``refusal``), or None."""
+        return self._report(genotype)[1]
+
+    def why_not(self, genotype: Genotype) -> str | None:
+        """Why the network does not fit, in one line: the cost model's refusal or its bytes
+        over the budget; None when it fits."""
+        total, refusal = self._report(genotype)
+        if refusal is not None:
+            return refusal
+        if self.budget is not None and total > self.budget:
+            return f"{total:,} bytes, over the budget of {self.budget:,} bytes"
+        return None
+
     def fits(self, genotype: Genotype) -> bool:
-        return self.budget is None or self.bytes_of(genotype) <= self.budget
+        return self.why_not(genotype) is None
 
     def cheapest(self, cells: CellSpace, num_cells: int, prefix: tuple[CellGenotype, ...] = ()) -> Genotype:
         """``prefix`` completed with the cheapest valid cells (cell costs are independent)."""
@@ -84,8 +103,9 @@ class MemoryCheck:
         if key not in self._cheapest:
             options = cells.cheapest_cells()
             filler = [options[0]] * num_cells
-            def cost(cell: CellGenotype) -> int:
-                return self.bytes_of(Genotype(tuple(filler[:index] + [cell] + filler[index + 1:])))
+            def cost(cell: CellGenotype) -> tuple[bool, int]:  # a network the hardware runs first
+                total, refusal = self._report(Genotype(tuple(filler[:index] + [cell] + filler[index + 1:])))
+                return refusal is not None, total
             self._cheapest[key] = min(options, key=cost)
         return self._cheapest[key]
 
@@ -139,14 +159,6 @@ class SearchContext:
         return self.synops_limit is None or (synops is not None and synops <= self.synops_limit)
 
 
-def macro_options(base: MacroConfig, space: SearchSpaceConfig) -> list[MacroConfig]:
-    """Every macro the knobs allow, largest first (width, then hidden size, then less pooling)."""
-    channels = sorted(set(space.channels or [base.channels]), reverse=True)
-    hidden = sorted(set(space.head_hidden or [base.head_hidden]), reverse=True)
-    pools = sorted(set(space.head_pool or [base.head_pool]))
-    return [base.replace(channels=c, head_hidden=h, head_pool=p) for c, h, p in itertools.product(channels, hidden, pools)]
-
-
 def choose_macro(
     base: MacroConfig,
     space: SearchSpaceConfig,
@@ -161,17 +173,17 @@ def choose_macro(
 ) -> MacroConfig:
     """The largest macro whose cheapest network leaves ``headroom`` of every limit to the cells.
 
-    The limits are ``budget`` (bytes) and, with ``synops_of(macro, genotype)`` (SynOps
-    measured on the scoring batches), ``synops_limit``. Falls back to the largest macro that
-    meets them at all. No macro within the budget: :class:`BudgetError` stating the smallest
-    reachable footprint. No cheapest network within the SynOps limit: the macro whose cheapest
-    network has the fewest SynOps (the cheapest network in bytes is not the one with the
-    fewest SynOps, so the search itself finds out whether the limit can be met).
+    The limits are ``budget`` (bytes), what the cost model's hardware runs at all (a report's
+    ``refusal``: a macro whose cheapest network it refuses is never chosen) and, with
+    ``synops_of(macro, genotype)`` (SynOps measured on the scoring batches), ``synops_limit``.
+    Falls back to the largest macro that meets them at all. No macro within the budget:
+    :class:`BudgetError` stating the smallest reachable footprint; no macro the hardware runs:
+    :class:`BudgetError` stating why. No cheapest network within the SynOps limit: the macro
+    whose cheapest network has the fewest SynOps (the cheapest network in bytes is not the one
+    with the fewest SynOps, so the search itself finds out whether the limit can be met).
     """
     options = macro_options(base, space)
-    if budget is None and synops_limit is None:
-        return options[0]
-    shaped, fitting, by_synops = [], [], []
+    shaped, fitting, by_synops, refused = [], [], [], []
     for macro in options:
         try:
             macro.head_features(space.cells)
@@ -180,6 +192,11 @@ def choose_macro(
         memory = MemoryCheck(macro, neuron, registries, cost, budget)
         cheapest = memory.cheapest(cells, space.cells)
         minimum = memory.bytes_of(cheapest)
+        if memory.refusal_of(cheapest) is not None:
+            refused.append((macro, memory.refusal_of(cheapest)))
+            continue
+        if budget is None and synops_limit is None:
+            return macro
         shaped.append((macro, minimum))
         if budget is not None and minimum > budget:
             continue
@@ -196,6 +213,13 @@ def choose_macro(
         return fitting[0]
     if by_synops:
         return min(by_synops, key=lambda item: item[0])[1]
+    if not shaped and refused:
+        smallest, refusal = refused[-1]
+        raise BudgetError(f"cost model {getattr(cost, 'name', '?')!r} runs no network of the space: the cheapest network at "
+                          f"macro channels={smallest.channels}, head_hidden={smallest.head_hidden}, "
+                          f"head_pool={smallest.head_pool} does not run ({refusal}); narrow the space")
+    if budget is None and synops_limit is None:
+        return options[0]  # no macro holds the cells: building the network says which knob
     if not shaped:
         raise BudgetError(f"no macro option fits the input with {space.cells} cells")
     smallest, minimum = min(shaped, key=lambda item: item[1])

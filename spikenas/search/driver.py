@@ -8,6 +8,7 @@ finds that state, replays the search against it and writes into the same run dir
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +22,7 @@ from spikenas.base.rundir import DamagedState, check_run_dir, claim_run_dir, log
 from spikenas.base.workers import Workers, launch
 from spikenas.cost.synops import format_synops
 from spikenas.evaluate import compiled_lif
-from spikenas.export.targets import restrict_space
+from spikenas.export.support import restrict_space
 from spikenas.plugin import get_registries
 from spikenas.search.by_trials import choose_by_trials
 from spikenas.search.cell_search import SHARED_SETTINGS, build_context, make_strategy, search
@@ -98,10 +99,11 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     device = trainer.strategy.root_device
     seed = settings.search_seed
     if settings.export_target is not None:  # only networks the target's toolchain runs
-        space, notes = restrict_space(settings.space, settings.export_target, model.neuron, get_registries().operations)
+        widest = dataclasses.replace(settings.space, cells=max(settings.space.cell_counts or [settings.space.cells]))
+        space, notes = restrict_space(widest, settings.export_target, model.neuron, get_registries().operations, macro)
         for note in notes:
             print(f"spikenas search: {note}")
-        settings = SearchSettings(**{**settings.__dict__, "space": space})
+        settings = SearchSettings(**{**settings.__dict__, "space": dataclasses.replace(space, cells=settings.space.cells)})
     batches = [datamodule.sample_batch(settings.score_batch_size, seed + i).to(device) for i in range(settings.score_batches)]
     identity = {k: v for k, v in settings.as_dict().items() if k not in ("compile_lif", "stack_bytes")}  # equal spikes either way
     identity["space"] = {k: v for k, v in identity["space"].items() if v is not None or k in ("channels", "head_hidden", "head_pool")}

@@ -57,9 +57,10 @@ class EvolutionSearch(SearchStrategy):
                 genotype = parent.replace_cell(index, child)
                 if ctx.fits(genotype):
                     return genotype
+        limit = f"the budget of {ctx.budget:,} bytes" if ctx.budget is not None else "what the cost model's hardware runs"
         raise SpikenasError(
-            f"evolution search: {self.max_rejections} mutations of one network in a row were invalid or over the "
-            f"budget of {ctx.budget:,} bytes; raise the budget or widen the space"
+            f"evolution search: {self.max_rejections} mutations of one network in a row were invalid or over "
+            f"{limit}; raise the budget or widen the space"
         )
 
     def run(self, ctx: SearchContext, evaluator: Evaluator) -> Found:

@@ -42,8 +42,8 @@ def sample_within_budget(ctx: SearchContext, rng: random.Random, max_rejections:
         rejected += 1
         if rejected > max_rejections:
             raise SpikenasError(
-                f"{who} search: {rejected} samples in a row were over the budget of "
-                f"{ctx.budget:,} bytes; raise the budget or narrow the space"
+                f"{who} search: {rejected} samples in a row did not fit (the last: {ctx.memory.why_not(genotype)}); "
+                "raise the budget or narrow the space"
             )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Optional
 
 from spikenas.base.errors import SpikenasError
 from spikenas.space.genotype import MAX_NODES
+from spikenas.space.macro import MacroConfig
 
 MAX_CELLS = 64
 """More cells than any network of this space can hold: each after the first halves the feature map."""
@@ -78,3 +80,12 @@ class SearchSpaceConfig:
         """The macro dimensions listed with more than one option: what only ``choose: trials``
         can choose (``choose: rule`` fixes precision, cell count and time steps)."""
         return [name for name in ("cell_counts", "timesteps", "weight_bits") if len(set(getattr(self, name) or ())) > 1]
+
+
+def macro_options(base: MacroConfig, space: SearchSpaceConfig) -> list[MacroConfig]:
+    """Every macro the knobs of ``space`` allow around ``base``, largest first (width, then
+    hidden size, then less pooling): those a search may choose from."""
+    channels = sorted(set(space.channels or [base.channels]), reverse=True)
+    hidden = sorted(set(space.head_hidden or [base.head_hidden]), reverse=True)
+    pools = sorted(set(space.head_pool or [base.head_pool]))
+    return [base.replace(channels=c, head_hidden=h, head_pool=p) for c, h, p in itertools.product(channels, hidden, pools)]

@@ -208,7 +208,8 @@ class SNNClassifier(pl.LightningModule):
 
     def check_deployable(self) -> None:
         """One-line errors for a network that is not the one its budget describes: weights
-        trained at another precision than the cost model counts, or a footprint over budget."""
+        trained at another precision than the cost model counts, a network its cost model's
+        hardware does not run, or a footprint over budget."""
         counted = getattr(self.cost(), "weight_bits", None)
         trained = self.quantization.weight_bits or 32
         if counted is not None and counted != trained:
@@ -216,14 +217,16 @@ class SNNClassifier(pl.LightningModule):
                 f"cost model {self.cost_model!r} counts {counted}-bit weights but the network trains "
                 f"{trained}-bit ones: set model.quantization.weight_bits to {counted if counted < 32 else 'null'}"
             )
-        if self.budget is not None:
-            report = self.memory_report()
-            if report.total_bytes > self.budget:
-                raise SpikenasError(
-                    f"the network's footprint {report.total_bytes:,} bytes (cost model {self.cost_model!r}) exceeds "
-                    f"its budget of {self.budget:,} bytes ({format_bytes(self.budget)}); search again within the "
-                    "budget or raise model.budget"
-                )
+        report = self.memory_report()
+        if getattr(report, "refusal", None) is not None:
+            raise SpikenasError(f"the network does not run on the hardware of cost model {self.cost_model!r}: "
+                                f"{report.refusal}; search again with that cost model")
+        if self.budget is not None and report.total_bytes > self.budget:
+            raise SpikenasError(
+                f"the network's footprint {report.total_bytes:,} bytes (cost model {self.cost_model!r}) exceeds "
+                f"its budget of {self.budget:,} bytes ({format_bytes(self.budget)}); search again within the "
+                "budget or raise model.budget"
+            )
 
     def on_fit_start(self) -> None:
         report = self.memory_report()
