@@ -79,6 +79,7 @@ def test_one_precision_listed_is_trained_at_that_precision(tmp_path):
     assert len(table(run / "trials.csv")) == 1
 
 
+@pytest.mark.slow  # seconds of real trainings
 def test_a_stopped_search_resumes_without_searching_or_training_again_what_it_finished(tmp_path, monkeypatch, capsys):
     trained: list[int] = []
     real_train = short_training.train_in_chunks
@@ -104,6 +105,7 @@ def test_a_stopped_search_resumes_without_searching_or_training_again_what_it_fi
     assert len(table(run / "trials.csv")) == 8 and run.name == "version_0"
 
 
+@pytest.mark.slow  # seconds of real trainings
 def test_the_random_filter_draws_its_trials_from_all_of_stage_ones_networks(tmp_path):
     run = run_search(tmp_path, "--trials.filter", "random", "--trials.keep", "3", "--space.timesteps", "[3]")
     found = table(run / "candidates.csv")

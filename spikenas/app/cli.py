@@ -45,6 +45,7 @@ class SpikenasCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), "search": {"model", "datamodule"}, "analyze": {"model", "datamodule"},
+                "front": {"model", "datamodule"},
                 "export": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -124,6 +125,15 @@ class SpikenasCLI(LightningCLI):
         from spikenas.search.driver import run_search
 
         run_search(self.trainer, config=self.subcommand_config(), **kwargs)
+
+    def front(self, **kwargs) -> None:
+        from spikenas.app.full_training import fit_and_test
+        from spikenas.search.front import run_front
+        from spikenas.search.settings import SearchSettings
+
+        search = kwargs.pop("search", None)
+        run_front(self.trainer, config=self.subcommand_config(), search=search or SearchSettings(),
+                  fit_and_test=fit_and_test, **kwargs)
 
     def analyze(self, **kwargs) -> None:
         from spikenas.analysis.driver import run_analysis

@@ -160,6 +160,42 @@ class Trainer(pl.Trainer):
 
         return run_analysis(self, model=model, datamodule=datamodule, search=search, studies=studies, proxy=proxy)
 
+    def front(
+        self,
+        model: pl.LightningModule,
+        datamodule: Optional[pl.LightningDataModule] = None,
+        search: Optional[SearchSettings] = None,
+        budgets: list[str] = ["16KiB", "32KiB", "64KiB", "128KiB", "256KiB", "1MiB"],
+        full_training: bool = False,
+    ) -> Any:
+        """The accuracy-vs-memory front: the best network for each of several memory budgets.
+
+        Runs ``spikenas search`` once per budget (each into its own run directory, resumable)
+        and writes ``front.csv`` (per budget: bytes, precision, macro, cells, the short
+        training's validation accuracy, the ``final.yaml``) and ``front.png`` (accuracy against
+        bytes, log axis, each point labelled) to ``lightning_logs/version_N/``.
+
+        Args:
+            model: the template :class:`~spikenas.train.classifier.SNNClassifier`: macro, neuron, optimiser.
+            datamodule: the data (a validation split for ``choose: trials``).
+            search: the settings of ``spikenas search``, nested (``--search.choose trials``,
+                ``--search.space.weight_bits``, ``--search.trials.epochs``, ...); its ``budget``
+                is replaced by each of ``budgets``.
+            budgets: the memory budgets (bytes or units), searched smallest first.
+            full_training: also train every point with the full recipe (``spikenas fit`` with
+                the config's trainer, then ``test`` on its best checkpoint): ``front.csv``'s
+                ``test_acc``.
+
+        Returns:
+            The rows of ``front.csv``.
+        """
+        from spikenas.app.full_training import fit_and_test
+        from spikenas.search.front import run_front
+
+        config = {"model": {"macro": model.macro.to_dict()}}
+        return run_front(self, model, datamodule, config, search or SearchSettings(), list(budgets), full_training,
+                         fit_and_test)
+
     def export(
         self,
         model: pl.LightningModule,
