@@ -100,3 +100,24 @@ def test_fit_refuses_a_network_that_is_not_the_budgeted_one(tmp_path, override, 
               "--trainer.default_root_dir", str(tmp_path / "fit"), *override])
     text = str(error.value.code)
     assert text.startswith("spikenas: error: ") and message in text and "\n" not in text
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_a_quantised_network_learns_in_a_short_training(genotype, bits):
+    """4- and 8-bit QAT train: the short training the search's trials use takes a quantised
+    network from chance (1/3) to well above it on separable synthetic images."""
+    from functools import partial
+
+    from spikenas.data import Synthetic
+    from spikenas.space import MacroConfig
+    from spikenas.train.short_training import candidate_model, train_in_chunks
+
+    data = Synthetic(num_classes=3, input_shape=(1, 8, 8), train_size=192, test_size=24, signal=2.0, batch_size=16,
+                     val_split=0.25)
+    macro = MacroConfig(input_shape=(1, 8, 8), num_classes=3, timesteps=3, channels=8, head_hidden=0, head_pool=2,
+                        votes=2, dropout=0.0)
+    template = SNNClassifier(macro=macro, optimizer=partial(torch.optim.Adam, lr=0.01))
+    model = candidate_model(template, genotype, macro, bits, seed=0, budget=None, cost_options={"weight_bits": bits})
+    assert model.quantization.weight_bits == bits
+    accuracy = train_in_chunks(model, data, chunks=3, chunk_batches=9, val_batches=3, seed=0, device=torch.device("cpu"))
+    assert accuracy > 0.8

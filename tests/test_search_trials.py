@@ -132,7 +132,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow  # seconds of real trainings
+@pytest.mark.slow  # two worker processes, each importing torch: tens of seconds
 def test_two_worker_processes_share_one_study_and_train_every_candidate_once(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     script = WORKER.format(tests=str(ROOT / "tests"), storage=storage, run_dir=str(tmp_path / "run"))
