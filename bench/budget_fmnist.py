@@ -135,10 +135,8 @@ def main() -> None:
         seeds = args.seeds or (list(range(2)) if args.quick else list(range(SEEDS.get(budget, 4))))
         accuracies: dict[str, list[float]] = {}
         seconds: dict[str, float] = {}
-        for arm in arms:
+        for arm in (a for a in arms if a in args.arms):
             final, seconds[arm] = searched(arm, budget, out, args.quick)
-            if arm not in args.arms:
-                continue
             accuracies[arm] = [train_and_test(final, out / budget / arm / f"seed{s}", s, epochs, short) for s in seeds]
             mean, low, high = interval(accuracies[arm])
             line = (f"{budget} {arm}: test_acc={mean:.4f} [{low:.4f}, {high:.4f}] ({', '.join(f'{a:.4f}' for a in accuracies[arm])}) "

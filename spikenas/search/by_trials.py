@@ -56,7 +56,6 @@ def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataMod
         raise SpikenasError("choose: trials trains its candidates one process per worker: run it with trainer.devices 1 "
                             "and add workers through trials.storage (docs/search.md)")
     start = time.perf_counter()
-    say = say if workers.is_writer else (lambda _: None)
     groups = log.meta.setdefault("groups", {})
     kept = propose(settings, model.macro, model.neuron, batches, workers, groups, log.save, say)
     found = [Candidate.from_dict(item) for items in groups.values() for item in items]

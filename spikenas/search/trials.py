@@ -144,18 +144,23 @@ def _open_study(candidates: Sequence[Candidate], settings: TrialSettings, run_di
     return study
 
 
+def _latest(study) -> dict:
+    """Each candidate key's latest trial (by number) in ``study``."""
+    latest = {}
+    for trial in study.get_trials(deepcopy=False):
+        key = trial.params.get(PARAM) or trial.system_attrs.get("fixed_params", {}).get(PARAM)
+        if key is not None:
+            latest[key] = trial
+    return latest
+
+
 def _retry_cut_off(study) -> None:
     """Trials a stopped run left unfinished, enqueued again: a candidate whose latest trial is
     still running (the run was killed; the search's lock makes this process the study's only
     worker, so nobody else runs it) or failed with no error of its own (Ctrl-C)."""
     from optuna.trial import TrialState
 
-    latest = {}
-    for trial in study.get_trials(deepcopy=False):
-        key = trial.params.get(PARAM) or trial.system_attrs.get("fixed_params", {}).get(PARAM)
-        if key is not None:
-            latest[key] = trial
-    for key, trial in latest.items():
+    for key, trial in _latest(study).items():
         cut_off = trial.state == TrialState.RUNNING
         if cut_off:
             study.tell(trial.number, state=TrialState.FAIL)
@@ -221,11 +226,7 @@ def run_trials(candidates: Sequence[Candidate], settings: TrialSettings, train: 
 
 def rows(study, candidates: Sequence[Candidate]) -> list[TrialRow]:
     """Each candidate's latest trial as a :class:`TrialRow` (a retried trial's last attempt)."""
-    latest = {}
-    for trial in study.get_trials(deepcopy=False):
-        key = trial.params.get(PARAM) or trial.system_attrs.get("fixed_params", {}).get(PARAM)
-        if key is not None:
-            latest[key] = trial
+    latest = _latest(study)
     table = []
     for candidate in candidates:
         trial = latest.get(candidate.key)
