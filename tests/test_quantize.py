@@ -119,5 +119,5 @@ def test_a_quantised_network_learns_in_a_short_training(genotype, bits):
     template = SNNClassifier(macro=macro, optimizer=partial(torch.optim.Adam, lr=0.01))
     model = candidate_model(template, genotype, macro, bits, seed=0, budget=None, cost_options={"weight_bits": bits})
     assert model.quantization.weight_bits == bits
-    accuracy = train_in_chunks(model, data, chunks=3, chunk_batches=9, val_batches=3, seed=0, device=torch.device("cpu"))
+    accuracy = train_in_chunks(model, data, chunks=3, chunk_batches=9, val_images=48, seed=0, device=torch.device("cpu"))
     assert accuracy > 0.8

@@ -32,18 +32,16 @@ from spikenas.train.short_training import candidate_model, train_in_chunks
 
 
 def chunking(settings: SearchSettings, datamodule: pl.LightningDataModule) -> tuple[int, int]:
-    """``(chunk_batches, val_batches)`` of every trial: ``trials.epochs`` of the training split
+    """``(chunk_batches, val_images)`` of every trial: ``trials.epochs`` of the training split
     in ``trials.chunks`` chunks, judged on ``trials.val_images`` validation images."""
     trials = settings.trials
     datamodule.setup("fit")
     if getattr(datamodule, "val_set", None) is None:
         raise SpikenasError("choose: trials judges candidates on a validation split: set data.val_split > 0 "
                             "(the test set stays unseen)")
-    batch = int(datamodule.batch_size)
-    train_batches = math.ceil(len(datamodule.train_set) / batch)
+    train_batches = math.ceil(len(datamodule.train_set) / int(datamodule.batch_size))
     chunk_batches = max(1, round(trials.epochs * train_batches / trials.chunks))
-    val_images = min(trials.val_images or len(datamodule.val_set), len(datamodule.val_set))
-    return chunk_batches, math.ceil(val_images / batch)
+    return chunk_batches, min(trials.val_images or len(datamodule.val_set), len(datamodule.val_set))
 
 
 def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataModule, settings: SearchSettings,
@@ -61,10 +59,10 @@ def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataMod
     found = [Candidate.from_dict(item) for items in groups.values() for item in items]
     stage_one = time.perf_counter() - start
     trials = settings.trials
-    chunk_batches, val_batches = chunking(settings, datamodule)
+    chunk_batches, val_images = chunking(settings, datamodule)
     say(f"spikenas search: stage one took {stage_one:.1f} s ({len(found)} networks searched); {len(kept)} candidates go to "
         f"short trainings: at most {trials.epochs:g} epochs each in {trials.chunks} chunks of {chunk_batches} batches, "
-        f"judged on {val_batches} validation batches, successive halving by {trials.reduction_factor}")
+        f"judged on {val_images} validation images, successive halving by {trials.reduction_factor}")
     budget = parse_limits(settings.budget, settings.cost_model).bytes
     seed = settings.search_seed if trials.seed is None else trials.seed
     device = trainer.strategy.root_device
@@ -72,7 +70,7 @@ def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataMod
     def train(candidate: Candidate, callbacks: Sequence[pl.Callback]) -> float:
         network = candidate_model(model, candidate.genotype, candidate.macro, candidate.weight_bits, seed, budget,
                                   cost_options(settings, candidate))
-        return train_in_chunks(network, datamodule, trials.chunks, chunk_batches, val_batches, seed, device, callbacks)
+        return train_in_chunks(network, datamodule, trials.chunks, chunk_batches, val_images, seed, device, callbacks)
 
     table = run_trials(kept, trials, train, Path(log.meta["run_dir"]), trials.study_name or f"spikenas-{key}", seed, say)
     chosen = choose(table)
