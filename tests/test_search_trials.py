@@ -168,3 +168,14 @@ def test_an_unreachable_storage_is_one_line(tmp_path):
     with pytest.raises(SpikenasError, match="cannot be opened") as error:
         run_trials(pool, TrialSettings(storage="nosuchdriver://x/y"), fake_training({}), tmp_path, "s", 0, say=print)
     assert "\n" not in str(error.value)
+
+
+def test_a_multi_process_trainer_is_refused_in_one_line_naming_the_way_to_scale_out():
+    from spikenas.base.workers import Workers
+    from spikenas.search.by_trials import choose_by_trials
+    from spikenas.search.records import RecordLog
+    from spikenas.search.settings import SearchSettings
+
+    with pytest.raises(SpikenasError, match="trials.storage") as error:
+        choose_by_trials(None, None, None, SearchSettings(choose="trials"), [], RecordLog(), "key", Workers(0, 2))
+    assert "\n" not in str(error.value)
