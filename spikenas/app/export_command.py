@@ -67,12 +67,13 @@ def check_file(path: Path, target: Target, network: torch.nn.Module, images: tor
     if target.name == "nir":
         got, reader = run_nir(load_nir(path), images, steps), "spikenas's NIR reader"
     else:
+        toolchain = target.toolchain or target.name
         try:
-            got = consumers.run(target.name, str(path), images, steps)
+            got = consumers.run(toolchain, str(path), images, steps)
         except ImportError as exc:
-            return ExportCheck(images=len(images), refused=f"{exc.name or target.name} is not installed here "
-                               f"(pip install {target.name}; tests/consumers runs it)")
-        reader = f"{target.name} {consumers.versions(target.name)[target.name]}"
+            return ExportCheck(images=len(images), refused=f"{exc.name or toolchain} is not installed here "
+                               f"(pip install {toolchain}; tests/consumers runs it)")
+        reader = f"{toolchain} {consumers.versions(toolchain)[toolchain]}"
     same = int((got.mean(0).argmax(1) == expected.mean(0).argmax(1)).sum())
     return ExportCheck(images=len(images), reader=reader, max_logit_difference=float((got - expected).abs().max()),
                        same_class=same)

@@ -21,7 +21,7 @@ import torch
 from spikenas.base.errors import SpikenasError
 from spikenas.plugin import get_registries
 from spikenas.base.rundir import DamagedState, check_run_dir, claim_run_dir, logs_root, run_lock, set_aside, settings_key
-from spikenas.export.targets import restrict_space
+from spikenas.export.targets import get_target, restrict_space
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.evaluate import ScoringEngine, compiled_lif, ranks_whole_networks_only
 from spikenas.evaluate.stacked_tail import STACK_BYTES
@@ -168,7 +168,7 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
     this configuration's state) open the record log, search, and write the results."""
     trainer.strategy.setup_environment()
     workers = Workers.current()
-    ctx, strategy, key = _prepare(trainer, model, datamodule, settings)
+    ctx, strategy, key, neuron = _prepare(trainer, model, datamodule, settings)
     show_progress = trainer.progress_bar_callback is not None  # --trainer.enable_progress_bar false
     state_path = logs_root(trainer) / ".search_state" / f"{key}.json"
     with run_lock(state_path, "search", workers.is_writer):
@@ -177,7 +177,8 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
             result = search(ctx, strategy, log, workers, show_progress)
             result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
             if workers.is_writer:
-                _finish(result, log, ctx, config if config is not None else _config_from_objects(model, datamodule, trainer))
+                config = config if config is not None else _config_from_objects(model, datamodule, trainer)
+                _finish(result, log, ctx, {**config, "model": {**(config.get("model") or {}), "neuron": asdict(neuron)}})
         except BaseException:
             if workers.is_writer and run_dir.is_dir() and not any(run_dir.iterdir()):
                 run_dir.rmdir()  # no result written: leave no empty run behind (a rerun makes it again)
@@ -185,9 +186,10 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
     return result
 
 
-def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[SearchContext, SearchStrategy, str]:
-    """Every setting checked, the scoring batches drawn, the context and the strategy built, and
-    the key of the settings; nothing is written."""
+def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[SearchContext, SearchStrategy, str, object]:
+    """Every setting checked, the scoring batches drawn, the context and the strategy built, the
+    key of the settings, and the neuron searched with (the export target's, where it has its
+    own: ``final.yaml`` records it, so ``fit`` trains it); nothing is written."""
     if datamodule is None:
         raise SpikenasError("search needs data: set 'data' in the config (e.g. class_path: spikenas.data.FashionMNIST)")
     settings.check()
@@ -196,9 +198,10 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     device = trainer.strategy.root_device
     seed = settings.search_seed
     space = settings.space
-    if settings.export_target is not None:  # only networks the target's toolchain runs
+    if settings.export_target is not None:  # only networks the target's toolchain runs, with its neurons
+        neuron, adopted = get_target(settings.export_target).adopt_neuron(neuron)
         space, notes = restrict_space(space, settings.export_target, neuron, get_registries().operations)
-        for note in notes:
+        for note in adopted + notes:
             print(f"spikenas search: {note}")
     batches = [datamodule.sample_batch(settings.score_batch_size, seed + i).to(device) for i in range(settings.score_batches)]
     ctx = build_context(
@@ -212,7 +215,7 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
         "macro": macro.to_dict(), "neuron": asdict(neuron),
         "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,
     })
-    return ctx, strategy, key
+    return ctx, strategy, key, neuron
 
 
 def _open_log(trainer, state_path: Path, owner: str, workers: Workers) -> tuple[RecordLog, Path]:
