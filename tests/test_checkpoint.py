@@ -73,7 +73,7 @@ def trained(tmp_path_factory):
 
 def command(name: str, cfg: str, ckpt: str, tmp_path: Path) -> list[str]:
     if name == "export":
-        return ["export", "--config", cfg, "--ckpt_path", ckpt, "--output", str(tmp_path / "net.nir")]
+        return ["export", "--config", cfg, "--ckpt_path", ckpt, "--output", str(tmp_path / "net.nir"), "--target", "nir"]
     extra = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
     return [name, "--config", cfg, "--ckpt_path", ckpt, *QUIET, *(extra if name == "fit" else [])]
 

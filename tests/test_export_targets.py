@@ -335,3 +335,22 @@ def test_a_target_says_what_it_runs_without_building_nir(target, dwsep, monkeypa
     assert space.backward == TARGETS[target].recurrent
     assert notes == ([] if TARGETS[target].recurrent else [f"target {target} runs no backward edges: searching forward edges only"]) + [
         f"target {target} cannot run operation {name!r} ({reason.format(t=target)}): left out" for name, reason in refused.items()]
+
+
+def test_export_without_target_uses_final_yamls_or_refuses_in_one_line_naming_the_targets(tmp_path, capsys):
+    final, ckpt = _final_and_checkpoint(tmp_path, "--export_target", "norse")
+    out = tmp_path / "net.nir"
+    main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(out)])
+    assert nir.read(out).metadata["target"] == "norse"
+    assert "same class for 16/16" in capsys.readouterr().out.strip().splitlines()[-1]
+    import yaml
+
+    config = yaml.safe_load(final.read_text())
+    config["model"]["export_target"] = None  # as a search without --export_target records it
+    final.write_text(yaml.safe_dump(config))
+    out.unlink()
+    with pytest.raises(SystemExit) as error:
+        main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(out)])
+    text = str(error.value.code)
+    assert "\n" not in text and text.endswith("name who reads it: nir, snntorch, norse, sinabs, speck")
+    assert "export needs --target: final.yaml records no export target" in text and not out.exists()

@@ -107,12 +107,12 @@ def test_fit_on_a_full_disk_never_leaves_a_truncated_checkpoint(tmp_path, kib, t
 def test_export_on_a_full_disk_writes_nothing_and_says_so(tmp_path, kib, trained):
     cfg, ckpt = trained
     with small_disk(tmp_path / "disk", kib) as disk:
-        message = outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", str(disk / "net.nir")])
+        message = outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", str(disk / "net.nir"), "--target", "nir"])
         assert message is None or "No space left on device" in message
         if message is not None:
             assert not any(disk.iterdir())
         grow(disk)
-        assert outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", str(disk / "net.nir")]) is None
+        assert outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", str(disk / "net.nir"), "--target", "nir"]) is None
         assert (disk / "net.nir").is_file()
 
 
