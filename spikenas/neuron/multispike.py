@@ -62,12 +62,12 @@ class MultiSpike(torch.autograd.Function):
         return grad * surrogate_derivative(v, threshold, ctx.surrogate, ctx.alpha), None, None, None
 
 
-def multispike_step(x: torch.Tensor, v: torch.Tensor | None, decay: torch.Tensor | None, threshold: float,
+def multispike_step(x: torch.Tensor, v: torch.Tensor | None, decay: torch.Tensor | None, threshold: float | torch.Tensor,
                     surrogate: str, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     """One step (see the module docstring): ``x [B, ...]``, ``v`` the membrane (``None``: at rest),
-    ``decay`` a 0-dim tensor for ``sinabs_lif`` or ``None`` for ``sinabs_iaf`` -> ``(spikes, v)``;
-    spikes are counts in ``x``'s dtype."""
-    theta = torch.tensor(threshold, dtype=x.dtype, device=x.device)
+    ``decay`` a 0-dim tensor for ``sinabs_lif`` or ``None`` for ``sinabs_iaf``, ``threshold`` a
+    number or a 0-dim tensor on ``x``'s device -> ``(spikes, v)``; spikes are counts in ``x``'s dtype."""
+    theta = torch.as_tensor(threshold, dtype=x.dtype, device=x.device)
     v = torch.zeros_like(x) if v is None else v
     v = v + x if decay is None else decay * v + x
     spikes = MultiSpike.apply(v, theta, surrogate, alpha)
@@ -80,9 +80,9 @@ def multispike_step(x: torch.Tensor, v: torch.Tensor | None, decay: torch.Tensor
 def multispike_sequence(x: torch.Tensor, decay: torch.Tensor | None, threshold: float, surrogate: str,
                         alpha: float) -> torch.Tensor:
     """``x [T, B, ...]`` from rest -> spike counts ``[T, B, ...]`` (differentiable; see :func:`multispike_step`)."""
-    v = None
+    v, theta = None, torch.tensor(threshold, dtype=x.dtype, device=x.device)  # one copy to the device, not one per step
     out = []
     for frame in x.unbind(0):
-        spikes, v = multispike_step(frame, v, decay, threshold, surrogate, alpha)
+        spikes, v = multispike_step(frame, v, decay, theta, surrogate, alpha)
         out.append(spikes)
     return torch.stack(out)
