@@ -41,7 +41,6 @@ never disagree.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -279,7 +278,7 @@ TARGETS: dict[str, Target] = {
 }
 
 # each neuron model in words, for messages
-NEURONS = {"lif": "one spike per step at most, hard reset",
+NEURONS = {"lif": "spikenas's LIF: one spike per step at most, reset to v_reset",
            "sinabs_lif": "sinabs's LIF: several spikes per step, reset by subtraction",
            "sinabs_iaf": "sinabs's IAF: no leak, several spikes per step, reset by subtraction"}
 
