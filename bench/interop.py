@@ -18,7 +18,8 @@ float32 last)::
     lif network> sinabs_spikenas_acc=<sinabs_lif network> speck_spikenas_acc=<sinabs_iaf network>
     weight_bits=<8|32> norse_nir104_agree=<norse on nir 1.0.4 / nirtorch 2.0.2> speck_agree=..
 
-(one line each). A toolchain pip cannot install is reported as ``skipped``.
+(one line each). A toolchain pip cannot install, or left out by ``--toolchains``, is reported as
+``skipped``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10000, help="test images (default: all 10,000)")
     parser.add_argument("--steps", type=int, default=844, help="training steps of 64 images (844: one epoch)")
     parser.add_argument("--out", default=str(ROOT / "lightning_logs" / "bench_interop"), help="working directory")
+    parser.add_argument("--toolchains", default="", help="comma-separated subset of the consumers (default: all)")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
@@ -45,7 +47,11 @@ def main() -> None:
 
     start = time.perf_counter()
     images, labels = fmnist_test_images(args.images)
-    skipped = {toolchain: install(toolchain) for toolchain in TOOLCHAINS}
+    chosen = [t for t in args.toolchains.split(",") if t] or list(TOOLCHAINS)
+    unknown = sorted(set(chosen) - set(TOOLCHAINS))
+    if unknown:
+        parser.error(f"unknown toolchain {unknown[0]!r}; known: {', '.join(TOOLCHAINS)}")
+    skipped = {toolchain: install(toolchain) if toolchain in chosen else "not chosen (--toolchains)" for toolchain in TOOLCHAINS}
     for toolchain, reason in skipped.items():
         if reason:
             print(f"{toolchain}: skipped: {reason}")
