@@ -354,3 +354,14 @@ def test_export_without_target_uses_final_yamls_or_refuses_in_one_line_naming_th
     text = str(error.value.code)
     assert "\n" not in text and text.endswith("name who reads it: nir, snntorch, norse, sinabs, speck")
     assert "export needs --target: final.yaml records no export target" in text and not out.exists()
+
+
+def test_fit_refuses_neurons_the_recorded_target_does_not_run():
+    from spikenas.train.classifier import SNNClassifier
+
+    genotype = Genotype((FORWARD,)).to_dict()
+    with pytest.raises(ExportError, match="model.neuron: target speck runs neuron model sinabs_iaf .*, this network's is "
+                                          "sinabs_lif"):
+        SNNClassifier(genotype=genotype, neuron={"model": "sinabs_lif", "reset": "soft"}, export_target="speck")
+    model = SNNClassifier(genotype=genotype, neuron={"model": "sinabs_iaf", "reset": "soft"}, export_target="speck")
+    assert model.network is not None
