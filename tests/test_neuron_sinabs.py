@@ -13,12 +13,14 @@ import math
 import nir
 import pytest
 import torch
+import yaml
 
 from spikenas import Genotype
-from spikenas.export import network_to_nir
+from spikenas.app.cli import main
+from spikenas.export import TARGETS, network_to_nir
 from spikenas.export.graph import write
 from spikenas.neuron import LIF, NeuronConfig, record_spikes
-from test_export import FORWARD, images, trained_like
+from test_export import FORWARD, _final_and_checkpoint, images, trained_like
 from toolchains import require
 
 SHAPE = (4, 3, 5, 5)  # [B, C, H, W]
@@ -121,3 +123,15 @@ def test_the_exported_file_runs_in_plain_sinabs_from_nir_as_in_spikenas(target, 
             logits, state = model_(x, state)
             got.append(logits)
     assert torch.allclose(torch.stack(got), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("target, model", [("sinabs", "sinabs_lif"), ("speck", "sinabs_iaf")])
+def test_search_for_sinabs_fit_and_export_give_a_file_plain_sinabs_runs_as_trained(target, model, tmp_path, capsys):
+    require("sinabs")
+    final, ckpt = _final_and_checkpoint(tmp_path, "--export_target", target)  # spikenas search, then spikenas fit
+    config = yaml.safe_load(final.read_text())["model"]
+    assert config["export_target"] == target and config["neuron"]["model"] == model
+    out = tmp_path / "net.nir"
+    main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(out)])  # the recorded target
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"for {TARGETS[target].reader}" in line and "run back by sinabs 3.1" in line and "same class for 16/16" in line, line
