@@ -11,7 +11,8 @@ and ``bench/interop.py`` export a trained network, call these sessions and compa
 
 ``spikenas_beside_sinabs`` installs spikenas next to sinabs, whose ``nir<=1.0.4`` pin brings
 nir 1.0.4 and nirtorch 2.0.2, and runs spikenas's export tests there; sinabs then also checks
-every ``--target sinabs`` export in-process.
+every ``--target sinabs`` export in-process, and ``tests/test_neuron_sinabs.py`` checks the
+``sinabs_lif`` and ``sinabs_iaf`` neuron models against sinabs's own layers.
 """
 
 from __future__ import annotations
@@ -56,4 +57,5 @@ def spikenas_beside_sinabs(session: nox.Session) -> None:
     session.install("-c", str(constraints), "-e", ".[dev]", "sinabs==3.1.3", "nir==1.0.4", "nirtorch==2.0.2")
     session.run("python", "-c", "import nir, nirtorch; assert nir.version == '1.0.4', nir.version; print('nir', nir.version)")
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_export.py",
-                "tests/test_export_targets.py", "tests/test_export_support.py", *session.posargs, env=OFFLINE)
+                "tests/test_export_targets.py", "tests/test_export_support.py", "tests/test_neuron_sinabs.py",
+                *session.posargs, env={**OFFLINE, "SPIKENAS_TOOLCHAINS": "sinabs"})  # the sinabs tests fail here, never skip

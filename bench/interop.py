@@ -5,16 +5,21 @@
 Trains ``tests/consumer_matrix.py``'s network (two cells with a 3x3 average pool, skips and
 nodes summing two and three branches, a reduction, a head with a hidden LIF layer and two votes
 per class; width 8, T = 5) on Fashion-MNIST with ``spikenas fit`` for ``--steps`` steps of 64
-images (844: one epoch), once in float32 and once with 8-bit quantisation-aware training. Each
-network is exported with ``spikenas export --target <toolchain>`` and run by the toolchain's own
-importer in its own nox environment (``noxfile.py``; nothing of spikenas is installed there) on
-the first ``--images`` test images. Prints, per network (8-bit first, float32 last)::
+images (844: one epoch), once in float32 and once with 8-bit quantisation-aware training, with
+the neurons each toolchain runs (spikenas's ``lif`` for snnTorch and norse, ``sinabs_lif`` for
+sinabs, ``sinabs_iaf`` for Speck through sinabs). Each network is exported with ``spikenas
+export --target <toolchain>`` and run by the toolchain's own importer in its own nox environment
+(``noxfile.py``; nothing of spikenas is installed there; sinabs by plain ``sinabs.from_nir`` and
+``reset_states``) on the first ``--images`` test images. Prints, per precision (8-bit first,
+float32 last)::
 
     images=<n> snntorch_agree=<share of images with spikenas's class> norse_agree=.. sinabs_agree=..
-    snntorch_acc=<test accuracy> norse_acc=.. sinabs_acc=.. spikenas_acc=.. weight_bits=<8|32>
-    norse_nir104_agree=<norse on nir 1.0.4 / nirtorch 2.0.2>
+    snntorch_acc=<test accuracy> norse_acc=.. sinabs_acc=.. snntorch_spikenas_acc=<spikenas's,
+    lif network> sinabs_spikenas_acc=<sinabs_lif network> speck_spikenas_acc=<sinabs_iaf network>
+    weight_bits=<8|32> norse_nir104_agree=<norse on nir 1.0.4 / nirtorch 2.0.2> speck_agree=..
 
-(one line each). A toolchain pip cannot install is reported as ``skipped``.
+(one line each). A toolchain pip cannot install, or left out by ``--toolchains``, is reported as
+``skipped``.
 """
 
 from __future__ import annotations
@@ -34,36 +39,39 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10000, help="test images (default: all 10,000)")
     parser.add_argument("--steps", type=int, default=844, help="training steps of 64 images (844: one epoch)")
     parser.add_argument("--out", default=str(ROOT / "lightning_logs" / "bench_interop"), help="working directory")
+    parser.add_argument("--toolchains", default="", help="comma-separated subset of the consumers (default: all)")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
-    from consumer_matrix import TOOLCHAINS, agreement, export, fmnist_test_images, install, spikenas_logits, toolchain_logits, train
+    from consumer_matrix import TOOLCHAINS, Networks, agreement, export, fmnist_test_images, install, toolchain_logits
 
     start = time.perf_counter()
     images, labels = fmnist_test_images(args.images)
-    skipped = {toolchain: install(toolchain) for toolchain in TOOLCHAINS}
+    chosen = [t for t in args.toolchains.split(",") if t] or list(TOOLCHAINS)
+    unknown = sorted(set(chosen) - set(TOOLCHAINS))
+    if unknown:
+        parser.error(f"unknown toolchain {unknown[0]!r}; known: {', '.join(TOOLCHAINS)}")
+    skipped = {toolchain: install(toolchain) if toolchain in chosen else "not chosen (--toolchains)" for toolchain in TOOLCHAINS}
     for toolchain, reason in skipped.items():
         if reason:
             print(f"{toolchain}: skipped: {reason}")
     lines = []
     for bits in (8, None):
-        directory = Path(args.out) / f"bits{bits or 32}"
-        trained = train(directory, args.steps, weight_bits=bits)
-        expected = spikenas_logits(trained, images)
+        networks = Networks(Path(args.out) / f"bits{bits or 32}", args.steps, bits, images)
         results = {}
         for toolchain in TOOLCHAINS:
             if skipped[toolchain]:
                 continue
-            nir_file = export(trained, toolchain.split("_")[0], directory)
-            got = toolchain_logits(toolchain, nir_file, images, expected.shape[0], directory)
+            trained, expected = networks.get(toolchain)
+            got = toolchain_logits(toolchain, export(trained, toolchain), images, expected.shape[0], trained.final.parent)
             results[toolchain] = agreement(got, expected, labels)
             print(f"{toolchain} weight_bits={bits or 32}: {results[toolchain]}", flush=True)
         value = lambda t, k: f"{results[t][k]:.4f}" if t in results else "skipped"  # noqa: E731
-        spikenas_acc = next(iter(results.values()))["spikenas_acc"] if results else float("nan")
         lines.append(
             f"images={len(images)} " + " ".join(f"{t}_agree={value(t, 'agree')}" for t in ("snntorch", "norse", "sinabs"))
             + " " + " ".join(f"{t}_acc={value(t, 'acc')}" for t in ("snntorch", "norse", "sinabs"))
-            + f" spikenas_acc={spikenas_acc:.4f} weight_bits={bits or 32} norse_nir104_agree={value('norse_nir104', 'agree')}"
+            + " " + " ".join(f"{t}_spikenas_acc={value(t, 'spikenas_acc')}" for t in ("snntorch", "sinabs", "speck"))
+            + f" weight_bits={bits or 32} norse_nir104_agree={value('norse_nir104', 'agree')} speck_agree={value('speck', 'agree')}"
         )
     print(f"seconds={time.perf_counter() - start:.0f}")
     print("\n".join(lines))

@@ -3,8 +3,9 @@ environment (``noxfile.py``): shared by ``tests/test_consumers.py`` and ``bench/
 
 :func:`train` trains the network of :data:`GENOTYPE` (a 3x3 average pool, skips, nodes that sum
 two and three branches, a reduction, a hidden layer and votes in the head) on real
-Fashion-MNIST with ``spikenas fit``; :func:`export` writes one file per target with ``spikenas
-export``; :func:`toolchain_logits` runs a file with ``nox -s "consumer(<toolchain>)"``.
+Fashion-MNIST with ``spikenas fit``, with the neuron model each consumer runs (:data:`NEURON`:
+spikenas's ``lif`` for snnTorch and norse, sinabs's ``sinabs_lif`` and, for Speck, ``sinabs_iaf``);
+:func:`export` writes one file per target with ``spikenas export``; :func:`toolchain_logits` runs a file with ``nox -s "consumer(<toolchain>)"``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from spikenas.app.cli import main
 from spikenas.train.classifier import SNNClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLCHAINS = ("snntorch", "norse", "norse_nir104", "sinabs")
+TOOLCHAINS = ("snntorch", "norse", "norse_nir104", "sinabs", "speck")
+# each consumer's nox session (``consumer(<session>)``), ``spikenas export --target`` and the
+# neuron model its network trains with (the one the target runs)
+SESSION = {"speck": "sinabs"}
+TARGET = {"norse_nir104": "norse"}
+NEURON = {"sinabs": "sinabs_lif", "speck": "sinabs_iaf"}
 CELL = {"nodes": 4, "edges": [["conv3x3", 0, 1], ["avgpool", 0, 2], ["skip", 1, 2], ["conv1x1", 0, 3],
                               ["skip", 1, 3], ["conv3x3", 2, 3]]}
 GENOTYPE = {"cells": [CELL, CELL]}
@@ -36,12 +42,15 @@ class Trained:
     checkpoint: Path
 
 
-def train(directory: Path, steps: int, weight_bits: int | None = None) -> Trained:
+def train(directory: Path, steps: int, weight_bits: int | None = None, neuron: str = "lif") -> Trained:
     """``spikenas fit`` of :data:`GENOTYPE` for ``steps`` steps of 64 Fashion-MNIST images
-    (``weight_bits``: quantisation-aware training at that precision)."""
+    (``weight_bits``: quantisation-aware training at that precision; ``neuron``: the neuron
+    model, sinabs's with sinabs's surrogate)."""
     directory.mkdir(parents=True, exist_ok=True)
     model = {"genotype": GENOTYPE, "macro": MACRO, "seed": 0, "scheduler_interval": "step",
              "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.003}}}
+    if neuron != "lif":
+        model["neuron"] = {"model": neuron, "reset": "soft", "surrogate": "exp"}
     if weight_bits:
         model.update(quantization={"weight_bits": weight_bits}, cost_options={"weight_bits": weight_bits})
     final = directory / "final.yaml"
@@ -55,8 +64,27 @@ def train(directory: Path, steps: int, weight_bits: int | None = None) -> Traine
     return Trained(final, next(directory.rglob("last.ckpt")))
 
 
-def export(trained: Trained, target: str, directory: Path) -> Path:
-    path = directory / f"{target}.nir"
+class Networks:
+    """The trained networks of one precision, one per neuron model, each trained when first asked
+    for (:meth:`get`), with its logits on ``images``."""
+
+    def __init__(self, directory: Path, steps: int, weight_bits: int | None, images: torch.Tensor) -> None:
+        self.directory, self.steps, self.weight_bits, self.images = directory, steps, weight_bits, images
+        self.trained: dict[str, tuple[Trained, torch.Tensor]] = {}
+
+    def get(self, toolchain: str) -> tuple[Trained, torch.Tensor]:
+        """The network ``toolchain`` runs (of :data:`NEURON`'s model) and its ``[T, N, classes]`` logits."""
+        neuron = NEURON.get(toolchain, "lif")
+        if neuron not in self.trained:
+            trained = train(self.directory / neuron, self.steps, self.weight_bits, neuron)
+            self.trained[neuron] = trained, spikenas_logits(trained, self.images)
+        return self.trained[neuron]
+
+
+def export(trained: Trained, toolchain: str) -> Path:
+    """``spikenas export`` of ``trained`` for ``toolchain``'s target, beside its ``final.yaml``."""
+    target = TARGET.get(toolchain, toolchain)
+    path = trained.final.parent / f"{target}.nir"
     main(["export", "--config", str(trained.final), "--ckpt_path", str(trained.checkpoint), "--output", str(path),
           "--target", target, "--check_images", "0"])
     return path
@@ -86,7 +114,7 @@ def nox(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
 
 def install(toolchain: str) -> str | None:
     """Make ``toolchain``'s environment; the reason when pip cannot install it, else None."""
-    done = nox("-r", "--install-only", "-s", f"consumer({toolchain})")
+    done = nox("-r", "--install-only", "-s", f"consumer({SESSION.get(toolchain, toolchain)})")
     if done.returncode:
         tail = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-3:]
         return f"pip could not install {toolchain}'s environment: {' / '.join(tail)}"
@@ -97,7 +125,7 @@ def toolchain_logits(toolchain: str, nir_file: Path, images: torch.Tensor, times
     """``[T, N, classes]`` logits of ``images`` run by ``toolchain`` (installed by :func:`install`)."""
     images_file, out = workdir / "images.npz", workdir / f"{toolchain}-logits.npz"
     np.savez(images_file, images=images.numpy(), timesteps=timesteps)
-    done = nox("-R", "-s", f"consumer({toolchain})", "--", str(nir_file), str(images_file), str(out))
+    done = nox("-R", "-s", f"consumer({SESSION.get(toolchain, toolchain)})", "--", str(nir_file), str(images_file), str(out))
     if done.returncode:
         raise RuntimeError(f"{toolchain} failed on {nir_file}:\n{(done.stdout + done.stderr)[-3000:]}")
     return np.load(out)["logits"]

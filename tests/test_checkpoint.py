@@ -18,7 +18,7 @@ import yaml
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
-from spikenas.train.checkpoint import (CheckpointWarning, LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint,
+from spikenas.train.checkpoint import (CheckpointWarning, check_holds_network, LastEveryEpochCheckpoint, SafeCheckpointIO, read_checkpoint,
                                  save_checkpoint_file)
 from spikenas.app.cli import main
 from spikenas.base.errors import SpikenasError
@@ -73,7 +73,7 @@ def trained(tmp_path_factory):
 
 def command(name: str, cfg: str, ckpt: str, tmp_path: Path) -> list[str]:
     if name == "export":
-        return ["export", "--config", cfg, "--ckpt_path", ckpt, "--output", str(tmp_path / "net.nir")]
+        return ["export", "--config", cfg, "--ckpt_path", ckpt, "--output", str(tmp_path / "net.nir"), "--target", "nir"]
     extra = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
     return [name, "--config", cfg, "--ckpt_path", ckpt, *QUIET, *(extra if name == "fit" else [])]
 
@@ -151,6 +151,17 @@ def test_a_checkpoint_of_another_network_is_refused_naming_both(trained, tmp_pat
             assert ("genotype differ" in message) == (genotype is other)
             assert ("8-bit weights" in message) == (genotype is GENOTYPE)
     assert not (tmp_path / "net.nir").exists()
+
+
+def test_a_checkpoint_from_before_neuron_models_holds_a_lif_network(trained):
+    _, last = trained
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    hparams = {**checkpoint["hyper_parameters"], "neuron": dict(checkpoint["hyper_parameters"]["neuron"])}
+    assert hparams["neuron"].pop("model") == "lif"
+    check_holds_network({**checkpoint, "hyper_parameters": hparams}, checkpoint["hyper_parameters"], checkpoint["state_dict"])
+    sinabs = {**hparams, "neuron": {**hparams["neuron"], "model": "sinabs_lif", "reset": "soft"}}
+    with pytest.raises(SpikenasError, match="holds another network than the config \\(neuron differ\\)"):
+        check_holds_network({**checkpoint, "hyper_parameters": hparams}, sinabs, checkpoint["state_dict"])
 
 
 def test_the_config_decides_the_network_not_the_checkpoint(trained, tmp_path):

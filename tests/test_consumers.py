@@ -1,38 +1,38 @@
 """The consumer matrix: snnTorch, norse and sinabs, each in its own nox environment with no
 spikenas in it, run what ``spikenas export --target <toolchain>`` writes for a network trained on
-real Fashion-MNIST, and give spikenas's classes and per-step logits (``pytest -m consumers``)."""
+real Fashion-MNIST with the neurons that toolchain runs, and give spikenas's classes and per-step
+logits (``pytest -m consumers``). A toolchain pip cannot install, or missing data, skips a test,
+and fails it under ``CI=true`` (``tests/toolchains.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from consumer_matrix import TOOLCHAINS, agreement, export, fmnist_test_images, install, nox, spikenas_logits, toolchain_logits, train
+from consumer_matrix import TOOLCHAINS, Networks, agreement, export, fmnist_test_images, install, nox, toolchain_logits
 from datasets import FMNIST_SYSTEM_DIR
+from toolchains import in_ci, missing
 
-pytestmark = [
-    pytest.mark.consumers,
-    pytest.mark.skipif(not (FMNIST_SYSTEM_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-                       reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"),
-]
+pytestmark = pytest.mark.consumers
 IMAGES = 1000
 
 
 @pytest.fixture(scope="module", params=[None, 8], ids=["float32", "8-bit"])
-def exported(request, tmp_path_factory):
-    directory = tmp_path_factory.mktemp(f"bits{request.param}")
-    trained = train(directory, steps=150, weight_bits=request.param)
+def networks(request, tmp_path_factory):
+    if not (FMNIST_SYSTEM_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        missing("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)", in_ci())
     images, labels = fmnist_test_images(IMAGES)
-    return directory, trained, images, labels, spikenas_logits(trained, images)
+    return Networks(tmp_path_factory.mktemp(f"bits{request.param}"), 150, request.param, images), labels
 
 
 @pytest.mark.parametrize("toolchain", TOOLCHAINS)
-def test_the_toolchains_own_importer_runs_the_export_as_spikenas_does(toolchain, exported):
+def test_the_toolchains_own_importer_runs_the_export_as_spikenas_does(toolchain, networks):
     reason = install(toolchain)
     if reason:
-        pytest.skip(reason)
-    directory, trained, images, labels, expected = exported
-    nir_file = export(trained, toolchain.split("_")[0], directory)
-    got = toolchain_logits(toolchain, nir_file, images, expected.shape[0], directory)
+        missing(reason, in_ci())
+    networks, labels = networks
+    trained, expected = networks.get(toolchain)
+    nir_file = export(trained, toolchain)
+    got = toolchain_logits(toolchain, nir_file, networks.images, expected.shape[0], trained.final.parent)
     assert got.shape == tuple(expected.shape)
     result = agreement(got, expected, labels)
     assert result["agree"] >= 0.995, result
@@ -42,11 +42,12 @@ def test_the_toolchains_own_importer_runs_the_export_as_spikenas_does(toolchain,
 
 
 def test_spikenas_installed_beside_sinabs_exports_and_round_trips():
-    """sinabs pins nir<=1.0.4 (so nirtorch 2.0.2): spikenas's export tests pass there, and
-    every --target sinabs export is checked by sinabs itself."""
+    """sinabs pins nir<=1.0.4 (so nirtorch 2.0.2): spikenas's export tests pass there, every
+    --target sinabs export is checked by sinabs itself, and sinabs's neuron models against
+    sinabs's own layers (tests/test_neuron_sinabs.py, which fails there if sinabs does not import)."""
     done = nox("-r", "-s", "spikenas_beside_sinabs")
     output = done.stdout + done.stderr
     if done.returncode and "pip install" in output.splitlines()[-3:][0]:
-        pytest.skip(f"pip could not install spikenas beside sinabs: {output.splitlines()[-1]}")
+        missing(f"pip could not install spikenas beside sinabs: {output.splitlines()[-1]}", in_ci())
     assert done.returncode == 0, output[-3000:]
-    assert "nir 1.0.4" in output and " passed" in output
+    assert "nir 1.0.4" in output and " passed" in output, output[-3000:]

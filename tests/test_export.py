@@ -169,7 +169,7 @@ def _final_and_checkpoint(tmp_path: Path, *search_args: str) -> tuple[Path, Path
 def test_spikenas_export_writes_the_trained_8_bit_network_and_checks_it(tmp_path, capsys):
     final, ckpt = _final_and_checkpoint(tmp_path, "--budget", "20KB", "--cost_options", "{weight_bits: 8}")
     out = tmp_path / "deploy" / "net.nir"
-    main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(out)])
+    main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(out), "--target", "nir"])
     graph = nir.read(out)
     assert graph.metadata["weight_bits"] == 8 and graph.metadata["budget_bytes"] == 20_000
     genotype = yaml.safe_load(graph.metadata["genotype"])
@@ -191,7 +191,7 @@ def test_export_without_weights_is_a_one_line_error(tmp_path, ckpt, message, mon
           "--trainer.logger.init_args.save_dir", str(tmp_path)])
     final = sorted((tmp_path / "lightning_logs").glob("version_*"))[-1] / "final.yaml"
     with pytest.raises(SystemExit) as error:
-        main(["export", "--config", str(final), *(["--ckpt_path", ckpt] if ckpt else [])])
+        main(["export", "--config", str(final), "--target", "nir", *(["--ckpt_path", ckpt] if ckpt else [])])
     text = str(error.value.code)
     assert text.startswith("spikenas: error: ") and message in text and "\n" not in text
     assert not (tmp_path / "network.nir").exists()

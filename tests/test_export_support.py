@@ -79,8 +79,9 @@ def test_every_network_of_a_space_limited_to_a_target_exports_for_it(size, cells
     base = MacroConfig(input_shape=(1, *size), num_classes=3, timesteps=2, channels=2, stem_stride=stride, head_pool=1,
                        head_hidden=4, votes=1)
     space = SearchSpaceConfig(cells=cells, channels=[2, 3], head_pool=head_pool, backward=True)
+    neuron, _ = TARGETS[target].adopt_neuron(NeuronConfig())  # the neurons the search trains for it
     try:
-        space, _ = restrict_space(space, target, NeuronConfig(), get_registries().operations, base)
+        space, _ = restrict_space(space, target, neuron, get_registries().operations, base)
     except ExportError as exc:
         assert "runs none of the operations" in str(exc)  # every connecting operation fails at a shape
         return
@@ -93,7 +94,7 @@ def test_every_network_of_a_space_limited_to_a_target_exports_for_it(size, cells
             continue  # too small for its cells: the search never chooses it
         genotype = Genotype(tuple(cell_space.sample(rng) for _ in range(cells)))
         with torch.no_grad():
-            network_to_nir(SpikingNetwork(genotype, macro, seed=0), target=target)
+            network_to_nir(SpikingNetwork(genotype, macro, neuron, seed=0), target=target)
 
 
 class _Unbuildable:

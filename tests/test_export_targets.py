@@ -35,6 +35,12 @@ from test_export import FORWARD, INTO_INPUT, SEARCH_CONFIG, _final_and_checkpoin
 
 CONSUMERS = ("snntorch", "norse", "sinabs")
 READ = {nir.Input, nir.Output, nir.Affine, nir.Conv2d, nir.Flatten, nir.LIF, nir.SumPool2d}  # read by all three
+
+
+def neuron_for(target: str) -> NeuronConfig | None:
+    """The neurons ``target`` runs, at :func:`trained_like`'s threshold (None: trained_like's own ``lif``)."""
+    model = TARGETS[target].neurons[0]
+    return None if model == "lif" else NeuronConfig(model=model, threshold=0.5, reset="soft", surrogate="exp")
 # node 3 sums two convolutions (batch norm folds into them); node 1, which a skip brings to
 # node 3, is read by another edge too (it cannot)
 FOLDABLE = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 0, 3), ("conv3x3", 1, 3)])
@@ -44,7 +50,7 @@ SKIP_INTO_OUTPUT = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("skip", 1, 3), 
 
 @pytest.mark.parametrize("target", CONSUMERS)
 def test_a_toolchain_target_holds_only_nodes_every_toolchain_reads(target):
-    graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD))), target=target)
+    graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD)), neuron_for(target)), target=target)
     assert {type(n) for n in graph.nodes.values()} <= READ
     for node in graph.nodes.values():
         if isinstance(node, nir.LIF):  # batch norm never sits in the neurons
@@ -85,9 +91,14 @@ def test_each_target_writes_the_lif_its_reader_integrates_exactly():
     rate = 0.75  # tau = 4/3 steps
     tau, threshold = TARGETS["norse"].lif_parameters(rate, 1.0, 1e-3, (2,))
     assert (1e-3 * torch.from_numpy(np.float32(1) / tau)).tolist() == [0.75, 0.75]  # norse's dt * (1 / tau)
-    tau, threshold = TARGETS["sinabs"].lif_parameters(rate, 1.0, 1e-3, (4, 3, 3))
-    assert tau.shape == (4, 1, 1) and torch.exp(-1 / torch.from_numpy(tau)).unique().tolist() == [0.25]
-    assert np.allclose(threshold, 4 / 3)  # sinabs integrates v <- 0.25 v + I: the membrane in units of 4/3
+    layer = LIF(NeuronConfig(model="sinabs_lif", reset="soft", surrogate="exp", threshold=0.5))  # tau = 4/3 steps
+    node = TARGETS["sinabs"].neuron_node(layer, 1e-3, (4, 3, 3))
+    assert isinstance(node, nir.LIF) and node.tau.shape == (4, 1, 1)
+    decay = torch.exp(-1.0 / torch.from_numpy(node.tau))  # sinabs's, from the file's float32 tau
+    assert decay.unique().tolist() == [layer._decay().item()] and abs(layer._decay().item() - 0.25) < 1e-7
+    assert np.all(node.v_threshold == 0.5)  # sinabs integrates v <- decay v + I, as sinabs_lif trains
+    node = TARGETS["sinabs"].neuron_node(LIF(NeuronConfig(model="sinabs_iaf", reset="soft", surrogate="exp")), 1e-3, (4, 3, 3))
+    assert isinstance(node, nir.IF) and np.all(node.r == 1) and node.v_threshold.shape == (4, 1, 1)
     tau, threshold = TARGETS["snntorch"].lif_parameters(rate, 1.0, 1e-3, (2,))
     assert np.allclose(tau, 4 / 3 * 1e-4) and np.all(threshold == 1)  # snnTorch assumes dt = 1e-4 s
 
@@ -113,7 +124,7 @@ def _depth_first(graph: nir.NIRGraph) -> list[str]:
 
 @pytest.mark.parametrize("target", ["norse", "sinabs"])
 def test_the_spine_makes_the_depth_first_executor_run_every_sum_after_its_inputs(target):
-    graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD))), target=target)
+    graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD)), neuron_for(target)), target=target)
     order = _depth_first(graph)
     assert order == list(graph.nodes) and isinstance(graph.nodes[order[-1]], nir.Output)
     position = {n: i for i, n in enumerate(order)}
@@ -132,16 +143,31 @@ def test_snntorch_names_sort_in_the_order_nodes_must_run():
 @pytest.mark.parametrize("target", CONSUMERS)
 def test_what_a_toolchain_cannot_run_is_one_line_naming_the_part_and_the_target(target):
     with pytest.raises(ExportError, match=rf"cell0_2_0_conv1x1 \(cell 0, 2 -> 0\): a backward edge .* target {target}") as error:
-        network_to_nir(trained_like(Genotype((INTO_INPUT, FORWARD))), target=target)
+        network_to_nir(trained_like(Genotype((INTO_INPUT, FORWARD)), neuron_for(target)), target=target)
     assert "\n" not in str(error.value)
-    with pytest.raises(ExportError, match=f"target {target} resets every neuron to 0"):
-        network_to_nir(trained_like(Genotype((FORWARD,)), NeuronConfig(threshold=0.5, v_reset=0.2)), target=target)
+    if neuron_for(target) is None:
+        with pytest.raises(ExportError, match=f"target {target} resets every neuron to 0"):
+            network_to_nir(trained_like(Genotype((FORWARD,)), NeuronConfig(threshold=0.5, v_reset=0.2)), target=target)
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_a_target_refuses_neurons_its_reader_would_run_otherwise_in_one_line(target):
+    """spikenas's lif fires once per step at most and resets to 0; sinabs builds neurons that fire
+    several times and subtract: a file for one is never read by the other."""
+    others = [m for m in ("lif", "sinabs_lif", "sinabs_iaf") if m not in TARGETS[target].neurons]
+    for model in others:
+        neuron = NeuronConfig(threshold=0.5, **({} if model == "lif" else dict(model=model, reset="soft", surrogate="exp")))
+        runs = ", ".join(t for t in TARGETS if model in TARGETS[t].neurons)
+        with pytest.raises(ExportError, match=rf"_0: target {target} runs neuron model .*, this network's is {model} "
+                                              rf"\(.*\), which runs in target {runs}; search with --export_target {target}") as error:
+            network_to_nir(trained_like(Genotype((FORWARD,)), neuron), target=target)
+        assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_files_have_no_v_reset_when_it_is_zero_so_nir_1_0_4_reads_them(target, tmp_path):
     path = tmp_path / "net.nir"
-    write(path, network_to_nir(trained_like(Genotype((FORWARD,))), target=target))
+    write(path, network_to_nir(trained_like(Genotype((FORWARD,)), neuron_for(target)), target=target))
     with h5py.File(path) as handle:
         names = []
         handle.visit(names.append)
@@ -150,7 +176,7 @@ def test_files_have_no_v_reset_when_it_is_zero_so_nir_1_0_4_reads_them(target, t
     # needs, do not pass nir 1.0.8's type inference; sinabs installs nir 1.0.4, which has none)
     unchecked = TARGETS[target].per_channel and "type_check" in inspect.signature(nir.read).parameters
     graph = nir.read(path, **({"type_check": False} if unchecked else {}))
-    assert all(np.all(getattr(n, "v_reset", 0) == 0) for n in graph.nodes.values() if isinstance(n, nir.LIF))
+    assert all(np.all(getattr(n, "v_reset", 0) == 0) for n in graph.nodes.values() if isinstance(n, (nir.LIF, nir.IF)))
 
 
 RUN_BY_SPIKENAS = "spikenas's reader runs files written for nir, snntorch, norse"
@@ -159,7 +185,7 @@ RUN_BY_SPIKENAS = "spikenas's reader runs files written for nir, snntorch, norse
 def _write(target: str, path, cells=(FORWARD, FORWARD), edits: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``path`` written for ``target``, its metadata then edited (a value None deletes the
     key), and :func:`images` with the network's logits on them."""
-    net = trained_like(Genotype(cells))
+    net = trained_like(Genotype(cells), neuron_for(target))
     write(path, network_to_nir(net, target=target))
     with h5py.File(path, "r+") as handle:
         for key, value in (edits or {}).items():
@@ -175,8 +201,8 @@ def _write(target: str, path, cells=(FORWARD, FORWARD), edits: dict | None = Non
 def test_load_nir_runs_each_targets_file_by_its_conventions_or_refuses_in_one_line(target, tmp_path):
     path = tmp_path / "net.nir"
     x, expected = _write(target, path)
-    if target == "sinabs":  # sinabs's own LIF (tau in steps, reset functions set after import)
-        with pytest.raises(SpikenasError, match=rf"'{path}' was written for target sinabs .*{RUN_BY_SPIKENAS}") as error:
+    if target in ("sinabs", "speck"):  # sinabs's own neurons, which the file does not describe
+        with pytest.raises(SpikenasError, match=rf"'{path}' was written for target {target} .*{RUN_BY_SPIKENAS}") as error:
             load_nir(path)
         assert "\n" not in str(error.value)
         return
@@ -223,22 +249,32 @@ def test_a_file_without_a_target_runs_only_when_spikenas_wrote_it(tmp_path):
 def test_search_told_the_target_proposes_only_what_it_runs_and_records_it(tmp_path, capsys):
     main(["search", "--config", SEARCH_CONFIG, "--trainer.default_root_dir", str(tmp_path),
           "--trainer.logger.init_args.save_dir", str(tmp_path), "--export_target", "sinabs", "--space.backward", "true"])
-    assert "target sinabs runs no backward edges: searching forward edges only" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "target sinabs runs no backward edges: searching forward edges only" in out
+    assert "target sinabs runs neuron model sinabs_lif (sinabs's LIF: several spikes per step, reset by subtraction): " \
+           "training that, surrogate super" in out
     final = next(tmp_path.rglob("final.yaml"))
     import yaml
 
     config = yaml.safe_load(final.read_text())
     assert config["model"]["export_target"] == "sinabs"
     assert not any(e.backward for cell in Genotype.from_dict(config["model"]["genotype"]).cells for e in cell.edges)
+    assert config["model"]["neuron"]["model"] == "sinabs_lif" and config["model"]["neuron"]["reset"] == "soft"
 
 
 def test_export_checks_each_target_with_its_own_reader_where_installed(tmp_path, capsys):
-    final, ckpt = _final_and_checkpoint(tmp_path)
+    final, ckpt = _final_and_checkpoint(tmp_path)  # spikenas's lif neurons
     for target in TARGETS:
-        main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(tmp_path / f"{target}.nir"),
-              "--target", target])
+        args = ["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(tmp_path / f"{target}.nir"),
+                "--target", target]
+        if "lif" not in TARGETS[target].neurons:
+            with pytest.raises(SystemExit, match=f"target {target} runs neuron model"):
+                main(args)
+            assert not (tmp_path / f"{target}.nir").exists()
+            continue
+        main(args)
         line = capsys.readouterr().out.strip().splitlines()[-1]
-        module = {"nir": "spikenas", "snntorch": "snntorch", "norse": "norse", "sinabs": "sinabs"}[target]
+        module = {"nir": "spikenas", "snntorch": "snntorch", "norse": "norse"}[target]
         if importlib.util.find_spec(module) is None:
             assert f"not run back: {module} is not installed here" in line
         else:
@@ -285,11 +321,13 @@ def test_a_target_says_what_it_runs_without_building_nir(target, dwsep, monkeypa
 
     monkeypatch.setattr(Graph, "add", no_nir)
     monkeypatch.setattr(nir, "NIRGraph", no_nir)
+    sinabs_neurons = neuron_for(target) is not None  # they reset by subtraction only, to no other potential
     with temporary_plugin(_OddOps(), name="odd-ops"):
-        ops = RUN_EVERYWHERE + list(REFUSED)
-        space, notes = restrict_space(SearchSpaceConfig(operations=ops, backward=True), target, NeuronConfig(),
-                                      get_registries().operations, SHAPES)
-    refused = {name: reason for name, reason in REFUSED.items() if not (name == "v_reset" and TARGETS[target].keeps_v_reset)}
+        ops = RUN_EVERYWHERE + [op for op in REFUSED if not (sinabs_neurons and op in ("soft", "v_reset"))]
+        space, notes = restrict_space(SearchSpaceConfig(operations=ops, backward=True), target,
+                                      neuron_for(target) or NeuronConfig(), get_registries().operations, SHAPES)
+    refused = {name: reason for name, reason in REFUSED.items() if name in ops
+               and not (name == "v_reset" and TARGETS[target].keeps_v_reset)}
     if TARGETS[target].keeps_v_reset and not NIR_HAS_V_RESET:  # nir < 1.0.5 (sinabs's pin) writes no reset potential
         old_nir = [note for note in notes if "'v_reset'" in note]
         assert len(old_nir) == 1 and "install nir>=1.0.5" in old_nir[0]
@@ -300,3 +338,33 @@ def test_a_target_says_what_it_runs_without_building_nir(target, dwsep, monkeypa
     assert notes == ([] if TARGETS[target].recurrent else [f"target {target} runs no backward edges: searching forward edges only"]) + [
         f"target {target} cannot run operation {name!r} at cell 0's [C, H, W] = [2, 8, 8] "
         f"({reason.format(t=target)}): left out" for name, reason in refused.items()]
+
+
+def test_export_without_target_uses_final_yamls_or_refuses_in_one_line_naming_the_targets(tmp_path, capsys):
+    final, ckpt = _final_and_checkpoint(tmp_path, "--export_target", "norse")
+    out = tmp_path / "net.nir"
+    main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(out)])
+    assert nir.read(out).metadata["target"] == "norse"
+    assert "same class for 16/16" in capsys.readouterr().out.strip().splitlines()[-1]
+    import yaml
+
+    config = yaml.safe_load(final.read_text())
+    config["model"]["export_target"] = None  # as a search without --export_target records it
+    final.write_text(yaml.safe_dump(config))
+    out.unlink()
+    with pytest.raises(SystemExit) as error:
+        main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(out)])
+    text = str(error.value.code)
+    assert "\n" not in text and text.endswith("name who reads it: nir, snntorch, norse, sinabs, speck")
+    assert "export needs --target: final.yaml records no export target" in text and not out.exists()
+
+
+def test_fit_refuses_neurons_the_recorded_target_does_not_run():
+    from spikenas.train.classifier import SNNClassifier
+
+    genotype = Genotype((FORWARD,)).to_dict()
+    with pytest.raises(ExportError, match="model.neuron: target speck runs neuron model sinabs_iaf .*, this network's is "
+                                          "sinabs_lif"):
+        SNNClassifier(genotype=genotype, neuron={"model": "sinabs_lif", "reset": "soft"}, export_target="speck")
+    model = SNNClassifier(genotype=genotype, neuron={"model": "sinabs_iaf", "reset": "soft"}, export_target="speck")
+    assert model.network is not None

@@ -107,12 +107,12 @@ def test_fit_on_a_full_disk_never_leaves_a_truncated_checkpoint(tmp_path, kib, t
 def test_export_on_a_full_disk_writes_nothing_and_says_so(tmp_path, kib, trained):
     cfg, ckpt = trained
     with small_disk(tmp_path / "disk", kib) as disk:
-        message = outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", str(disk / "net.nir")])
+        message = outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", str(disk / "net.nir"), "--target", "nir"])
         assert message is None or "No space left on device" in message
         if message is not None:
             assert not any(disk.iterdir())
         grow(disk)
-        assert outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", str(disk / "net.nir")]) is None
+        assert outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", str(disk / "net.nir"), "--target", "nir"]) is None
         assert (disk / "net.nir").is_file()
 
 
@@ -123,7 +123,7 @@ def test_an_export_output_that_cannot_be_written_is_one_line(tmp_path, output, t
     (tmp_path / "dir").mkdir()
     (tmp_path / "readonly").mkdir(mode=0o555)
     target = str(tmp_path / output) if output else ""
-    message = outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", target])
+    message = outcome(["export", "--config", cfg, "--ckpt_path", str(ckpt), "--output", target, "--target", "nir"])
     if output == "readonly/net.nir" and message is None:  # root writes anywhere: nothing to check
         return
     assert message is not None and ("--output" in message or "cannot write" in message), message

@@ -166,7 +166,7 @@ def test_generated_configs_run_or_fail_in_one_line(budget, trained_once):
             elif command == "fit":
                 args = ["fit", "--config", str(path), *where, *FIT_FIXED]
             elif command == "export":
-                args = ["export", "--config", str(path), "--ckpt_path", trained_once, "--output", str(box.root / "version_0" / "net.nir")]
+                args = ["export", "--config", str(path), "--ckpt_path", trained_once, "--output", str(box.root / "version_0" / "net.nir"), "--target", "nir"]
             else:
                 args = ["validate", "--config", str(path), *where, "--ckpt_path", trained_once, *FIT_FIXED[4:]]
             outcome(args)

@@ -41,7 +41,7 @@ def trained(tmp_path_factory) -> tuple[str, Path, Path]:
     assert outcome(["fit", "--config", str(config), "--trainer.default_root_dir", str(directory), *FIT_FIXED]) is None
     last = next(directory.rglob("last.ckpt"))
     nir_file = directory / "net.nir"
-    assert outcome(["export", "--config", str(config), "--ckpt_path", str(last), "--output", str(nir_file)]) is None
+    assert outcome(["export", "--config", str(config), "--ckpt_path", str(last), "--output", str(nir_file), "--target", "nir"]) is None
     return str(config), last, nir_file
 
 
@@ -271,7 +271,7 @@ def test_a_checkpoint_url_answered_slowly_hugely_or_wrongly_is_one_line(budget, 
     @given(ANSWERS, st.sampled_from(["test", "export", "validate"]))
     def check(answer, command):
         with sandbox() as box, serve(answer, checkpoint) as url:
-            extra = (["--output", str(box.root / "version_0" / "net.nir")] if command == "export" else
+            extra = (["--output", str(box.root / "version_0" / "net.nir"), "--target", "nir"] if command == "export" else
                      ["--trainer.default_root_dir", str(box.logs), *FIT_FIXED[6:]])
             message = outcome([command, "--config", config, "--ckpt_path", url, *extra])
             if answer[0] != "ok":

@@ -39,6 +39,14 @@ def test_hamming_kernel_is_n_minus_the_distance_summed_over_steps():
     assert Hamming().reduce(kernel / 3) == torch.linalg.slogdet(expected / 3).logabsdet.item()
 
 
+def test_several_spikes_in_a_step_count_as_one_fired_neuron():
+    """sinabs's neurons fire counts (0, 1, 2, ...): the kernel is of which neurons fired."""
+    spikes = (torch.rand(3, 4, 30, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    counts = spikes * torch.randint(1, 4, spikes.shape, generator=torch.Generator().manual_seed(2))
+    assert counts.max() > 1
+    torch.testing.assert_close(Hamming().kernel(counts), Hamming().kernel(spikes))
+
+
 def test_an_accumulator_without_spikes_scores_minus_infinity_and_merges():
     acc = KernelAccumulator(SAHD())
     assert acc.value() == -math.inf

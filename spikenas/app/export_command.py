@@ -1,8 +1,8 @@
 """``spikenas export --config final.yaml --ckpt_path best.ckpt --output net.nir``.
 
 Restores the trained network from the checkpoint, writes its NIR graph for one reader
-(``--target``: ``nir``, ``snntorch``, ``norse`` or ``sinabs``; by default the one ``final.yaml``
-records, else ``nir``) atomically, then runs the file with that reader (spikenas's own for
+(``--target``: ``nir``, ``snntorch``, ``norse``, ``sinabs`` or ``speck``; by default the one
+``final.yaml`` records; with neither, refused in one line) atomically, then runs the file with that reader (spikenas's own for
 ``nir``, the toolchain's importer for the others where it is installed) on a batch of training
 images beside the network itself, so that every export states how exactly the file reproduces it.
 """
@@ -23,7 +23,7 @@ from spikenas.export import consumers
 from spikenas.export.from_network import network_to_nir
 from spikenas.export.graph import write
 from spikenas.export.nir_load import load_nir, run_nir
-from spikenas.export.targets import Target, get_target
+from spikenas.export.targets import TARGETS, Target, get_target
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,13 @@ def check_file(path: Path, target: Target, network: torch.nn.Module, images: tor
     if target.name == "nir":
         got, reader = run_nir(load_nir(path), images, steps), "spikenas's NIR reader"
     else:
+        toolchain = target.toolchain or target.name
         try:
-            got = consumers.run(target.name, str(path), images, steps)
+            got = consumers.run(toolchain, str(path), images, steps)
         except ImportError as exc:
-            return ExportCheck(images=len(images), refused=f"{exc.name or target.name} is not installed here "
-                               f"(pip install {target.name}; tests/consumers runs it)")
-        reader = f"{target.name} {consumers.versions(target.name)[target.name]}"
+            return ExportCheck(images=len(images), refused=f"{exc.name or toolchain} is not installed here "
+                               f"(pip install {toolchain}; tests/consumers runs it)")
+        reader = f"{toolchain} {consumers.versions(toolchain)[toolchain]}"
     same = int((got.mean(0).argmax(1) == expected.mean(0).argmax(1)).sum())
     return ExportCheck(images=len(images), reader=reader, max_logit_difference=float((got - expected).abs().max()),
                        same_class=same)
@@ -80,6 +81,16 @@ def check_file(path: Path, target: Target, network: torch.nn.Module, images: tor
 
 def _short(text: str, limit: int = 80) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit] + "...")
+
+
+def export_target(given: Optional[str], recorded: Optional[str]) -> str:
+    """The target of an export: ``--target`` (``given``), else the one ``final.yaml`` records; with
+    neither, a one-line error naming the targets (no file is right in every toolchain: each reads
+    LIF time constants and node order its own way)."""
+    if given or recorded:
+        return given or recorded
+    raise SpikenasError("export needs --target: final.yaml records no export target (spikenas search --export_target "
+                        f"records one), and each toolchain reads a file its own way; name who reads it: {', '.join(TARGETS)}")
 
 
 def run_export(
@@ -92,7 +103,7 @@ def run_export(
     check_images: int,
     target: Optional[str] = None,
 ) -> ExportCheck:
-    spec = get_target(target or model.export_target or "nir")
+    spec = get_target(export_target(target, model.export_target))
     if not str(output):
         raise SpikenasError("export --output is empty: name the .nir file to write")
     path = Path(output)

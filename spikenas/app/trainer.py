@@ -103,9 +103,11 @@ class Trainer(pl.Trainer):
                 either way. On a 2-core CPU it neither gains nor loses; on a GPU it is meant to
                 save kernel launches (not measured yet: ``bench/gpu.sh``).
             export_target: the toolchain the network will run in (``nir``, ``snntorch``,
-                ``norse``, ``sinabs``): the search proposes only networks it runs (backward edges
-                off where it has none, only operations it can express) and ``final.yaml``
-                records it as ``spikenas export``'s default ``--target``.
+                ``norse``, ``sinabs``, ``speck``): the search proposes only networks it runs
+                (backward edges off where it has none, only operations it can express, its own
+                neuron model: ``sinabs_lif`` for sinabs, ``sinabs_iaf`` for speck) and
+                ``final.yaml`` records it as ``spikenas export``'s default ``--target``, and the
+                neuron model, which ``fit`` trains.
             choose: how the macro (precision, width, cells, time steps) is chosen: ``rule``
                 (SpikeNAS's: the largest macro leaving half the budget to the cells, at the
                 precision, cell count and time steps given) or ``trials`` (the cells searched
@@ -222,9 +224,10 @@ class Trainer(pl.Trainer):
             dt: seconds of NIR time per timestep (LIF ``tau`` is written in seconds) for the
                 ``nir`` target; the toolchains' targets use the step their importer assumes.
             check_images: images of the round-trip check (0: random images, 1 of them).
-            target: who reads the file: ``nir`` (standard NIR), ``snntorch``, ``norse`` or
-                ``sinabs`` (each toolchain's own NIR importer runs it unchanged); default: the
-                ``model.export_target`` that ``final.yaml`` records, else ``nir``.
+            target: who reads the file: ``nir`` (standard NIR), ``snntorch``, ``norse``,
+                ``sinabs`` or ``speck`` (each toolchain's own NIR importer runs it unchanged);
+                default: the ``model.export_target`` that ``final.yaml`` records (with none, the
+                export is refused in one line naming the targets).
 
         Returns:
             An :class:`~spikenas.app.export_command.ExportCheck`.

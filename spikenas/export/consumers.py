@@ -54,15 +54,12 @@ def run_norse(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
 
 
 def run_sinabs(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
-    """sinabs 3.1: ``from_nir`` one step per call; every LIF set to one spike per step and a
-    hard reset to 0 (the NIR LIF's; sinabs's defaults are several spikes and reset by
-    subtraction, and no NIR field selects them); membranes live in the modules (``reset_states``)."""
+    """sinabs 3.1: ``from_nir`` one step per call, its own neurons as it builds them (several
+    spikes per step, reset by subtraction: the ``sinabs_lif`` and ``sinabs_iaf`` models the
+    network trained with); membranes live in the modules (``reset_states``)."""
     import sinabs
 
     model = sinabs.from_nir(nir.read(path), num_timesteps=1)
-    for module in model.modules():
-        if isinstance(module, sinabs.layers.LIF):
-            module.spike_fn, module.reset_fn = sinabs.activation.SingleSpike, sinabs.activation.MembraneReset(0.0)
     sinabs.reset_states(model)
     return _steps(model, images, timesteps)
 

@@ -12,7 +12,8 @@ steps (``metadata['timesteps']``) for the class. Every layer keeps its meaning e
   feed the neurons (their weights scaled per channel, the shift in one bias) where they feed
   nothing else, else it is a 1x1 ``Conv2d`` of ``diag(scale)`` and bias ``shift``: the neurons
   keep ``r = 1`` and ``v_leak = 0``;
-- LIF neurons are ``LIF`` nodes (``tau`` and threshold as the target reads them, hard reset);
+- neurons are ``LIF`` nodes (``tau`` and threshold as the target reads them), or ``IF`` nodes
+  for sinabs's IAF (:meth:`~spikenas.export.targets.Target.neuron_node`);
   weights are the quantised ones when the model was quantised (per-channel scales survive the
   folding);
 - a cell node is the sum of its incoming edges: those edges go straight into every node that
@@ -43,7 +44,7 @@ import torch
 from torch import nn
 
 from spikenas.export import lowering
-from spikenas.export.graph import ExportError, Graph, Shape, array, conv, identity, lif
+from spikenas.export.graph import ExportError, Graph, Shape, array, conv, identity
 from spikenas.export.targets import DIRECT_ENCODING, Target, conv_output_shape, get_target, pool_kernel
 from spikenas.neuron import LIF
 from spikenas.network import SpikingNetwork, edge_key
@@ -128,9 +129,7 @@ class NIRBuilder:
         return source, shape
 
     def _lif(self, name: str, layer: LIF, shape: Shape, source: str) -> str:
-        c = layer.config
-        tau, threshold = self.target.lif_parameters(float(layer._rate()), c.threshold, self.dt, shape)
-        return self.g.add(name, lif(tau, threshold, c.v_reset), shape, source)
+        return self.g.add(name, self.target.neuron_node(layer, self.dt, shape), shape, source)
 
     def _batch_norm(self, name: str, bn: nn.BatchNorm2d, shape: Shape, source: str) -> str:
         scale, shift = _bn_affine(bn)

@@ -50,6 +50,16 @@ def lif(tau: np.ndarray, v_threshold: np.ndarray, v_reset: float = 0.0) -> nir.L
     return nir.LIF(**fields)
 
 
+def integrate_and_fire(v_threshold: np.ndarray) -> nir.IF:
+    """``nir.IF`` with ``r = 1``, every parameter of ``v_threshold``'s shape (``v_reset`` 0 only
+    where this nir knows it: :func:`to_bytes` leaves it out of the file)."""
+    shape = v_threshold.shape
+    fields = {"r": array(1.0, shape), "v_threshold": array(v_threshold, shape)}
+    if NIR_HAS_V_RESET:
+        fields["v_reset"] = array(0.0, shape)
+    return nir.IF(**fields)
+
+
 NIR_HAS_V_RESET = "v_reset" in {f.name for f in dataclasses.fields(nir.LIF)}  # nir >= 1.0.5
 
 

@@ -12,9 +12,9 @@ one-step ``Delay`` of backward edges), independently of the nir and nirtorch ver
 The file's ``metadata['target']`` (:mod:`spikenas.export.targets`) says how to read it, as
 that target's reader does: ``nir`` with the file's ``dt`` (or the one given); ``snntorch`` and
 ``norse`` with their importers' fixed ``dt`` (1e-4 s, 1e-3 s; norse's rate is ``dt * (1 / tau)``),
-a reset to 0 (their importers ignore ``v_reset``) and no ``Delay``. A ``sinabs`` file (sinabs's
-own LIF, which the file does not fully describe), an unknown target, and a file with no target
-that spikenas did not write are refused in one line.
+a reset to 0 (their importers ignore ``v_reset``) and no ``Delay``. A ``sinabs`` or ``speck``
+file (sinabs's own LIF and IAF, several spikes per step, which the file does not describe), an
+unknown target, and a file with no target that spikenas did not write are refused in one line.
 """
 
 from __future__ import annotations

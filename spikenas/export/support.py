@@ -121,7 +121,7 @@ def restrict_space(space: SearchSpaceConfig, target: str, neuron: NeuronConfig, 
     once per width on the ``meta`` device from the ``operations`` registry). Returns the space
     and a line per change; a target that runs no macro or no operation is a one-line error."""
     spec = get_target(target)
-    spec.check_reset(f"neuron (target {spec.name})", neuron.reset, neuron.v_reset)
+    spec.check_neuron(f"neuron (target {spec.name})", neuron)
     notes = []
     if space.backward and not spec.recurrent:
         notes.append(f"target {spec.name} runs no backward edges: searching forward edges only")

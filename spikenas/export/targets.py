@@ -15,16 +15,21 @@ upstream behaviour each one works around, with versions):
   is the float32 value that makes norse's ``dt * (1 / tau)`` the network's rate exactly;
   nirtorch's executor runs the nodes in depth-first order along the edges, so the nodes form
   one chain (a *spine*), joined where they have no edge by a zero bridge (a LIF that never fires).
-- ``sinabs`` (``sinabs.from_nir``, 3.1): ``tau`` is read in steps as ``v <- exp(-1/tau) v + I``,
-  so it is the float32 value that makes that decay ``1 - rate`` exactly and the threshold is
-  multiplied by ``tau_steps`` (the membrane in units of ``tau_steps`` times spikenas's);
-  parameters are per channel (``[C, 1, 1]``), the spine as for norse. sinabs's LIF resets by
-  subtraction and can emit several spikes per step, and no NIR field changes that: after
-  ``from_nir`` set each LIF's ``spike_fn`` and ``reset_fn`` (two lines in ``docs/deploy.md``).
+- ``sinabs`` (``sinabs.from_nir``, 3.1): sinabs builds its own neurons from a NIR ``LIF``
+  (several spikes per step, reset by subtraction, ``v <- exp(-1/tau) v + I``) and ``IF`` (no
+  leak, the membrane kept at or above ``-threshold``), and no NIR field changes that, so it runs
+  the networks whose neurons are those: neuron models ``sinabs_lif`` (a ``LIF``, ``tau`` the
+  float32 value in steps whose ``exp(-1/tau)`` is the trained decay exactly) and ``sinabs_iaf``
+  (an ``IF``); parameters per channel (``[C, 1, 1]``), the spine as for norse.
+- ``speck`` (SynSense Speck and DYNAP-CNN, through ``sinabs.from_nir``): the ``sinabs`` file of a
+  network of ``sinabs_iaf`` neurons, the chips' own.
 
-Backward edges (one-step ``Delay``) are exported for ``nir`` only; the other targets refuse them
-in one line, as they refuse a soft reset (every NIR LIF resets to ``v_reset``) and a reset
-potential other than 0 (their importers ignore ``v_reset``).
+Each target runs the neuron models :attr:`Target.neurons` names and refuses the others in one
+line (spikenas's ``lif`` fires once per step at most and resets to ``v_reset``; sinabs's fire
+several times and subtract): a file is never run by a reader whose neurons differ from the
+trained ones. Backward edges (one-step ``Delay``) are exported for ``nir`` only; the other
+targets refuse them in one line, as they refuse a soft reset of the ``lif`` model (every NIR
+LIF resets to ``v_reset``) and a reset potential other than 0 (their importers ignore ``v_reset``).
 
 What a target runs is declared here, so a search limited to it
 (:func:`spikenas.export.support.restrict_space`, at the shapes of the search's macros) knows
@@ -36,16 +41,18 @@ never disagree.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+import nir
 import numpy as np
 import torch
 from torch import nn
 
-from spikenas.export.graph import ExportError, Shape, array, check_v_reset
-from spikenas.neuron import LIF
+from spikenas.export.graph import ExportError, Shape, array, check_v_reset, integrate_and_fire, lif
+from spikenas.neuron import LIF, NeuronConfig
+from spikenas.neuron.multispike import MULTISPIKE_SURROGATES, sinabs_tau
 from spikenas.ops.builtin import AvgPool3x3, Zero
 
 # (rate = 1 / tau in steps, threshold, dt) -> (tau, v_threshold) as written
@@ -76,17 +83,10 @@ def _norse(rate: float, threshold: float, dt: float) -> tuple[float, float]:
 
 
 def _sinabs(rate: float, threshold: float, dt: float) -> tuple[float, float]:
-    """``tau`` in steps with sinabs's float32 ``exp(-1 / tau)`` equal to ``1 - rate``, and the
-    threshold in sinabs's membrane units (spikenas's membrane times ``1 / rate``)."""
-    decay = 1.0 - rate
-    if decay <= 0.0:
-        return 1e-30, threshold / rate  # no memory: exp(-1e30) = 0
-    want = torch.tensor(decay, dtype=torch.float32).item()
-    guess = -1.0 / math.log(decay)
-    for tau in _float32_neighbours(guess):
-        if torch.exp(-1.0 / torch.tensor([tau])).item() == want:
-            return float(tau), threshold / rate
-    return guess, threshold / rate
+    """``tau`` in steps as sinabs reads it (``v <- exp(-1 / tau) v + I``) for a decay of
+    ``1 - rate``, and the threshold as it is (the zero bridges' LIF; a ``sinabs_lif`` layer
+    writes its own float32 ``tau_mem``: :meth:`Target.neuron_node`)."""
+    return sinabs_tau(rate), threshold
 
 
 # the layer kinds the export lowers to NIR (``nn.Identity`` is dropped), each under the
@@ -128,6 +128,10 @@ class Target:
         recurrent: exports backward edges (a one-step ``Delay``).
         keeps_v_reset: honours a reset potential other than 0.
         layers: the layer kinds its lowering expresses (see :meth:`check_layers`).
+        neurons: the neuron models (:data:`~spikenas.neuron.MODELS`) its reader runs as trained,
+            the first the one a search for it trains (:meth:`adopt_neuron`).
+        toolchain: the consumer (:mod:`spikenas.export.consumers`) that runs its files, if not
+            the one of its name (``nir``: spikenas's own reader).
     """
 
     name: str
@@ -139,12 +143,54 @@ class Target:
     recurrent: bool = False
     keeps_v_reset: bool = False
     layers: tuple[type, ...] = LAYERS
+    neurons: tuple[str, ...] = ("lif",)
+    toolchain: str | None = None
 
     def lif_parameters(self, rate: float, threshold: float, dt: float, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
         """``(tau, v_threshold)`` arrays of a LIF layer of output ``shape``."""
         tau, v_threshold = self.encode(rate, threshold, self.dt or dt)
         param_shape = ((shape[0],) + (1,) * (len(shape) - 1)) if self.per_channel else shape
         return array(tau, param_shape), array(v_threshold, param_shape)
+
+    def neuron_node(self, layer: LIF, dt: float, shape: Shape) -> nir.NIRNode:
+        """The NIR node of the neurons ``layer`` of output ``shape``, as this target's reader
+        runs them (:meth:`check_neuron` has accepted them): ``lif`` a ``LIF`` of
+        :meth:`lif_parameters`; ``sinabs_lif`` a ``LIF`` of the layer's own float32 ``tau_mem``
+        (sinabs computes the trained decay from it bit for bit); ``sinabs_iaf`` an ``IF``."""
+        c = layer.config
+        if c.model == "lif":
+            return lif(*self.lif_parameters(float(layer._rate()), c.threshold, dt, shape), c.v_reset)
+        shape = ((shape[0],) + (1,) * (len(shape) - 1)) if self.per_channel else shape
+        if c.model == "sinabs_iaf":
+            return integrate_and_fire(array(c.threshold, shape))
+        return lif(array(layer.sinabs_tau().detach().cpu().numpy(), shape), array(c.threshold, shape))
+
+    def check_neuron(self, where: str, neuron: NeuronConfig) -> None:
+        """A one-line :class:`ExportError` (``where``: the culprit) unless this target's reader
+        runs ``neuron`` as it was trained: its model is one of :attr:`neurons`, with a reset
+        :meth:`check_reset` takes."""
+        if neuron.model not in self.neurons:
+            runs = ", ".join(t.name for t in TARGETS.values() if neuron.model in t.neurons)
+            raise ExportError(f"{where}: target {self.name} runs neuron model {' or '.join(self.neurons)} "
+                              f"({NEURONS[self.neurons[0]]}), this network's is {neuron.model} ({NEURONS[neuron.model]}), "
+                              f"which runs in target {runs}; search with --export_target {self.name} to train its neurons")
+        if neuron.model == "lif":
+            self.check_reset(where, neuron.reset, neuron.v_reset)
+
+    def adopt_neuron(self, neuron: NeuronConfig) -> tuple[NeuronConfig, list[str]]:
+        """``neuron`` for a network that will run in this target, and a line per change: kept
+        where the target runs it; spikenas's default ``lif`` becomes the target's first model
+        (reset by subtraction; surrogate ``exp``, sinabs's, unless the configured one applies;
+        no learnt tau for an IAF); any other model is :meth:`check_neuron`'s error."""
+        if neuron.model in self.neurons or neuron.model != "lif":
+            self.check_neuron(f"neuron (target {self.name})", neuron)
+            return neuron, []
+        model = self.neurons[0]
+        surrogate = neuron.surrogate if neuron.surrogate in MULTISPIKE_SURROGATES else "exp"
+        adopted = dataclasses.replace(neuron, model=model, reset="soft", v_reset=0.0, surrogate=surrogate,
+                                      learn_tau=neuron.learn_tau and model != "sinabs_iaf")
+        return adopted, [f"target {self.name} runs neuron model {model} ({NEURONS[model]}): training that, "
+                         f"surrogate {surrogate}" + (", tau not learnt" if adopted.learn_tau != neuron.learn_tau else "")]
 
     def check_reset(self, where: str, reset: str, v_reset: float) -> None:
         if reset != "hard":
@@ -158,7 +204,7 @@ class Target:
         """The output shape of the chain ``layers`` fed ``shape``, checked without building
         anything: the first part this target cannot express is an :class:`ExportError` naming it
         (``{prefix}_{i}``). Each layer is one of :attr:`layers` (``nn.Identity`` is dropped), with
-        LIF neurons of a reset :meth:`check_reset` takes, a batch norm only after a convolution
+        neurons :meth:`check_neuron` takes, a batch norm only after a convolution
         or before LIF neurons, square undilated convolutions, a 3x3 average pool on a map of at
         least 3x3, and average pooling without overlap or padding."""
         layers = [layer for layer in layers if not isinstance(layer, nn.Identity)]
@@ -171,7 +217,7 @@ class Target:
             if not isinstance(layer, self.layers):
                 raise ExportError(f"{prefix}: layer {type(layer).__name__} has no NIR form (target {self.name})")
             if isinstance(layer, LIF):
-                self.check_reset(name, layer.config.reset, layer.config.v_reset)
+                self.check_neuron(name, layer.config)
                 check_v_reset(layer.config.v_reset)
                 pending_bn = None
             elif isinstance(layer, nn.BatchNorm2d):
@@ -229,9 +275,17 @@ TARGETS: dict[str, Target] = {
                "topological", recurrent=True, keeps_v_reset=True),
         Target("snntorch", "snnTorch 1.0 (snntorch.import_nir.import_from_nir)", 1e-4, _seconds, "names"),
         Target("norse", "norse 1.1 (norse.torch.from_nir)", 1e-3, _norse, "spine"),
-        Target("sinabs", "sinabs 3.1 (sinabs.from_nir)", None, _sinabs, "spine", per_channel=True),
+        Target("sinabs", "sinabs 3.1 (sinabs.from_nir)", None, _sinabs, "spine", per_channel=True,
+               neurons=("sinabs_lif", "sinabs_iaf")),
+        Target("speck", "SynSense Speck / DYNAP-CNN through sinabs 3.1 (sinabs.from_nir)", None, _sinabs, "spine",
+               per_channel=True, neurons=("sinabs_iaf",), toolchain="sinabs"),
     )
 }
+
+# each neuron model in words, for messages
+NEURONS = {"lif": "spikenas's LIF: one spike per step at most, reset to v_reset",
+           "sinabs_lif": "sinabs's LIF: several spikes per step, reset by subtraction",
+           "sinabs_iaf": "sinabs's IAF: no leak, several spikes per step, reset by subtraction"}
 
 
 # metadata['encoding'] of every file spikenas writes; the files written before targets existed

@@ -1,8 +1,9 @@
-"""Spiking neurons: their dynamics written once (:mod:`spikenas.neuron.functional`, on norse) and
-the LIF layer built on them. Every spikenas network path runs its neurons through this package
-(export's round-trip check reads NIR files with norse's own cell, independently)."""
+"""Spiking neurons: their dynamics written once (:mod:`spikenas.neuron.functional`, on norse;
+:mod:`spikenas.neuron.multispike`, sinabs's) and the layer built on them (:class:`LIF`, one of
+:data:`MODELS`). Every spikenas network path runs its neurons through this package
+(export's round-trip check reads NIR files with its own reader, independently)."""
 
 from spikenas.neuron.functional import compiled_inference
-from spikenas.neuron.lif import LIF, SURROGATES, NeuronConfig, record_spikes
+from spikenas.neuron.lif import LIF, MODELS, SURROGATES, NeuronConfig, record_spikes
 
-__all__ = ["LIF", "NeuronConfig", "SURROGATES", "compiled_inference", "record_spikes"]
+__all__ = ["LIF", "MODELS", "NeuronConfig", "SURROGATES", "compiled_inference", "record_spikes"]

@@ -94,11 +94,12 @@ def score_network(network: nn.Module, batches: list[torch.Tensor], score: Kernel
 def hamming_distances(spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairwise Hamming distances of binary spike vectors and their spike counts.
 
-    ``spikes [T, ..., B, N]`` (0/1) -> ``(distances [T, ..., B, B], counts [T, ..., B])``, both
+    ``spikes [T, ..., B, N]`` -> ``(distances [T, ..., B, B], counts [T, ..., B])``, both
     float32 and exact (integers below 2**24, whatever the order of summation), from one batched
-    matrix product: no loop over sample pairs.
+    matrix product: no loop over sample pairs. A neuron that fired several spikes in a step
+    (sinabs's models) counts as one: the code is which neurons fired.
     """
-    x = spikes.float()
+    x = (spikes > 0).float()
     if x.dim() == 3:
         both = torch.bmm(x, x.transpose(1, 2))  # [T, B, B] spikes in common
     else:  # one product over the leading dimensions taken in memory order: a view, not a copy, where they are dense

@@ -45,17 +45,19 @@ def chunking(settings: SearchSettings, datamodule: pl.LightningDataModule) -> tu
 
 
 def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataModule, settings: SearchSettings,
-                     batches: list[torch.Tensor], log: RecordLog, key: str, workers: Workers,
+                     batches: list[torch.Tensor], log: RecordLog, key: str, workers: Workers, neuron=None,
                      say: Callable[[str], None] = print) -> tuple[SearchResult, list[Candidate], list[TrialRow], TrialRow]:
     """Both stages; ``(result, every stage-one network, the trials' table, the chosen row)``.
     ``log.meta`` keeps stage one's groups (resume); the study lives in ``log.meta["run_dir"]``
-    unless ``trials.storage`` names one."""
+    unless ``trials.storage`` names one. ``neuron``: the neuron settings searched and trained
+    with (None: the model's)."""
     if workers.world > 1:
         raise SpikenasError("choose: trials trains its candidates one process per worker: run it with trainer.devices 1 "
                             "and add workers through trials.storage (docs/search.md)")
     start = time.perf_counter()
+    neuron = neuron if neuron is not None else model.neuron
     groups = log.meta.setdefault("groups", {})
-    kept = propose(settings, model.macro, model.neuron, batches, workers, groups, log.save, say)
+    kept = propose(settings, model.macro, neuron, batches, workers, groups, log.save, say)
     found = [Candidate.from_dict(item) for items in groups.values() for item in items]
     stage_one = time.perf_counter() - start
     trials = settings.trials
@@ -69,7 +71,7 @@ def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataMod
 
     def train(candidate: Candidate, callbacks: Sequence[pl.Callback]) -> float:
         network = candidate_model(model, candidate.genotype, candidate.macro, candidate.weight_bits, seed, budget,
-                                  cost_options(settings, candidate))
+                                  cost_options(settings, candidate), neuron)
         return train_in_chunks(network, datamodule, trials.chunks, chunk_batches, val_images, seed, device, callbacks)
 
     table = run_trials(kept, trials, train, Path(log.meta["run_dir"]), trials.study_name or f"spikenas-{key}", seed, say)
@@ -78,7 +80,7 @@ def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataMod
     options = cost_options(settings, c)
     registries = get_registries()
     report = registries.cost_models.create(settings.cost_model, **options)(
-        Profiler(c.macro, model.neuron, registries.operations).profile(c.genotype))
+        Profiler(c.macro, neuron, registries.operations).profile(c.genotype))
     result = SearchResult(c.genotype, c.macro, f"{settings.strategy}+trials", "val_acc", chosen.last, report.total_bytes,
                           budget, len(found), time.perf_counter() - start, report,
                           weight_bits=c.weight_bits, cost_options=options)

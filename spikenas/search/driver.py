@@ -23,6 +23,7 @@ from spikenas.base.workers import Workers, launch
 from spikenas.cost.synops import format_synops
 from spikenas.evaluate import compiled_lif
 from spikenas.export.support import restrict_space
+from spikenas.export.targets import get_target
 from spikenas.plugin import get_registries
 from spikenas.search.by_trials import choose_by_trials
 from spikenas.search.cell_search import SHARED_SETTINGS, build_context, make_strategy, search
@@ -57,15 +58,17 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
     this configuration's state) open the record log, search, and write the results."""
     trainer.strategy.setup_environment()
     workers = Workers.current()
-    settings, batches, key, rule = _prepare(trainer, model, datamodule, settings)
+    settings, batches, key, rule, neuron = _prepare(trainer, model, datamodule, settings)
     show_progress = trainer.progress_bar_callback is not None  # --trainer.enable_progress_bar false
     state_path = logs_root(trainer) / ".search_state" / f"{key}.json"
     config = config if config is not None else _config_from_objects(model, datamodule, trainer)
+    config = {**config, "model": {**(config.get("model") or {}), "neuron": asdict(neuron)}}  # the neuron searched with
     with run_lock(state_path, "search", workers.is_writer):
         log, run_dir = _open_log(trainer, state_path, f"search:{key}", workers)
         try:
             if settings.choose == "trials":
-                result, found, table, chosen = choose_by_trials(trainer, model, datamodule, settings, batches, log, key, workers)
+                result, found, table, chosen = choose_by_trials(trainer, model, datamodule, settings, batches, log, key, workers,
+                                                                 neuron)
                 result = SearchResult(**{**result.__dict__, "run_dir": run_dir})
                 if workers.is_writer:
                     _write(lambda: write_trial_outputs(result, found, table, chosen, run_dir, config), run_dir)
@@ -88,20 +91,24 @@ def _run(trainer, model, datamodule, config, settings) -> SearchResult:
     return result
 
 
-def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[SearchSettings, list[torch.Tensor], str, Any]:
+def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[SearchSettings, list[torch.Tensor], str, Any, Any]:
     """Every setting checked (the space restricted to the export target's operations), the
-    scoring batches drawn, the key of the settings and, when the rule fixes the macro, the
-    context and strategy (else None: stage one builds one per macro); nothing is written."""
+    scoring batches drawn, the key of the settings, when the rule fixes the macro the context
+    and strategy (else None: stage one builds one per macro), and the neuron searched with (the
+    export target's, where it has its own: ``final.yaml`` records it, so ``fit`` trains it);
+    nothing is written."""
     if datamodule is None:
         raise SpikenasError("search needs data: set 'data' in the config (e.g. class_path: spikenas.data.FashionMNIST)")
     settings.check()
     macro: MacroConfig = model.macro
     device = trainer.strategy.root_device
     seed = settings.search_seed
-    if settings.export_target is not None:  # only networks the target's toolchain runs
+    neuron = model.neuron
+    if settings.export_target is not None:  # only networks the target's toolchain runs, with its neurons
+        neuron, adopted = get_target(settings.export_target).adopt_neuron(neuron)
         widest = dataclasses.replace(settings.space, cells=max(settings.space.cell_counts or [settings.space.cells]))
-        space, notes = restrict_space(widest, settings.export_target, model.neuron, get_registries().operations, macro)
-        for note in notes:
+        space, notes = restrict_space(widest, settings.export_target, neuron, get_registries().operations, macro)
+        for note in adopted + notes:
             print(f"spikenas search: {note}")
         settings = SearchSettings(**{**settings.__dict__, "space": dataclasses.replace(space, cells=settings.space.cells)})
     batches = [datamodule.sample_batch(settings.score_batch_size, seed + i).to(device) for i in range(settings.score_batches)]
@@ -112,18 +119,18 @@ def _prepare(trainer, model, datamodule, settings: SearchSettings) -> tuple[Sear
     else:
         identity["trials"] = {k: v for k, v in identity["trials"].items() if k != "timeout"}  # a longer timeout resumes
     key = settings_key({
-        **identity, "macro": macro.to_dict(), "neuron": asdict(model.neuron),
+        **identity, "macro": macro.to_dict(), "neuron": asdict(neuron),
         "data": dict(getattr(datamodule, "hparams", {})), "datamodule": type(datamodule).__qualname__,
     })
     if settings.choose == "trials":
         groups(settings, macro)  # a cost model that cannot count the precisions: one line, before any output
-        return settings, batches, key, None
+        return settings, batches, key, None, neuron
     ctx = build_context(
-        macro, model.neuron, settings.space, batches, settings.budget, settings.score, settings.score_options,
+        macro, neuron, settings.space, batches, settings.budget, settings.score, settings.score_options,
         settings.cost_model, settings.cost_options, seed, settings.channels_last, settings.stack_limit(),
     )
     strategy = make_strategy(settings.strategy, settings.strategy_options, **{k: getattr(settings, k) for k in SHARED_SETTINGS})
-    return settings, batches, key, (ctx, strategy)
+    return settings, batches, key, (ctx, strategy), neuron
 
 
 def _open_log(trainer, state_path: Path, owner: str, workers: Workers) -> tuple[RecordLog, Path]:

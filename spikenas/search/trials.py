@@ -103,7 +103,7 @@ def open_storage(settings: TrialSettings, run_dir: Path):
         try:
             return optuna.storages.RDBStorage(
                 settings.storage, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=4 * HEARTBEAT_SECONDS,
-                failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
         except Exception as exc:  # a bad URL, a missing driver, an unreachable server, a lost race
             if attempt < 4 and type(exc).__name__ in ("IntegrityError", "OperationalError"):
                 time.sleep(0.5 * (attempt + 1))

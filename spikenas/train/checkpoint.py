@@ -261,13 +261,13 @@ class SafeCheckpointIO(CheckpointIO):
 
 def _network_of(hparams: dict[str, Any]) -> dict[str, Any]:
     """What decides the trained network's weights and meaning in a model's hyper-parameters:
-    the genotype (by hash), the macro (dropout aside), the neuron (the surrogate aside) and the
-    weight quantisation."""
+    the genotype (by hash), the macro (dropout aside), the neuron (the surrogate aside; a
+    checkpoint from before neuron models has spikenas's ``lif``) and the weight quantisation."""
     from spikenas.space.genotype import Genotype
 
     genotype = hparams.get("genotype")
     macro = {k: v for k, v in dict(hparams.get("macro") or {}).items() if k != "dropout"}
-    neuron = {k: v for k, v in dict(hparams.get("neuron") or {}).items() if k not in ("surrogate", "alpha")}
+    neuron = {"model": "lif"} | {k: v for k, v in dict(hparams.get("neuron") or {}).items() if k not in ("surrogate", "alpha")}
     return {
         "genotype": None if genotype is None else Genotype.from_dict(genotype).hash,
         "macro": {k: list(v) if isinstance(v, tuple) else v for k, v in macro.items()},

@@ -139,7 +139,7 @@ class SNNClassifier(pl.LightningModule):
         if export_target is not None:
             from spikenas.export.targets import get_target
 
-            get_target(export_target)
+            get_target(export_target).check_neuron("model.neuron", neuron)  # fit trains what the target runs
         self.export_target = export_target
         self._network_compiled = False
         self._fan_out_cache: dict[str, int] | None = None  # LIF layer -> fan-out, for SynOps

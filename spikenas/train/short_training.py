@@ -30,12 +30,13 @@ EVAL_BATCH = 256  # validation images per forward pass: fewer LIF loop launches,
 
 
 def candidate_model(template: SNNClassifier, genotype: Genotype, macro: MacroConfig, weight_bits: int, seed: int,
-                    budget: int | None, cost_options: dict) -> SNNClassifier:
+                    budget: int | None, cost_options: dict, neuron=None) -> SNNClassifier:
     """The :class:`SNNClassifier` that ``spikenas fit`` builds for the candidate: the
     template's recipe with the candidate's cells, macro and precision (``weight_bits`` 32:
-    float), costed by the template's cost model with ``cost_options``."""
+    float), costed by the template's cost model with ``cost_options``, its neurons ``neuron``
+    (None: the template's)."""
     return SNNClassifier(
-        genotype=genotype.to_dict(), macro=macro, neuron=template.neuron, seed=seed, optimizer=template.optimizer,
+        genotype=genotype.to_dict(), macro=macro, neuron=neuron if neuron is not None else template.neuron, seed=seed, optimizer=template.optimizer,
         scheduler=template.scheduler, scheduler_interval=template.scheduler_interval, compile=False,
         channels_last=template.memory_format is torch.channels_last, label_smoothing=template.label_smoothing,
         quantization=QuantizationConfig(weight_bits if weight_bits < 32 else None), budget=budget,
