@@ -6,6 +6,9 @@ budget. The networks are:
 
 - ``random``: random genotypes of the full space within the budget (SNASNet's sampler: every
   cell uniformly among valid cells, rejection above the budget);
+- ``stratum``: random genotypes of the full space filling at least ``studies.stratum_fill`` of
+  the budget (the same sampler, rejection outside that band): the networks a budget-filling
+  search chooses among, which uniform draws rarely reach when the budget is loose;
 - ``without:<op>`` / ``only:<op>``: random genotypes of the space without ``op``, and of cells
   whose edges are ``op`` or a non-connecting operation (``zero``: it drops an edge, so
   topologies still vary);
@@ -19,6 +22,7 @@ rerun) plans the same networks.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -81,6 +85,7 @@ class Plan:
     networks: list[PlannedNetwork]
     searches: dict[int, CellSearch]
     arms: dict[str, list[str]]  # arm -> operations of its space (impact study)
+    budget: int | None = None  # bytes, as the plan was made for
 
     def with_role(self, role: str) -> list[PlannedNetwork]:
         return [n for n in self.networks if role in n.roles]
@@ -140,8 +145,9 @@ class Planner:
                 arms[f"only:{op}"] = [op] + silent
         return arms
 
-    def draw(self, arm: str, operations: list[str], count: int) -> list[Genotype]:
-        """``count`` random genotypes of the space restricted to ``operations`` within the budget."""
+    def draw(self, arm: str, operations: list[str], count: int, least: int = 0) -> list[Genotype]:
+        """``count`` random genotypes of the space restricted to ``operations`` within the budget
+        and of at least ``least`` bytes."""
         cells = CellSpace(operations, self.registries.operations, self.space.nodes, self.space.backward, self.space.direct_edge)
         n = self.space.cells
         cheapest = self.memory.bytes_of(self.memory.cheapest(cells, n))
@@ -155,15 +161,15 @@ class Planner:
         rejected = 0
         while len(drawn) < count:
             genotype = Genotype(tuple(cells.sample(rng) for _ in range(n)))
-            if self.memory.fits(genotype):
+            if self.memory.fits(genotype) and (not least or self.memory.bytes_of(genotype) >= least):
                 drawn.append(genotype)
                 continue
             rejected += 1
             if rejected > MAX_REJECTIONS:
-                raise BudgetError(
-                    f"study arm {arm!r}: {MAX_REJECTIONS:,} random networks in a row were over the budget of "
-                    f"{self.budget:,} bytes; raise the budget or narrow the space"
-                )
+                band = f"outside {least:,}-{self.budget:,} bytes" if least else f"over the budget of {self.budget:,} bytes"
+                fix = "lower studies.stratum_fill or set studies.stratum_networks to 0" if least else \
+                    "raise the budget or narrow the space"
+                raise BudgetError(f"study arm {arm!r}: {MAX_REJECTIONS:,} random networks in a row were {band}; {fix}")
         return drawn
 
     # -- searches ----------------------------------------------------------------------------
@@ -191,7 +197,7 @@ class Planner:
             network.roles.append(role)
 
     def plan(self, workers: Workers | None = None) -> Plan:
-        """Every network, found ones first, then random, then the impact arms."""
+        """Every network, found ones first, then random, then the impact arms, then the stratum."""
         workers = workers or Workers.current()
         run = self.studies.run
         searches: dict[int, CellSearch] = {}
@@ -211,6 +217,11 @@ class Planner:
             for arm, operations in arms.items():
                 for genotype in self.draw(arm, operations, self.studies.impact_draws):
                     self.add(genotype, arm)
+        stratum = self.studies.stratum_count(self.budget)
+        if stratum:
+            least = max(1, math.ceil(self.studies.stratum_fill * self.budget))
+            for genotype in self.draw("stratum", list(self.full.operations), stratum, least):
+                self.add(genotype, "stratum")
         if not self._networks:
             raise SpikenasError("the analysis plans no network to train")
-        return Plan(self.macro, list(self._networks.values()), searches, arms)
+        return Plan(self.macro, list(self._networks.values()), searches, arms, self.budget)
