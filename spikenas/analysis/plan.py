@@ -22,7 +22,6 @@ rerun) plans the same networks.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -219,7 +218,7 @@ class Planner:
                     self.add(genotype, arm)
         stratum = self.studies.stratum_count(self.budget)
         if stratum:
-            least = max(1, math.ceil(self.studies.stratum_fill * self.budget))
+            least = self.studies.stratum_least(self.budget)
             for genotype in self.draw("stratum", list(self.full.operations), stratum, least):
                 self.add(genotype, "stratum")
         if not self._networks:

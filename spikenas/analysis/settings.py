@@ -135,6 +135,10 @@ class Studies:
         count = self.random_networks if {"correlation", "baseline"} & set(self.run) else 0
         return max(count, self.impact_draws if "impact" in self.run else 0)
 
+    def stratum_least(self, budget: int | None) -> int | None:
+        """The bytes a network must have to be in the stratum (None without a budget)."""
+        return None if budget is None else max(1, math.ceil(self.stratum_fill * budget))
+
     def stratum_count(self, budget: int | None) -> int:
         """How many networks the plan draws from the stratum (none without a budget)."""
         return self.stratum_networks if budget is not None and {"correlation", "baseline"} & set(self.run) else 0
