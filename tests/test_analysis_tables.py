@@ -199,7 +199,8 @@ def test_verdicts_are_holm_corrected_over_the_compared_predictors():
     assert sorted(r.role for r in compared) == ["activity"] + ["combined"] * 4 + ["score"] * 4
     assert [r.margin_p_holm for r in compared] == pytest.approx(holm([r.margin_p for r in compared]))
     assert all(r.margin_p_holm >= r.margin_p for r in compared)
-    assert {r.verdict for r in compared} >= {"beats", "tie"}
+    assert any(r.verdict == "beats" for r in compared)
+    assert any(r.margin_p < 0.05 and r.verdict == "tie" for r in compared)  # beats alone, not among 9 comparisons
     for r in compared:
         assert r.verdict == ("tie" if r.margin_p_holm >= 0.05 else "beats" if r.margin > 0 else "loses")
 
