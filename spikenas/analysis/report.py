@@ -46,8 +46,8 @@ def verdicts(table: list, population: str = "random") -> list[str]:
     compared = [r for r in table if r.population == population and r.accuracy == "test" and r.verdict]
     words = {"beats": "ranks better than", "loses": "ranks worse than", "tie": "cannot be told apart from"}
     for r in compared:
-        kind = " (an activity proxy: it depends on the data and the initialisation)" if r.role == "activity" else ""
-        lines.append(f"- `{r.score}`{kind} (τ {r.kendall_tau:.3f}) {words[r.verdict]} `{r.versus}`: Δτ {r.margin:+.3f} "
+        kind = "; an activity proxy: it depends on the data and the initialisation" if r.role == "activity" else ""
+        lines.append(f"- `{r.score}` (τ {r.kendall_tau:.3f}{kind}) {words[r.verdict]} `{r.versus}`: Δτ {r.margin:+.3f} "
                      f"[{r.margin_low:+.3f}, {r.margin_high:+.3f}], p {r.margin_p:.3f}, Holm-adjusted p {r.margin_p_holm:.3f} "
                      f"({len(compared)} comparisons).")
     return lines
