@@ -196,7 +196,8 @@ class Planner:
             network.roles.append(role)
 
     def plan(self, workers: Workers | None = None) -> Plan:
-        """Every network, found ones first, then random, then the impact arms, then the stratum."""
+        """Every network, found ones first, then random, then the stratum (so the correlation and
+        baseline studies are complete first), then the impact arms."""
         workers = workers or Workers.current()
         run = self.studies.run
         searches: dict[int, CellSearch] = {}
@@ -210,17 +211,17 @@ class Planner:
             self.add(searches[self.space.cells].genotype, "found")
         for genotype in self.draw("random", list(self.full.operations), self.studies.random_count()):
             self.add(genotype, "random")
+        stratum = self.studies.stratum_count(self.budget)
+        if stratum:
+            least = self.studies.stratum_least(self.budget)
+            for genotype in self.draw("stratum", list(self.full.operations), stratum, least):
+                self.add(genotype, "stratum")
         arms: dict[str, list[str]] = {}
         if "impact" in run:
             arms = self.impact_arms()
             for arm, operations in arms.items():
                 for genotype in self.draw(arm, operations, self.studies.impact_draws):
                     self.add(genotype, arm)
-        stratum = self.studies.stratum_count(self.budget)
-        if stratum:
-            least = self.studies.stratum_least(self.budget)
-            for genotype in self.draw("stratum", list(self.full.operations), stratum, least):
-                self.add(genotype, "stratum")
         if not self._networks:
             raise SpikenasError("the analysis plans no network to train")
         return Plan(self.macro, list(self._networks.values()), searches, arms, self.budget)
