@@ -144,6 +144,9 @@ def test_a_killed_analysis_reruns_only_the_missing_networks(tmp_path, monkeypatc
     (["--proxy.epochs", "0.01"], "the proxy recipe trains 0 steps"),
     (["--data.init_args.val_split", "0"], "needs a validation split"),
     (["--search.score_batches", "0"], "score_batches must be >= 1, got 0"),
+    (["--studies.stratum_fill", "0"], "studies.stratum_fill must be in (0, 1], got 0"),
+    (["--studies.stratum_networks", "-1"], "studies.stratum_networks must be >= 0, got -1"),
+    (["--studies.stratum_fill", "0.999"], "study arm 'stratum': 20,000 random networks in a row were outside 19,980-20,000 bytes"),
 ])
 def test_bad_input_is_a_one_line_error_before_training(tmp_path, monkeypatch, extra, message):
     def never(*args):
