@@ -13,7 +13,8 @@ its outputs as a user would (``correlation.csv``, ``baseline.csv``, ``enhanced_s
     networks=<trained networks> found_percentile=<the found network among the random ones>
     matched_percentile=<among the size-matched ones> enhanced_ops=<a,b> enhanced_cells=<n> seconds=<s>
 
-``--quick`` (about an hour on 2 shared CPU cores): width 8 (cells at 14x14, 8/16/32 channels),
+``--quick`` (95 minutes on 2 CPU cores shared with other jobs on 2026-12-06, 9,451 s of proxy
+training; its first 51 networks took 20 minutes on idle cores): width 8 (cells at 14x14, 8/16/32 channels),
 a 64 KiB budget, 2 draws per impact arm, 30 random networks, 20 stratum networks, 2 seeds (so
 the noise ceiling, and accuracies that are means of two trainings: one seed's percentile moved
 13 points with float rounding), one epoch of 10,000 training images (157 steps of 64), 2,000
@@ -70,7 +71,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     setting = parser.add_mutually_exclusive_group()
-    setting.add_argument("--quick", action="store_true", help="the small setting (about an hour on 2 shared CPU cores)")
+    setting.add_argument("--quick", action="store_true", help="the small setting (20-95 minutes on 2 CPU cores)")
     setting.add_argument("--medium", action="store_true", help="the realistic CPU setting (a few hours on 2 CPU cores)")
     parser.add_argument("--out", default=None, help="logs root (default lightning_logs/bench_analyze_fmnist[_quick|_medium])")
     args, extra = parser.parse_known_args()
