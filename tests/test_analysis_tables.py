@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 import os
 import stat
+import statistics
 
 import pytest
 import torch
@@ -12,7 +15,8 @@ import torch
 from spikenas.analysis.networks import NetworkTable, TrainedNetwork
 from spikenas.analysis.plan import CellSearch
 from spikenas.analysis.settings import ProxyRecipe
-from spikenas.analysis.ranking import correlation_table, tau_b
+from spikenas.analysis.inference import bootstrap_p, holm, mean_agreement, mean_ceiling, tau_b
+from spikenas.analysis.ranking import REFERENCE, correlation_table
 from spikenas.analysis.sizes import SIZES
 from spikenas.analysis.tables import baseline_table, cells_table, enhanced_space, impact_table
 from spikenas.base.errors import SpikenasError
@@ -25,11 +29,11 @@ CONNECTING = {"skip", "conv1x1", "conv3x3", "avgpool"}
 
 
 def row(role: str, val: float, test: float | None = None, key: str | None = None, seed: int = 0,
-        sahd: float = 0.0, hamming: float = 0.0, size: float = 1.0) -> TrainedNetwork:
+        sahd: float = 0.0, hamming: float = 0.0, size: float = 1.0, nbytes: int = 1000) -> TrainedNetwork:
     roles = tuple(role.split(";"))
     key = key or f"{role}-{val}-{test}-{sahd}"
     sizes = {name: size * (i + 1) for i, name in enumerate(SIZES)}  # every baseline ranks like ``size``
-    return TrainedNetwork(roles, key, key[:12], "0>1:skip", 2, "channels=8", 1000, {"sahd": sahd, "hamming": hamming},
+    return TrainedNetwork(roles, key, key[:12], "0>1:skip", 2, "channels=8", nbytes, {"sahd": sahd, "hamming": hamming},
                           sizes, val, val if test is None else test, seed, 10, 0.5, 1.0)
 
 
@@ -154,15 +158,59 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     assert (tmp_path / "out.png").read_bytes() == b"\x89PNG" and (tmp_path / "out.txt").read_text() == "text"
 
 
-def test_every_size_baseline_gets_the_same_statistics_marked_as_a_baseline():
+def test_every_size_measure_gets_the_same_statistics_and_synops_is_an_activity_proxy():
     rows = [row("random", acc, sahd=s, size=z, key=f"n{i}") for i, (acc, s, z) in enumerate(
         [(0.5, 1.0, 4.0), (0.6, 2.0, 1.0), (0.7, 3.0, 3.0), (0.8, 4.0, 2.0), (0.9, 5.0, 5.0)])]
     table = correlation_table(rows, ["sahd"])
-    baselines = [r for r in table if r.role == "baseline" and r.accuracy == "test"]
-    assert [r.score for r in baselines] == list(SIZES)
-    assert all(r.kendall_tau == pytest.approx(0.2) and 0 < r.kendall_p <= 1 and not math.isnan(r.spearman_rho) for r in baselines)
+    sizes = [r for r in table if r.role in ("baseline", "activity") and r.accuracy == "test"]
+    assert [(r.score, r.role) for r in sizes] == [(s, "activity" if s == "synops" else "baseline") for s in SIZES]
+    assert all(r.kendall_tau == pytest.approx(0.2) and 0 < r.kendall_p <= 1 and not math.isnan(r.spearman_rho) for r in sizes)
     sahd = next(r for r in table if r.score == "sahd" and r.accuracy == "test")
-    assert sahd.kendall_tau == pytest.approx(1.0) and sahd.versus == "params"  # the first of the equally good baselines
+    assert sahd.kendall_tau == pytest.approx(1.0) and sahd.versus == "macs" and sahd.margin == pytest.approx(0.8)
+    synops = next(r for r in table if r.score == "synops" and r.accuracy == "test")
+    assert synops.versus == "macs" and synops.verdict  # compared like a score, never the reference
+    assert all(r.versus is None for r in table if r.role == "baseline")
+
+
+def test_the_reference_baseline_is_fixed_in_advance_not_the_best_one():
+    g = torch.Generator().manual_seed(1)
+    acc, noise = torch.rand(2, 40, generator=g)
+    rows = [row("random", float(a), sahd=float(a), key=f"n{i}") for i, a in enumerate(acc)]
+    # params ranks the accuracy perfectly, MACs is noise: a best-of-five baseline would be params
+    rows = [dataclasses.replace(r, sizes={**r.sizes, "params": r.test_acc, "macs": float(z)}) for r, z in zip(rows, noise)]
+    table = correlation_table(rows, ["sahd"])
+    sahd = next(r for r in table if r.score == "sahd" and r.accuracy == "test")
+    assert REFERENCE == "macs" and sahd.versus == "macs" and sahd.verdict == "beats"
+    params = next(r for r in table if r.score == "params" and r.accuracy == "test")
+    assert params.kendall_tau == pytest.approx(1.0) and params.verdict == ""
+
+
+def test_verdicts_are_holm_corrected_over_the_compared_predictors():
+    g = torch.Generator().manual_seed(2)
+    truth = torch.rand(40, generator=g)
+    scores = {f"s{j}": truth + (0.15 + 0.1 * j) * torch.randn(40, generator=g) for j in range(4)}
+    rows = [TrainedNetwork(("random",), f"n{i}", f"n{i}", "0>1:skip", 2, "c", 1000 + i,
+                           {name: float(v[i]) for name, v in scores.items()},
+                           {"params": 1.0 + i, "bytes": 1000.0 + i, "synops": float(torch.rand(1, generator=g)),
+                            "macs": float(truth[i] + 0.6 * torch.randn(1, generator=g)), "neurons": 5.0},
+                           float(truth[i]), float(truth[i]), 0, 10, 0.5, 1.0) for i in range(40)]
+    table = [r for r in correlation_table(rows, list(scores), resamples=400) if r.accuracy == "test"]
+    compared = [r for r in table if r.versus]
+    assert sorted(r.role for r in compared) == ["activity"] + ["combined"] * 4 + ["score"] * 4
+    assert [r.margin_p_holm for r in compared] == pytest.approx(holm([r.margin_p for r in compared]))
+    assert all(r.margin_p_holm >= r.margin_p for r in compared)
+    assert any(r.verdict == "beats" for r in compared)
+    assert any(r.margin_p < 0.05 and r.verdict == "tie" for r in compared)  # beats alone, not among 9 comparisons
+    for r in compared:
+        assert r.verdict == ("tie" if r.margin_p_holm >= 0.05 else "beats" if r.margin > 0 else "loses")
+
+
+def test_holm_multiplies_the_ith_smallest_p_by_m_minus_i_plus_one_and_keeps_order():
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, math.nan, 0.01]) == pytest.approx([0.5, math.nan, 0.02], nan_ok=True)
+    assert holm([0.6, 0.9]) == pytest.approx([1.0, 1.0])
+    assert bootstrap_p(torch.ones(99, dtype=torch.float64)) == pytest.approx(2 / 100)  # never 0
+    assert bootstrap_p(torch.linspace(-1, 1, 101, dtype=torch.float64)) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -188,12 +236,74 @@ def test_the_interval_holds_tau_and_the_verdict_follows_the_paired_difference():
     assert sahd.verdict == "loses" and sahd.tau_low < sahd.kendall_tau < sahd.tau_high and sahd.margin_high < 0
 
 
-def test_the_noise_ceiling_is_tau_between_two_seeds_of_the_same_networks():
+def _seed_noise(networks: int, seeds: int, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise-free accuracies (standard normal) and ``seeds`` noisy measurements of each."""
+    g = torch.Generator().manual_seed(seed)
+    truth = torch.randn(networks, generator=g, dtype=torch.float64)
+    return truth, truth + noise * torch.randn(seeds, networks, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("seeds, noise", [(2, 1.0), (2, 0.5), (3, 1.0), (4, 2.0)])
+def test_the_ceiling_is_the_tau_of_the_seed_mean_with_the_noise_free_accuracy(seeds, noise):
+    agreement, simulated, estimated = [], [], []
+    for replicate in range(8):  # 8 analyses of 1,500 networks: their means are steady to about 0.01
+        truth, measured = _seed_noise(1500, seeds, noise, seed=100 * seeds + replicate)
+        pairs = torch.stack([tau_b(measured[a][None], measured[b][None])[0] for a, b in itertools.combinations(range(seeds), 2)])
+        agreement.append(float(mean_agreement(pairs)))  # one seed against another, over every pair as the table does
+        simulated.append(float(tau_b(measured.mean(0)[None], truth[None])[0]))  # what a perfect predictor reaches
+        estimated.append(float(mean_ceiling(torch.tensor(agreement[-1], dtype=torch.float64), seeds)))
+    known = 2 / math.pi * math.asin(1 / math.sqrt(1 + noise ** 2 / seeds))  # the same, for a bivariate normal
+    assert statistics.fmean(simulated) == pytest.approx(known, abs=0.015)
+    assert statistics.fmean(estimated) == pytest.approx(statistics.fmean(simulated), abs=0.015)
+    assert max(abs(e - s) for e, s in zip(estimated, simulated)) < 0.05  # each analysis's estimate, too
+    assert statistics.fmean(agreement) < known - 0.05  # the seed-to-seed tau is not that ceiling
+
+
+def test_the_noise_ceiling_rows_say_which_quantity_they_are_about():
+    truth, measured = _seed_noise(120, 2, 1.0, seed=7)
+    rows = [row("random", float(measured[s, i]), key=f"n{i}", seed=s, sahd=float(truth[i])) for s in (0, 1) for i in range(120)]
+    table = [r for r in correlation_table(rows, ["sahd"], resamples=200) if r.accuracy == "test"]
+    agreement = next(r for r in table if r.role == "agreement")
+    ceiling = next(r for r in table if r.role == "ceiling")
+    sahd = next(r for r in table if r.score == "sahd")  # the noise-free accuracy itself: a perfect predictor
+    assert (agreement.score, ceiling.score, ceiling.networks) == ("seed_vs_seed", "mean_of_2_seeds", 120)
+    assert agreement.kendall_tau == pytest.approx(float(tau_b(measured[:1], measured[1:2])[0]))
+    assert ceiling.tau_low < sahd.kendall_tau < ceiling.tau_high  # the old single-seed "ceiling" lies far below it
+    assert agreement.tau_high < sahd.kendall_tau
+    assert ceiling.kendall_tau == pytest.approx(float(mean_ceiling(torch.tensor(agreement.kendall_tau), 2)))
+
+
+def test_seed_rows_need_two_seeds_and_follow_the_seeds_agreement():
     accs = [0.5, 0.6, 0.7, 0.8, 0.9]
     same = [row("random", a, key=f"n{i}", seed=s) for s in (0, 1) for i, a in enumerate(accs)]
-    ceiling = [r for r in correlation_table(same, ["sahd"]) if r.role == "ceiling"]
-    assert [(r.accuracy, r.networks) for r in ceiling] == [("val", 5), ("test", 5)] and ceiling[1].kendall_tau == pytest.approx(1.0)
+    seeds = [r for r in correlation_table(same, ["sahd"]) if r.role in ("agreement", "ceiling")]
+    assert [(r.role, r.accuracy, r.networks) for r in seeds] == [
+        ("agreement", "val", 5), ("ceiling", "val", 5), ("agreement", "test", 5), ("ceiling", "test", 5)]
+    assert all(r.kendall_tau == pytest.approx(1.0) for r in seeds)
     flipped = [row("random", a if s == 0 else 1.4 - a, key=f"n{i}", seed=s) for s in (0, 1) for i, a in enumerate(accs)]
-    assert [r for r in correlation_table(flipped, ["sahd"]) if r.role == "ceiling"][1].kendall_tau == pytest.approx(-1.0)
+    table = correlation_table(flipped, ["sahd"])
+    assert [r.kendall_tau for r in table if r.role == "agreement"] == pytest.approx([-1.0, -1.0])
+    assert [r.kendall_tau for r in table if r.role == "ceiling"] == pytest.approx([0.0, 0.0])  # seeds that disagree
     one_seed = [row("random", a, key=f"n{i}") for i, a in enumerate(accs)]
-    assert not [r for r in correlation_table(one_seed, ["sahd"]) if r.role == "ceiling"]
+    assert not [r for r in correlation_table(one_seed, ["sahd"]) if r.role in ("agreement", "ceiling")]
+
+
+def test_the_stratum_ranks_only_networks_filling_the_budget():
+    # size ranks the whole population; within the stratum (>= 900 bytes) sahd ranks and size does not
+    small = [row("random", 0.5 + 0.01 * i, sahd=0.0, size=float(i), nbytes=300 + 10 * i, key=f"s{i}") for i in range(6)]
+    full = [row("random" if i < 2 else "stratum", 0.9 - 0.01 * i, sahd=10.0 - i, size=float(10 + i), nbytes=900 + i, key=f"f{i}")
+            for i in range(6)]
+    found = row("found", 0.875, nbytes=950, key="found")
+    rows = small + full + [found]
+    table = correlation_table(rows, ["sahd"], stratum_least=900)
+    stratum = {r.score: r for r in table if r.population == "stratum" and r.accuracy == "test"}
+    assert stratum["sahd"].networks == 6 and stratum["sahd"].kendall_tau == pytest.approx(1.0)
+    assert stratum["params"].kendall_tau == pytest.approx(-1.0)
+    everyone = {r.score: r for r in table if r.population == "random" and r.accuracy == "test"}
+    assert everyone["sahd"].networks == 8  # the random networks only: stratum draws are not uniform
+    assert not [r for r in correlation_table(rows, ["sahd"]) if r.population == "stratum"]  # no budget, no stratum
+    test = [r for r in baseline_table(rows, budget=1000, stratum_least=900) if r.accuracy == "test"][0]
+    assert test.found_fill == pytest.approx(0.95) and test.matched.n == 6
+    assert test.matched_percentile == pytest.approx(50.0)  # 0.875 beats 0.87, 0.86 and 0.85 of 0.90..0.85
+    assert test.percentile == pytest.approx(100 * 6 / 8)
+    assert math.isnan(baseline_table(rows)[1].matched_percentile)

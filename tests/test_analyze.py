@@ -46,7 +46,8 @@ def test_networks_csv_has_one_row_per_planned_network_with_every_score(finished)
                              "val_acc", "test_acc", "seed", "steps", "final_loss", "seconds"]
     assert len({r["key"] for r in rows}) == len(rows)  # one seed: one row per network
     roles = [role for r in rows for role in r["study"].split(";")]
-    assert roles.count("random") == 4 and roles.count("found") == 1
+    assert roles.count("random") == 4 and roles.count("found") == 1 and roles.count("stratum") == 2
+    assert all(int(r["bytes"]) >= 14_000 for r in rows if "stratum" in r["study"])  # 70% of the tiny budget
     assert {"cells:1", "cells:2"} <= set(roles)
     # one draw per arm: without each operation, only each connecting one (zero connects nothing)
     assert sorted(r for r in roles if r.startswith(("without:", "only:"))) == sorted(
@@ -71,18 +72,22 @@ def test_tables_have_one_row_per_operation_cell_count_score_and_accuracy(finishe
     assert [r["cells"] for r in cells] == ["1", "2"] and sum(r["chosen"] == "True" for r in cells) == 1
     assert all(float(r["search_seconds"]) > 0 and int(r["bytes"]) <= 20_000 for r in cells)
     corr = read(finished / "correlation.csv")
-    predictors = [(s, "score") for s in SCORES] + [(s, "baseline") for s in SIZES] + [(f"{s}+bytes", "combined") for s in SCORES]
-    assert [(r["score"], r["role"], r["accuracy"]) for r in corr] == [(s, role, a) for a in ("val", "test") for s, role in predictors]
-    assert all(r["networks"] == "4" for r in corr)  # one seed: no noise ceiling row
+    predictors = [(s, "score") for s in SCORES] + [(s, "activity" if s == "synops" else "baseline") for s in SIZES] + [
+        (f"{s}+bytes", "combined") for s in SCORES]
+    assert [(r["population"], r["score"], r["role"], r["accuracy"]) for r in corr] == [
+        (p, s, role, a) for p in ("random", "stratum") for a in ("val", "test") for s, role in predictors]
+    assert {(r["population"], r["networks"]) for r in corr} == {("random", "4"), ("stratum", "2")}  # one seed: no ceiling
+    assert {r["versus"] for r in corr if r["role"] in ("score", "activity", "combined") and r["population"] == "random"} <= {"macs"}
     base = read(finished / "baseline.csv")
     assert [r["accuracy"] for r in base] == ["val", "test"] and base[0]["random_networks"] == "4"
+    assert base[0]["matched_networks"] == "2" and 0 < float(base[0]["found_fill"]) <= 1
     assert 0.0 <= float(base[1]["percentile"]) <= 100.0
     for name in ("impact", "cells", "correlation", "baseline"):
         assert (finished / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     report = (finished / "report.md").read_text()
     for heading in ("Operation impact", "Cell count", "Score validation", "Found vs random", "enhanced space"):
         assert heading in report
-    assert "the best size baseline is" in report and "noise ceiling" in report
+    assert "is compared with `macs`" in report and "noise ceiling" in report and "The stratum" in report
     assert "spikenas analyze --config" in report
 
 
@@ -139,6 +144,9 @@ def test_a_killed_analysis_reruns_only_the_missing_networks(tmp_path, monkeypatc
     (["--proxy.epochs", "0.01"], "the proxy recipe trains 0 steps"),
     (["--data.init_args.val_split", "0"], "needs a validation split"),
     (["--search.score_batches", "0"], "score_batches must be >= 1, got 0"),
+    (["--studies.stratum_fill", "0"], "studies.stratum_fill must be in (0, 1], got 0"),
+    (["--studies.stratum_networks", "-1"], "studies.stratum_networks must be >= 0, got -1"),
+    (["--studies.stratum_fill", "0.999"], "study arm 'stratum': 20,000 random networks in a row were outside 19,980-20,000 bytes"),
 ])
 def test_bad_input_is_a_one_line_error_before_training(tmp_path, monkeypatch, extra, message):
     def never(*args):

@@ -200,7 +200,7 @@ def _run(trainer, model, datamodule, config, command, search: SearchSettings, st
                     "train_seconds": sum(row.seconds for row in table.all()),
                     "budget": "none" if budget is None else f"{budget:,} bytes ({format_bytes(budget)})",
                     "cost_model": cost_name, "recipe": recipe, "steps": proxy.steps, "batch_size": proxy.batch_size,
-                    "score": score_name, "run_dir": run_dir,
+                    "score": score_name, "run_dir": run_dir, "stratum_fill": studies.stratum_fill,
                 })
             write_state(state_file, {"run_dir": str(run_dir), "complete": True})
             print(f"spikenas analyze: wrote {run_dir}/{{networks.csv,report.md,enhanced_space.yaml,...}}")

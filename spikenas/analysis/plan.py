@@ -6,6 +6,9 @@ budget. The networks are:
 
 - ``random``: random genotypes of the full space within the budget (SNASNet's sampler: every
   cell uniformly among valid cells, rejection above the budget);
+- ``stratum``: random genotypes of the full space filling at least ``studies.stratum_fill`` of
+  the budget (the same sampler, rejection outside that band): the networks a budget-filling
+  search chooses among, which uniform draws rarely reach when the budget is loose;
 - ``without:<op>`` / ``only:<op>``: random genotypes of the space without ``op``, and of cells
   whose edges are ``op`` or a non-connecting operation (``zero``: it drops an edge, so
   topologies still vary);
@@ -81,6 +84,7 @@ class Plan:
     networks: list[PlannedNetwork]
     searches: dict[int, CellSearch]
     arms: dict[str, list[str]]  # arm -> operations of its space (impact study)
+    budget: int | None = None  # bytes, as the plan was made for
 
     def with_role(self, role: str) -> list[PlannedNetwork]:
         return [n for n in self.networks if role in n.roles]
@@ -140,8 +144,9 @@ class Planner:
                 arms[f"only:{op}"] = [op] + silent
         return arms
 
-    def draw(self, arm: str, operations: list[str], count: int) -> list[Genotype]:
-        """``count`` random genotypes of the space restricted to ``operations`` within the budget."""
+    def draw(self, arm: str, operations: list[str], count: int, least: int = 0) -> list[Genotype]:
+        """``count`` random genotypes of the space restricted to ``operations`` within the budget
+        and of at least ``least`` bytes."""
         cells = CellSpace(operations, self.registries.operations, self.space.nodes, self.space.backward, self.space.direct_edge)
         n = self.space.cells
         cheapest = self.memory.bytes_of(self.memory.cheapest(cells, n))
@@ -155,11 +160,14 @@ class Planner:
         rejected = 0
         while len(drawn) < count:
             genotype = Genotype(tuple(cells.sample(rng) for _ in range(n)))
-            if self.memory.fits(genotype):
+            if self.memory.fits(genotype) and (not least or self.memory.bytes_of(genotype) >= least):
                 drawn.append(genotype)
                 continue
             rejected += 1
             if rejected > MAX_REJECTIONS:
+                if least:
+                    raise BudgetError(f"study arm {arm!r}: {MAX_REJECTIONS:,} random networks in a row were outside "
+                                      f"{least:,}-{self.budget:,} bytes; lower studies.stratum_fill or set studies.stratum_networks to 0")
                 raise BudgetError(
                     f"study arm {arm!r}: {MAX_REJECTIONS:,} random networks in a row did not fit (the last: "
                     f"{self.memory.why_not(genotype)}); raise the budget or narrow the space"
@@ -191,7 +199,8 @@ class Planner:
             network.roles.append(role)
 
     def plan(self, workers: Workers | None = None) -> Plan:
-        """Every network, found ones first, then random, then the impact arms."""
+        """Every network, found ones first, then random, then the stratum (so the correlation and
+        baseline studies are complete first), then the impact arms."""
         workers = workers or Workers.current()
         run = self.studies.run
         searches: dict[int, CellSearch] = {}
@@ -205,6 +214,11 @@ class Planner:
             self.add(searches[self.space.cells].genotype, "found")
         for genotype in self.draw("random", list(self.full.operations), self.studies.random_count()):
             self.add(genotype, "random")
+        stratum = self.studies.stratum_count(self.budget)
+        if stratum:
+            least = self.studies.stratum_least(self.budget)
+            for genotype in self.draw("stratum", list(self.full.operations), stratum, least):
+                self.add(genotype, "stratum")
         arms: dict[str, list[str]] = {}
         if "impact" in run:
             arms = self.impact_arms()
@@ -213,4 +227,4 @@ class Planner:
                     self.add(genotype, arm)
         if not self._networks:
             raise SpikenasError("the analysis plans no network to train")
-        return Plan(self.macro, list(self._networks.values()), searches, arms)
+        return Plan(self.macro, list(self._networks.values()), searches, arms, self.budget)

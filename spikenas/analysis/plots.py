@@ -76,7 +76,7 @@ def correlation_figure(rows: list[TrainedNetwork], table: list[CorrelationRow], 
             points = [(r.scores[name], r.test_acc) for r in rows if r.has(role) and math.isfinite(r.scores.get(name, math.nan))]
             if points:
                 ax.scatter(*zip(*points), **style)
-        stats = [c for c in table if c.score == name and c.accuracy == "test"]
+        stats = [c for c in table if c.score == name and c.accuracy == "test" and c.population == "random"]
         if stats:
             verdict = f", {stats[0].verdict} {stats[0].versus}" if stats[0].verdict else ""
             ax.set_title(f"{name}: tau={stats[0].kendall_tau:.3f} rho={stats[0].spearman_rho:.3f} (n={stats[0].networks}{verdict})", fontsize=9)

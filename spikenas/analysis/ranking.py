@@ -1,27 +1,43 @@
 """Does a training-free score rank networks better than their size does, beyond noise?
 
-Over the ``random`` networks of an analysis (each once, its accuracy the mean over its seeds),
-:func:`correlation_table` ranks trained accuracy by every registered score and by every size
-baseline (:mod:`spikenas.analysis.sizes`), each row with Kendall's tau-b, its two-sided
-p-value, Spearman's rho and a 95% bootstrap interval for tau (networks resampled with
-replacement, the same resamples for every row, so differences are paired). Two more things
-make a tau readable:
+:func:`correlation_table` ranks trained accuracy (each network once, its accuracy the mean
+over its seeds) by every predictor, over two populations of networks:
 
-- **the noise ceiling** (role ``ceiling``): tau between the accuracies of two training seeds of
-  the same networks (the mean over seed pairs when there are more), which is how well one
-  training of the proxy ranks another: no score can be expected to beat it. It needs
-  ``proxy.seeds`` of two or more;
-- **combined predictors** (role ``combined``, ``<score>+bytes``): the mean of a score's rank and
-  the network's bytes' rank, which asks whether the score adds anything to size;
-- **the verdict** of each score and combination against the best baseline (the baseline with the highest tau on
-  that accuracy): the bootstrap interval of the paired difference of taus. ``beats`` when the
-  whole interval is above 0, ``loses`` when it is below, ``tie`` otherwise.
+- ``random``: the ``random`` networks of the analysis (uniform draws within the budget, of
+  every size the budget allows: here tau mostly measures size);
+- ``stratum``: the ``random`` and ``stratum`` networks filling at least ``stratum_fill`` of the
+  budget, the choice a budget-filling search actually makes.
+
+The predictors, by ``role``:
+
+- ``score``: every registered training-free score at initialisation;
+- ``baseline``: the pure counts of :mod:`spikenas.analysis.sizes` (parameters, bytes, MACs,
+  neurons). :data:`REFERENCE` (MACs) is the one every verdict is against, fixed in advance:
+  choosing the best baseline on the data it is reported on would flatter it;
+- ``activity``: SynOps at initialisation, an activity proxy (spikes times fan-out on the
+  scoring batches) that depends on the data and the initialisation, like a score;
+- ``combined``: ``<score>+bytes``, the mean of a score's rank and the bytes' rank (does the
+  score add anything to size?);
+- ``agreement`` (``seed_vs_seed``): tau between the accuracies of two training seeds of the
+  same networks (the mean over seed pairs), with two or more ``proxy.seeds``;
+- ``ceiling`` (``mean_of_<k>_seeds``): the expected tau between the ``k``-seed mean accuracy
+  the predictors are ranked against and the noise-free accuracy
+  (:func:`~spikenas.analysis.inference.mean_ceiling`): what a perfect predictor would reach.
+
+Each row has Kendall's tau-b, its two-sided p-value, Spearman's rho and a 95% bootstrap interval
+of tau (networks resampled with replacement, the same resamples for every row of a population,
+so differences are paired). Every score, combination and the activity proxy is compared with
+the reference: the bootstrap interval of the paired difference of taus and its bootstrap
+p-value, Holm–Bonferroni adjusted over the family of those comparisons (one family per
+population and accuracy). The verdict is ``beats`` or ``loses`` where the adjusted p-value is
+below 0.05 (by the sign of the difference), ``tie`` otherwise.
 
 Non-finite scores rank last, as the search ranks them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import statistics
@@ -31,20 +47,24 @@ from typing import Optional
 import torch
 from torchmetrics.functional.regression import kendall_rank_corrcoef, spearman_corrcoef
 
+from spikenas.analysis.inference import ALPHA, bootstrap_p, holm, interval, mean_agreement, mean_ceiling, tau_b
 from spikenas.analysis.networks import TrainedNetwork, per_network
 from spikenas.analysis.sizes import SIZES
 
 RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
+REFERENCE = "macs"  # the baseline every verdict is against, chosen before any data
+ACTIVITY = ("synops",)  # size measures that depend on data and initialisation: not baselines
+POPULATIONS = ("random", "stratum")
 
 
 @dataclass(frozen=True)
 class CorrelationRow:
-    """How one predictor (a score, a size baseline, or the other seed for ``ceiling``) ranks
-    one accuracy (``val`` or ``test``) over ``networks`` random networks."""
+    """How one predictor ranks one accuracy (``val`` or ``test``) over ``networks`` networks of
+    one ``population`` (see the module docstring for the roles)."""
 
     score: str
-    role: str  # "score", "baseline", "combined" or "ceiling"
+    role: str  # "score", "baseline", "activity", "combined", "agreement" or "ceiling"
     accuracy: str
     networks: int
     kendall_tau: float
@@ -52,16 +72,22 @@ class CorrelationRow:
     spearman_rho: float
     tau_low: float = math.nan  # 95% bootstrap interval of tau
     tau_high: float = math.nan
-    versus: Optional[str] = None  # scores: the best baseline they are compared with
-    margin_low: float = math.nan  # 95% interval of tau minus the best baseline's tau
+    population: str = "random"
+    versus: Optional[str] = None  # compared rows: the reference baseline
+    margin: float = math.nan  # tau minus the reference's tau
+    margin_low: float = math.nan  # its 95% bootstrap interval (one comparison)
     margin_high: float = math.nan
+    margin_p: float = math.nan  # its two-sided bootstrap p-value
+    margin_p_holm: float = math.nan  # Holm–Bonferroni adjusted over the family
 
     @property
     def verdict(self) -> str:
-        """``beats``, ``loses`` or ``tie`` against the best baseline (scores and combinations; else '')."""
-        if self.versus is None or math.isnan(self.margin_low):
+        """``beats``, ``loses`` or ``tie`` against the reference (compared rows; else '')."""
+        if self.versus is None or math.isnan(self.margin_p_holm):
             return ""
-        return "beats" if self.margin_low > 0 else "loses" if self.margin_high < 0 else "tie"
+        if self.margin_p_holm >= ALPHA:
+            return "tie"
+        return "beats" if self.margin > 0 else "loses"
 
 
 def _finite_ranks(values: list[float]) -> torch.Tensor:
@@ -82,24 +108,9 @@ def _ranks(values: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
-def tau_b(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Kendall's tau-b of each row pair of ``x, y [R, n]`` (``[R]``; NaN where a row is constant)."""
-    dx = torch.sign(x[:, :, None] - x[:, None, :])
-    dy = torch.sign(y[:, :, None] - y[:, None, :])
-    return (dx * dy).sum((1, 2)) / torch.sqrt(dx.abs().sum((1, 2)) * dy.abs().sum((1, 2)))
-
-
-def _interval(values: torch.Tensor) -> tuple[float, float]:
-    finite = values[torch.isfinite(values)]
-    if len(finite) < 0.9 * len(values):  # too many degenerate resamples to say
-        return math.nan, math.nan
-    low, high = torch.quantile(finite, torch.tensor([0.025, 0.975], dtype=finite.dtype)).tolist()
-    return low, high
-
-
-def _ceiling(networks: list[list[TrainedNetwork]], kind: str, resamples: torch.Tensor) -> tuple[float, torch.Tensor, int]:
-    """Mean tau over seed pairs between the seeds' accuracies of the networks trained with
-    every one of those seeds: the point value, its bootstrap values and the networks used."""
+def _seed_rows(networks: list[list[TrainedNetwork]], kind: str, index: torch.Tensor, population: str) -> list[CorrelationRow]:
+    """The ``agreement`` and ``ceiling`` rows over the networks trained with every seed of a
+    pair (none with one seed)."""
     seeds = sorted({r.seed for g in networks for r in g})
     pairs = []
     for a, b in itertools.combinations(seeds, 2):
@@ -109,23 +120,25 @@ def _ceiling(networks: list[list[TrainedNetwork]], kind: str, resamples: torch.T
                                          dtype=torch.float64)
             pairs.append((acc(a), acc(b)))
     if not pairs:
-        return math.nan, torch.full((len(resamples),), math.nan, dtype=torch.float64), 0
+        return []
     n = min(len(x) for x, _ in pairs)
-    point = statistics.fmean(float(tau_b(x[None], y[None])[0]) for x, y in pairs)
-    index = resamples % n  # the same resampling scheme on the networks trained with both seeds
-    boot = torch.stack([tau_b(x[:n][index], y[:n][index]) for x, y in pairs]).mean(0)
-    return point, boot, n
+    point = mean_agreement(torch.stack([tau_b(x[None], y[None])[0] for x, y in pairs]))
+    resampled = index % n  # the same resampling scheme on the networks trained with both seeds
+    boot = mean_agreement(torch.stack([tau_b(x[:n][resampled], y[:n][resampled]) for x, y in pairs]))
+    k = min(len(g) for g in networks)  # the seeds each accuracy is a mean of
+    low, high = interval(boot)
+    ceiling = mean_ceiling(torch.tensor([float(point), low, high], dtype=torch.float64), k).tolist()
+    return [CorrelationRow("seed_vs_seed", "agreement", kind, n, float(point), math.nan, math.nan, low, high, population),
+            CorrelationRow(f"mean_of_{k}_seeds", "ceiling", kind, n, ceiling[0], math.nan, math.nan, ceiling[1], ceiling[2],
+                           population)]
 
 
-def correlation_table(rows: list[TrainedNetwork], score_names: list[str], resamples: int = RESAMPLES,
-                      seed: int = BOOTSTRAP_SEED) -> list[CorrelationRow]:
-    """One row per score, size baseline and accuracy, and the noise ceiling (see the module docstring)."""
-    networks = [g for g in per_network([r for r in rows if r.has("random")])]
+def _population_rows(networks: list[list[TrainedNetwork]], score_names: list[str], population: str,
+                     index: torch.Tensor) -> list[CorrelationRow]:
     n = len(networks)
-    generator = torch.Generator().manual_seed(seed)
-    index = torch.randint(0, max(n, 1), (resamples, max(n, 1)), generator=generator)
     predictors = [(name, "score", [g[0].scores.get(name, math.nan) for g in networks]) for name in score_names]
-    predictors += [(name, "baseline", [g[0].sizes.get(name, math.nan) for g in networks]) for name in SIZES]
+    predictors += [(name, "activity" if name in ACTIVITY else "baseline", [g[0].sizes.get(name, math.nan) for g in networks])
+                   for name in SIZES]
     if networks:
         size_ranks = _ranks(_finite_ranks([g[0].sizes.get("bytes", math.nan) for g in networks]))
         predictors += [(f"{name}+bytes", "combined", ((_ranks(_finite_ranks(values)) + size_ranks) / 2).tolist())
@@ -137,31 +150,48 @@ def correlation_table(rows: list[TrainedNetwork], score_names: list[str], resamp
         for name, role, values in predictors:
             x = _finite_ranks(values)
             if n < 3 or len(set(acc.tolist())) < 2 or len(set(x.tolist())) < 2:  # no ranking
-                measured.append(CorrelationRow(name, role, kind, n, math.nan, math.nan, math.nan))
+                measured.append(CorrelationRow(name, role, kind, n, math.nan, math.nan, math.nan, population=population))
                 continue
             tau, p = kendall_rank_corrcoef(x, acc, variant="b", t_test=True)
             boots[name] = tau_b(x[index], acc[index])
-            low, high = _interval(boots[name])
-            measured.append(CorrelationRow(name, role, kind, n, float(tau), float(p), float(spearman_corrcoef(x, acc)), low, high))
-        baselines = [r for r in measured if r.role == "baseline" and not math.isnan(r.kendall_tau)]
-        best = max(baselines, key=lambda r: r.kendall_tau, default=None)
-        for row in measured:
-            if row.role in ("score", "combined") and best is not None and row.score in boots:
-                low, high = _interval(boots[row.score] - boots[best.score])
-                row = CorrelationRow(**{**row.__dict__, "versus": best.score, "margin_low": low, "margin_high": high})
-            table.append(row)
-        point, boot, used = _ceiling(networks, kind, index)
-        if used:
-            low, high = _interval(boot)
-            table.append(CorrelationRow("seeds", "ceiling", kind, used, point, math.nan, math.nan, low, high))
+            low, high = interval(boots[name])
+            measured.append(CorrelationRow(name, role, kind, n, float(tau), float(p), float(spearman_corrcoef(x, acc)),
+                                           low, high, population))
+        reference = next((r for r in measured if r.score == REFERENCE and r.score in boots), None)
+        compared = [i for i, r in enumerate(measured) if r.role in ("score", "combined", "activity") and r.score in boots]
+        if reference is not None and compared:
+            differences = {i: boots[measured[i].score] - boots[REFERENCE] for i in compared}
+            raw = [bootstrap_p(differences[i]) for i in compared]
+            for i, p, adjusted in zip(compared, raw, holm(raw)):
+                low, high = interval(differences[i])
+                measured[i] = dataclasses.replace(measured[i], versus=REFERENCE, margin=measured[i].kendall_tau - reference.kendall_tau,
+                                                  margin_low=low, margin_high=high, margin_p=p, margin_p_holm=adjusted)
+        table += measured + _seed_rows(networks, kind, index, population)
     return table
 
 
-def best_baseline(table: list[CorrelationRow], accuracy: str = "test") -> Optional[CorrelationRow]:
-    """The size baseline with the highest tau on ``accuracy``."""
-    rows = [r for r in table if r.role == "baseline" and r.accuracy == accuracy and not math.isnan(r.kendall_tau)]
-    return max(rows, key=lambda r: r.kendall_tau, default=None)
+def correlation_table(rows: list[TrainedNetwork], score_names: list[str], stratum_least: int | None = None,
+                      resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> list[CorrelationRow]:
+    """The rows of both populations (the ``stratum`` one only with ``stratum_least``, the bytes
+    a network must have to be in it; see the module docstring)."""
+    populations = {"random": per_network([r for r in rows if r.has("random")])}
+    if stratum_least is not None:
+        populations["stratum"] = per_network([r for r in rows if (r.has("random") or r.has("stratum")) and r.bytes >= stratum_least])
+    generator = torch.Generator().manual_seed(seed)
+    table = []
+    for population, networks in populations.items():
+        n = max(len(networks), 1)
+        index = torch.randint(0, n, (resamples, n), generator=generator)
+        table += _population_rows(networks, score_names, population, index)
+    return table
 
 
-def ceiling(table: list[CorrelationRow], accuracy: str = "test") -> Optional[CorrelationRow]:
-    return next((r for r in table if r.role == "ceiling" and r.accuracy == accuracy), None)
+def reference_row(table: list[CorrelationRow], accuracy: str = "test", population: str = "random") -> Optional[CorrelationRow]:
+    """The reference baseline's row (:data:`REFERENCE`), if it could be ranked."""
+    return next((r for r in table if r.score == REFERENCE and r.role == "baseline" and r.accuracy == accuracy
+                 and r.population == population and not math.isnan(r.kendall_tau)), None)
+
+
+def seed_row(table: list[CorrelationRow], role: str, accuracy: str = "test", population: str = "random") -> Optional[CorrelationRow]:
+    """The ``agreement`` or ``ceiling`` row (None with one seed)."""
+    return next((r for r in table if r.role == role and r.accuracy == accuracy and r.population == population), None)

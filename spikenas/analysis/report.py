@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from spikenas.analysis.outputs import AnalysisTables
-from spikenas.analysis.ranking import best_baseline, ceiling
+from spikenas.analysis.ranking import REFERENCE, reference_row, seed_row
 from spikenas.base.files import atomic_write
 
 
@@ -27,28 +27,45 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def verdicts(table: list) -> list[str]:
-    """One plain sentence per score (test accuracy): does it beat the best size baseline beyond
-    the bootstrap interval, and where the noise ceiling lies."""
-    best, noise = best_baseline(table), ceiling(table)
-    if best is None:
-        return ["No size baseline could be ranked (fewer than three networks, or constant sizes)."]
-    lines = [f"On test accuracy the best size baseline is **{best.score}** (τ {best.kendall_tau:.3f})"
-             + (f"; the noise ceiling is τ {noise.kendall_tau:.3f} [{noise.tau_low:.3f}, {noise.tau_high:.3f}]."
-                if noise else "; train two or more proxy seeds (proxy.seeds) to see the noise ceiling.")]
-    words = {"beats": "ranks better than {b} beyond the interval", "loses": "ranks worse than {b} beyond the interval",
-             "tie": "cannot be told apart from {b} (the interval of the difference spans 0)"}
-    for r in table:
-        if r.role in ("score", "combined") and r.accuracy == "test" and r.verdict:
-            lines.append(f"- `{r.score}` (τ {r.kendall_tau:.3f}) {words[r.verdict].format(b=r.versus)}: "
-                         f"Δτ in [{r.margin_low:+.3f}, {r.margin_high:+.3f}].")
+def verdicts(table: list, population: str = "random") -> list[str]:
+    """Plain sentences on test accuracy over one population: the reference baseline, the
+    ceiling and what it is about, and per compared predictor its Holm-corrected verdict."""
+    reference = reference_row(table, population=population)
+    if reference is None:
+        return [f"The reference baseline `{REFERENCE}` could not be ranked here (fewer than three networks, or constant values)."]
+    agreement, noise = seed_row(table, "agreement", population=population), seed_row(table, "ceiling", population=population)
+    lines = [f"On test accuracy over these {reference.networks} networks, every score, `<score>+bytes` and SynOps at "
+             f"initialisation is compared with `{REFERENCE}` (fixed in advance; τ {reference.kendall_tau:.3f})."]
+    if noise is not None:
+        lines.append(f"Noise ceiling: τ {noise.kendall_tau:.3f} [{noise.tau_low:.3f}, {noise.tau_high:.3f}] between the "
+                     f"{noise.score.split('_')[2]}-seed mean accuracy the predictors are ranked against and the noise-free "
+                     f"accuracy, from the seed-to-seed τ {agreement.kendall_tau:.3f} [{agreement.tau_low:.3f}, "
+                     f"{agreement.tau_high:.3f}] by Spearman–Brown: what a perfect predictor would reach.")
+    else:
+        lines.append("Train two or more proxy seeds (proxy.seeds) to see the noise ceiling.")
+    compared = [r for r in table if r.population == population and r.accuracy == "test" and r.verdict]
+    words = {"beats": "ranks better than", "loses": "ranks worse than", "tie": "cannot be told apart from"}
+    for r in compared:
+        kind = "; an activity proxy: it depends on the data and the initialisation" if r.role == "activity" else ""
+        lines.append(f"- `{r.score}` (τ {r.kendall_tau:.3f}{kind}) {words[r.verdict]} `{r.versus}`: Δτ {r.margin:+.3f} "
+                     f"[{r.margin_low:+.3f}, {r.margin_high:+.3f}], p {r.margin_p:.3f}, Holm-adjusted p {r.margin_p_holm:.3f} "
+                     f"({len(compared)} comparisons).")
     return lines
+
+
+def _correlation_table(rows: list) -> str:
+    return _table(["predictor", "role", "accuracy", "networks", "Kendall τ [95%]", "p", "Spearman ρ", f"vs {REFERENCE} (Holm)"],
+                  [[r.score, r.role, r.accuracy, r.networks, f"{r.kendall_tau:.3f} [{r.tau_low:.3f}, {r.tau_high:.3f}]",
+                    f"{r.kendall_p:.3g}", f"{r.spearman_rho:.3f}",
+                    f"{r.verdict} (Δτ {r.margin:+.3f} [{r.margin_low:+.3f}, {r.margin_high:+.3f}], p_Holm {r.margin_p_holm:.3f})"
+                    if r.verdict else ""] for r in rows])
 
 
 def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) -> None:
     """``context``: ``command``, ``date``, ``networks``, ``runs``, ``seconds`` (this invocation),
     ``train_seconds`` (every training run's, resumed ones included), ``macro``,
-    ``budget``, ``cost_model``, ``recipe`` (a ProxyRecipe), ``steps``, ``device``, ``score``, and
+    ``budget``, ``cost_model``, ``recipe`` (a ProxyRecipe), ``steps``, ``device``, ``score``,
+    ``stratum_fill`` (the share of the budget the stratum's networks fill), and
     ``run_dir`` (where the files end up; default ``path``'s directory)."""
     recipe = context["recipe"]
     parts = [
@@ -98,21 +115,35 @@ def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) ->
         parts += [
             "## Score validation",
             "",
-            "Rank correlation with the trained accuracy of the random networks (one point per network, its "
-            "mean over seeds) of each training-free score at initialisation, and of each size baseline "
-            "(parameters, bytes, SynOps at initialisation, MACs, neurons): a score earns its place only by "
-            "ranking better than counting does; `<score>+bytes` averages a score's rank with the bytes' rank. Brackets: 95% bootstrap intervals over networks. The noise "
-            "ceiling is τ between two training seeds of the same networks: how well one proxy training ranks "
-            "another, so no score can be expected to exceed it.",
+            "Rank correlation with the trained accuracy (one point per network, its mean over seeds) of each "
+            "training-free score at initialisation, of the pure counts (`baseline`: parameters, bytes, MACs, neurons), "
+            "of SynOps at initialisation (`activity`: spikes on the scoring batches, so it depends on the data and the "
+            "initialisation) and of `<score>+bytes` (the mean of a score's rank and the bytes' rank). Every verdict is "
+            f"against `{REFERENCE}`, chosen before any data, Holm–Bonferroni corrected over the comparisons of each "
+            "table and accuracy. Brackets: 95% bootstrap intervals over networks. `agreement`: τ between two training "
+            "seeds; `ceiling`: the τ a perfect predictor would reach against the seed-mean accuracy.",
             "",
-            _table(["predictor", "role", "accuracy", "networks", "Kendall τ [95%]", "p", "Spearman ρ", "vs best baseline"],
-                   [[r.score, r.role, r.accuracy, r.networks, f"{r.kendall_tau:.3f} [{r.tau_low:.3f}, {r.tau_high:.3f}]",
-                     f"{r.kendall_p:.3g}", f"{r.spearman_rho:.3f}",
-                     f"{r.verdict} {r.versus} (Δτ [{r.margin_low:+.3f}, {r.margin_high:+.3f}])" if r.verdict else ""]
-                    for r in tables.correlation]),
+            "### All random networks",
+            "",
+            _correlation_table([r for r in tables.correlation if r.population == "random"]),
             "",
             *verdicts(tables.correlation),
             "",
+        ]
+        stratum = [r for r in tables.correlation if r.population == "stratum"]
+        if stratum:
+            parts += [
+                "### The stratum: networks filling the budget",
+                "",
+                f"The random and `stratum` networks filling at least {context['stratum_fill']:.0%} of the budget: "
+                "the choice a budget-filling search makes, where size no longer tells networks apart.",
+                "",
+                _correlation_table(stratum),
+                "",
+                *verdicts(tables.correlation, "stratum"),
+                "",
+            ]
+        parts += [
             "![correlation](correlation.png)",
             "",
         ]
@@ -130,6 +161,18 @@ def write_report(path: Path, tables: AnalysisTables, context: dict[str, Any]) ->
             "![baseline](baseline.png)",
             "",
         ]
+        if tables.baseline[0].matched.n:
+            fill = tables.baseline[0].found_fill
+            parts += [
+                f"Size-matched: the {tables.baseline[0].matched.n} random and `stratum` networks filling at least "
+                f"{context['stratum_fill']:.0%} of the budget. The found network fills {100 * fill:.1f}% of it"
+                + (": below the stratum, so it is compared with larger networks." if fill < context["stratum_fill"] else "."),
+                "",
+                _table(["accuracy", "found", "size-matched mean ± std", "size-matched best", "percentile"],
+                       [[r.accuracy, _pct(r.found_acc), _spread(r.matched), _pct(r.matched_best), f"{r.matched_percentile:.1f}"]
+                        for r in tables.baseline]),
+                "",
+            ]
     parts += [
         "## The enhanced space",
         "",

@@ -81,6 +81,12 @@ class Studies:
         cells: the cell counts of the cell study (each searched at the same macro).
         random_networks: random networks of the full space within the budget (the
             correlation and baseline studies, and the impact study's reference).
+        stratum_networks: random networks of the full space drawn among those filling at
+            least ``stratum_fill`` of the budget (the correlation study's stratum: the choice a
+            budget-filling search makes; the baseline study's size-matched networks). Drawn
+            only with a budget and the correlation or baseline study; 0 draws none (the
+            stratum then holds only the ``random`` networks that fill the budget).
+        stratum_fill: the share of the budget a network must fill to be in the stratum.
         keep_threshold: an operation stays in the enhanced space when removing it lowers the
             mean validation accuracy by more than this (accuracy as a fraction).
         cells_tolerance: the enhanced space takes the fewest cells whose validation accuracy is
@@ -91,6 +97,8 @@ class Studies:
     impact_draws: int = 3
     cells: list[int] = field(default_factory=lambda: [1, 2, 3])
     random_networks: int = 30
+    stratum_networks: int = 20
+    stratum_fill: float = 0.9
     keep_threshold: float = 0.0
     cells_tolerance: float = 0.005
 
@@ -114,6 +122,10 @@ class Studies:
                 f"studies.random_networks must be >= 3 for {' and '.join(sorted(needs_random))}, "
                 f"got {self.random_networks}"
             )
+        if self.stratum_networks < 0:
+            raise SpikenasError(f"studies.stratum_networks must be >= 0, got {self.stratum_networks}")
+        if not 0 < self.stratum_fill <= 1:
+            raise SpikenasError(f"studies.stratum_fill must be in (0, 1], got {self.stratum_fill}")
         if not 0 <= self.cells_tolerance < 1:
             raise SpikenasError(f"studies.cells_tolerance must be in [0, 1), got {self.cells_tolerance}")
         return self
@@ -122,3 +134,11 @@ class Studies:
         """How many random full-space networks the plan needs."""
         count = self.random_networks if {"correlation", "baseline"} & set(self.run) else 0
         return max(count, self.impact_draws if "impact" in self.run else 0)
+
+    def stratum_least(self, budget: int | None) -> int | None:
+        """The bytes a network must have to be in the stratum (None without a budget)."""
+        return None if budget is None else max(1, math.ceil(self.stratum_fill * budget))
+
+    def stratum_count(self, budget: int | None) -> int:
+        """How many networks the plan draws from the stratum (none without a budget)."""
+        return self.stratum_networks if budget is not None and {"correlation", "baseline"} & set(self.run) else 0

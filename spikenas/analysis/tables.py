@@ -133,7 +133,9 @@ def cells_table(rows: list[TrainedNetwork], searches: dict, tolerance: float) ->
 # -- found against random --------------------------------------------------------------------
 @dataclass(frozen=True)
 class BaselineRow:
-    """The found network against the random networks of the same budget, on one accuracy."""
+    """The found network against the random networks of the same budget, on one accuracy, and
+    against the size-matched ones: the random and ``stratum`` networks filling the stratum's
+    share of the budget (NaN and n=0 without a budget)."""
 
     accuracy: str
     found_hash: str
@@ -142,6 +144,10 @@ class BaselineRow:
     random: Spread
     random_best: float
     percentile: float  # share of random networks the found one beats (ties count half), in %
+    found_fill: float = math.nan  # the found network's bytes / the budget
+    matched: Spread = Spread(math.nan, math.nan, 0)
+    matched_best: float = math.nan
+    matched_percentile: float = math.nan  # the same share among the size-matched networks
 
     @property
     def gap_mean(self) -> float:
@@ -152,9 +158,19 @@ class BaselineRow:
         return self.found_acc - self.random_best
 
 
-def baseline_table(rows: list[TrainedNetwork]) -> list[BaselineRow]:
+def _percentile(mine: float, others: list[float]) -> float:
+    """Share of ``others`` below ``mine``, ties counting half, in % (NaN when empty)."""
+    if not others:
+        return math.nan
+    return 100.0 * sum(1.0 if a < mine else 0.5 if a == mine else 0.0 for a in others) / len(others)
+
+
+def baseline_table(rows: list[TrainedNetwork], budget: int | None = None, stratum_least: int | None = None) -> list[BaselineRow]:
+    """One :class:`BaselineRow` per accuracy (``stratum_least``: the bytes of the stratum)."""
     found = per_network(_rows(rows, "found"))
     randoms = per_network([r for r in _rows(rows, "random") if not r.has("found")])
+    matched = [] if stratum_least is None else per_network(
+        [r for r in rows if (r.has("random") or r.has("stratum")) and not r.has("found") and r.bytes >= stratum_least])
     if not found or not randoms:
         return []
     table = []
@@ -164,9 +180,10 @@ def baseline_table(rows: list[TrainedNetwork]) -> list[BaselineRow]:
 
         mine = mean_acc(found[0])
         others = [mean_acc(g) for g in randoms]
-        beaten = sum(1.0 if a < mine else 0.5 if a == mine else 0.0 for a in others)
+        peers = [mean_acc(g) for g in matched]
         table.append(BaselineRow(kind, found[0][0].hash, found[0][0].bytes, mine, Spread.of(others), max(others),
-                                 100.0 * beaten / len(others)))
+                                 _percentile(mine, others), found[0][0].bytes / budget if budget else math.nan,
+                                 Spread.of(peers), max(peers, default=math.nan), _percentile(mine, peers)))
     return table
 
 
