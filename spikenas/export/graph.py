@@ -111,19 +111,33 @@ class Graph:
         self.remove(name)
         self.edges.extend((s, t) for t in targets for s in sources)
 
+    def reaches(self, source: str, target: str) -> bool:
+        """Whether a path of edges (any direction in time) leads from ``source`` to ``target``."""
+        seen, frontier = {source}, [source]
+        while frontier:
+            for b in self.outputs(frontier.pop()):
+                if b == target:
+                    return True
+                if b not in seen:
+                    seen.add(b)
+                    frontier.append(b)
+        return False
+
     def of_type(self, kind: type | tuple[type, ...]) -> list[str]:
         return [name for name, node in self.nodes.items() if isinstance(node, kind)]
 
-    def topological(self, ignore: Iterable[tuple[str, str]] = (), depth_first: bool = False) -> list[str]:
-        """The node names in an order where every edge not in ``ignore`` goes forward (Kahn's
-        algorithm); a cycle is an :class:`ExportError`. Among the ready nodes it takes the one
-        added first (insertion order), or with ``depth_first`` the one made ready last (a child
-        of the last node whenever one is ready: the fewest bridges in a spine), ``Output``
-        nodes only when nothing else is ready."""
+    def topological(self, ignore: Iterable[tuple[str, str]] = (), depth_first: bool = False,
+                    before: Iterable[tuple[str, str]] = ()) -> list[str]:
+        """The node names in an order where every edge not in ``ignore`` goes forward, and the
+        first node of each pair in ``before`` comes before the second (Kahn's algorithm); a
+        cycle is an :class:`ExportError`. Among the ready nodes it takes the one added first
+        (insertion order), or with ``depth_first`` the one made ready last (a child of the last
+        node whenever one is ready: the fewest bridges in a spine), ``Output`` nodes only when
+        nothing else is ready."""
         ignored = set(ignore)
         indegree = {name: 0 for name in self.nodes}
         successors = defaultdict(list)
-        for a, b in self.edges:
+        for a, b in [*self.edges, *before]:
             if (a, b) not in ignored:
                 indegree[b] += 1
                 successors[a].append(b)
