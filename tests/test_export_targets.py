@@ -19,7 +19,7 @@ from torch import nn
 from spikenas import CellGenotype, Genotype
 from spikenas.app.cli import main
 from spikenas.base.errors import SpikenasError
-from spikenas.export import ExportError, TARGETS, load_nir, network_to_nir, run_nir
+from spikenas.export import ExportError, TARGETS, consumers, load_nir, network_to_nir, run_nir
 from spikenas.export.from_network import NIRBuilder
 from spikenas.export.graph import NIR_HAS_V_RESET, Graph, write
 from spikenas.export.targets import restrict_space
@@ -30,7 +30,7 @@ from spikenas.plugin import get_registries, hookimpl
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.plugin.testing import temporary_plugin
 
-from test_export import FORWARD, INTO_INPUT, SEARCH_CONFIG, _final_and_checkpoint, images, trained_like
+from test_export import DELAY_ONLY, FORWARD, INTO_INPUT, RECURRENT_ONLY, SEARCH_CONFIG, _final_and_checkpoint, images, trained_like
 
 CONSUMERS = ("snntorch", "norse", "sinabs")
 READ = {nir.Input, nir.Output, nir.Affine, nir.Conv2d, nir.Flatten, nir.LIF, nir.SumPool2d}  # read by all three
@@ -39,6 +39,19 @@ READ = {nir.Input, nir.Output, nir.Affine, nir.Conv2d, nir.Flatten, nir.LIF, nir
 FOLDABLE = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 0, 3), ("conv3x3", 1, 3)])
 SKIP_INTO_OUTPUT = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("skip", 1, 3), ("conv1x1", 1, 2), ("conv1x1", 2, 3),
                                              ("conv1x1", 0, 3)])
+# node 1 reaches the source of 4 -> 1 only through the other backward edge, 1 -> 0, and leads
+# to the output only through it: the order must still run node 1 before that source
+THROUGH_FEEDBACK = CellGenotype.from_ops(5, [("conv3x3", 0, 2), ("conv1x1", 0, 4), ("avgpool", 4, 1), ("conv3x3", 1, 0),
+                                             ("skip", 2, 4), ("conv1x1", 3, 2), ("skip", 0, 3)])
+# backward edges: a cycle into the input node, a delay on no cycle, the only input of a node,
+# a cycle closed through another
+RECURRENT = {"into-input": (INTO_INPUT, FORWARD), "delay-without-cycle": (DELAY_ONLY, INTO_INPUT),
+             "recurrent-only": (RECURRENT_ONLY,), "through-feedback": (THROUGH_FEEDBACK, FORWARD)}
+
+
+def _no_feedback(monkeypatch, target: str) -> None:
+    """``target`` as a target that runs no backward edges (every toolchain's runs them)."""
+    monkeypatch.setitem(TARGETS, target, dataclasses.replace(TARGETS[target], feedback=None))
 
 
 @pytest.mark.parametrize("target", CONSUMERS)
@@ -121,6 +134,43 @@ def test_the_spine_makes_the_depth_first_executor_run_every_sum_after_its_inputs
     assert bridges and all(np.all(graph.nodes[b].v_threshold >= 1e30) for b in bridges)  # they never fire
 
 
+@pytest.mark.parametrize("target", CONSUMERS)
+@pytest.mark.parametrize("cells", list(RECURRENT.values()), ids=list(RECURRENT))
+def test_a_backward_edge_goes_back_to_a_cell_node_its_executor_runs_before_it(cells, target):
+    """Each executor delivers such an edge one step late: the node runs before the edge's
+    source; for snnTorch's ``nir_to_torch`` the node also has another input and reaches the
+    source (both checked by running the files: tests/test_consumers.py)."""
+    graph = network_to_nir(trained_like(Genotype(cells)), target=target)
+    assert not any(isinstance(n, nir.Delay) for n in graph.nodes.values())  # norse and sinabs drop it, snnTorch refuses it
+    order = sorted(graph.nodes) if target == "snntorch" else _depth_first(graph)
+    assert set(order) == set(graph.nodes) and isinstance(graph.nodes[order[-1]], nir.Output)
+    position = {n: i for i, n in enumerate(order)}
+    back = [(a, b) for a, b in graph.edges if position[a] >= position[b]]
+    g = Graph()
+    g.nodes, g.edges = graph.nodes, graph.edges
+    edges = [e for cell in cells for e in cell.edges if e.backward]
+    assert len(back) == len(edges)
+    for source, node in back:
+        edge = next(e for e in edges if source.endswith(f"_{e.src}_{e.dst}_{e.op}_back"))
+        assert node.endswith(f"_node{edge.dst}") and len(g.inputs(node)) >= 2 and g.reaches(node, source)
+
+
+@pytest.mark.parametrize("cells", list(RECURRENT.values()), ids=list(RECURRENT))
+def test_norses_own_importer_runs_backward_edges_one_step_late(cells, tmp_path):
+    """norse is installed beside spikenas: its ``from_nir`` runs the file as the network, and
+    the same file without the fed-back edges does not (the agreement is about the feedback)."""
+    net = trained_like(Genotype(cells))
+    graph = network_to_nir(net, target="norse")
+    x = images()
+    with torch.no_grad():
+        expected = net.timestep_logits(x)
+    write(tmp_path / "net.nir", graph)
+    assert torch.allclose(consumers.run("norse", str(tmp_path / "net.nir"), x, 4), expected, atol=1e-5)
+    graph.edges = [(a, b) for a, b in graph.edges if not (a.endswith("_back") and "_node" in b)]  # as a Delay, dropped
+    write(tmp_path / "cut.nir", graph)
+    assert not torch.allclose(consumers.run("norse", str(tmp_path / "cut.nir"), x, 4), expected, atol=1e-2)
+
+
 def test_snntorch_names_sort_in_the_order_nodes_must_run():
     graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD))), target="snntorch")
     names = sorted(graph.nodes)  # nir.read's order, which nirtorch runs
@@ -129,9 +179,11 @@ def test_snntorch_names_sort_in_the_order_nodes_must_run():
 
 
 @pytest.mark.parametrize("target", CONSUMERS)
-def test_what_a_toolchain_cannot_run_is_one_line_naming_the_part_and_the_target(target):
-    with pytest.raises(ExportError, match=rf"cell0_2_0_conv1x1 \(cell 0, 2 -> 0\): a backward edge .* target {target}") as error:
-        network_to_nir(trained_like(Genotype((INTO_INPUT, FORWARD))), target=target)
+def test_what_a_toolchain_cannot_run_is_one_line_naming_the_part_and_the_target(target, monkeypatch):
+    with monkeypatch.context() as patch:
+        _no_feedback(patch, target)
+        with pytest.raises(ExportError, match=rf"cell0_2_0_conv1x1 \(cell 0, 2 -> 0\): a backward edge .* target {target}") as error:
+            network_to_nir(trained_like(Genotype((INTO_INPUT, FORWARD))), target=target)
     assert "\n" not in str(error.value)
     with pytest.raises(ExportError, match=f"target {target} resets every neuron to 0"):
         network_to_nir(trained_like(Genotype((FORWARD,)), NeuronConfig(threshold=0.5, v_reset=0.2)), target=target)
@@ -170,10 +222,11 @@ def _write(target: str, path, cells=(FORWARD, FORWARD), edits: dict | None = Non
         return x, net.timestep_logits(x)
 
 
+@pytest.mark.parametrize("cells", [(FORWARD, FORWARD), *RECURRENT.values()], ids=["forward", *RECURRENT])
 @pytest.mark.parametrize("target", list(TARGETS))
-def test_load_nir_runs_each_targets_file_by_its_conventions_or_refuses_in_one_line(target, tmp_path):
+def test_load_nir_runs_each_targets_file_by_its_conventions_or_refuses_in_one_line(target, cells, tmp_path):
     path = tmp_path / "net.nir"
-    x, expected = _write(target, path)
+    x, expected = _write(target, path, cells)
     if target == "sinabs":  # sinabs's own LIF (tau in steps, reset functions set after import)
         with pytest.raises(SpikenasError, match=rf"'{path}' was written for target sinabs .*{RUN_BY_SPIKENAS}") as error:
             load_nir(path)
@@ -219,7 +272,8 @@ def test_a_file_without_a_target_runs_only_when_spikenas_wrote_it(tmp_path):
         load_nir(path)
 
 
-def test_search_told_the_target_proposes_only_what_it_runs_and_records_it(tmp_path, capsys):
+def test_search_told_the_target_proposes_only_what_it_runs_and_records_it(tmp_path, capsys, monkeypatch):
+    _no_feedback(monkeypatch, "sinabs")
     main(["search", "--config", SEARCH_CONFIG, "--trainer.default_root_dir", str(tmp_path),
           "--trainer.logger.init_args.save_dir", str(tmp_path), "--export_target", "sinabs", "--space.backward", "true"])
     assert "target sinabs runs no backward edges: searching forward edges only" in capsys.readouterr().out

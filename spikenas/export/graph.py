@@ -132,8 +132,9 @@ class Graph:
         first node of each pair in ``before`` comes before the second (Kahn's algorithm); a
         cycle is an :class:`ExportError`. Among the ready nodes it takes the one added first
         (insertion order), or with ``depth_first`` the one made ready last (a child of the last
-        node whenever one is ready: the fewest bridges in a spine), ``Output`` nodes only when
-        nothing else is ready."""
+        node whenever one is ready: the fewest bridges in a spine), first among those that lead
+        to no ``Output`` but through ``ignore`` (they feed the next step: run as soon as they
+        can, beside what they read), ``Output`` nodes only when nothing else is ready."""
         ignored = set(ignore)
         indegree = {name: 0 for name in self.nodes}
         successors = defaultdict(list)
@@ -141,11 +142,13 @@ class Graph:
             if (a, b) not in ignored:
                 indegree[b] += 1
                 successors[a].append(b)
+        to_output = self._leading_to(self.of_type(nir.Output), ignored)
         ready = [name for name in self.nodes if indegree[name] == 0]
         order = []
         while ready:
             if depth_first:
-                name = ([n for n in ready if not isinstance(self.nodes[n], nir.Output)] or ready)[-1]
+                name = ([n for n in ready if n not in to_output] or
+                        [n for n in ready if not isinstance(self.nodes[n], nir.Output)] or ready)[-1]
                 ready.remove(name)
                 children = reversed(successors[name])
             else:
@@ -159,6 +162,17 @@ class Graph:
         if len(order) != len(self.nodes):
             raise ExportError("the NIR graph has a cycle without a delay")
         return order
+
+    def _leading_to(self, targets: list[str], ignored: set[tuple[str, str]]) -> set[str]:
+        """The nodes with a path of edges not in ``ignored`` to one of ``targets`` (them included)."""
+        found, frontier = set(targets), list(targets)
+        while frontier:
+            b = frontier.pop()
+            for a in self.inputs(b):
+                if a not in found and (a, b) not in ignored:
+                    found.add(a)
+                    frontier.append(a)
+        return found
 
     def to_nir(self, metadata: dict, type_check: bool = True) -> nir.NIRGraph:
         """The ``nir.NIRGraph`` (``type_check=False``: for a consumer whose parameter shapes
