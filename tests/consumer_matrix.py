@@ -2,8 +2,8 @@
 environment (``noxfile.py``): shared by ``tests/test_consumers.py`` and ``bench/interop.py``.
 
 :func:`train` trains the network of :data:`GENOTYPE` (a 3x3 average pool, skips, nodes that sum
-two and three branches, a reduction, a hidden layer and votes in the head) on real
-Fashion-MNIST with ``spikenas fit``; :func:`export` writes one file per target with ``spikenas
+two and three branches, a reduction, a hidden layer and votes in the head), or of
+:data:`RECURRENT_GENOTYPE` (backward edges), on real Fashion-MNIST with ``spikenas fit``; :func:`export` writes one file per target with ``spikenas
 export``; :func:`toolchain_logits` runs a file with ``nox -s "consumer(<toolchain>)"``.
 """
 
@@ -26,6 +26,13 @@ TOOLCHAINS = ("snntorch", "norse", "norse_nir104", "sinabs")
 CELL = {"nodes": 4, "edges": [["conv3x3", 0, 1], ["avgpool", 0, 2], ["skip", 1, 2], ["conv1x1", 0, 3],
                               ["skip", 1, 3], ["conv3x3", 2, 3]]}
 GENOTYPE = {"cells": [CELL, CELL]}
+# backward edges (each runs one step later): in the first cell two cycles, 2 -> 0 into the input
+# node and 3 -> 1; in the second, 2 -> 1 on no cycle (node 1 never reaches node 2)
+RECURRENT_GENOTYPE = {"cells": [
+    {"nodes": 4, "edges": [["conv3x3", 0, 1], ["skip", 1, 2], ["conv1x1", 2, 0], ["avgpool", 0, 3], ["conv3x3", 2, 3],
+                           ["conv1x1", 3, 1]]},
+    {"nodes": 4, "edges": [["conv3x3", 0, 1], ["avgpool", 0, 2], ["conv1x1", 2, 1], ["skip", 1, 3], ["conv3x3", 2, 3]]},
+]}
 MACRO = {"timesteps": 5, "channels": 8, "stem_stride": 2, "head_pool": 2, "head_hidden": 32, "votes": 2, "dropout": 0.0}
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
@@ -36,11 +43,11 @@ class Trained:
     checkpoint: Path
 
 
-def train(directory: Path, steps: int, weight_bits: int | None = None) -> Trained:
-    """``spikenas fit`` of :data:`GENOTYPE` for ``steps`` steps of 64 Fashion-MNIST images
+def train(directory: Path, steps: int, weight_bits: int | None = None, genotype: dict = GENOTYPE) -> Trained:
+    """``spikenas fit`` of ``genotype`` for ``steps`` steps of 64 Fashion-MNIST images
     (``weight_bits``: quantisation-aware training at that precision)."""
     directory.mkdir(parents=True, exist_ok=True)
-    model = {"genotype": GENOTYPE, "macro": MACRO, "seed": 0, "scheduler_interval": "step",
+    model = {"genotype": genotype, "macro": MACRO, "seed": 0, "scheduler_interval": "step",
              "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.003}}}
     if weight_bits:
         model.update(quantization={"weight_bits": weight_bits}, cost_options={"weight_bits": weight_bits})

@@ -4,10 +4,13 @@ real Fashion-MNIST, and give spikenas's classes and per-step logits (``pytest -m
 
 from __future__ import annotations
 
+import nir
 import pytest
 
-from consumer_matrix import TOOLCHAINS, agreement, export, fmnist_test_images, install, nox, spikenas_logits, toolchain_logits, train
+from consumer_matrix import (RECURRENT_GENOTYPE, TOOLCHAINS, agreement, export, fmnist_test_images, install, nox,
+                             spikenas_logits, toolchain_logits, train)
 from datasets import FMNIST_SYSTEM_DIR
+from spikenas.export import load_nir, run_nir
 
 pytestmark = [
     pytest.mark.consumers,
@@ -25,8 +28,42 @@ def exported(request, tmp_path_factory):
     return directory, trained, images, labels, spikenas_logits(trained, images)
 
 
+@pytest.fixture(scope="module")
+def recurrent(tmp_path_factory):
+    """The network of :data:`RECURRENT_GENOTYPE` (backward edges), trained as ``exported``'s."""
+    directory = tmp_path_factory.mktemp("recurrent")
+    trained = train(directory, steps=150, genotype=RECURRENT_GENOTYPE)
+    images, labels = fmnist_test_images(IMAGES)
+    return directory, trained, images, labels, spikenas_logits(trained, images)
+
+
 @pytest.mark.parametrize("toolchain", TOOLCHAINS)
 def test_the_toolchains_own_importer_runs_the_export_as_spikenas_does(toolchain, exported):
+    _check_agreement(toolchain, exported)
+
+
+@pytest.mark.parametrize("toolchain", TOOLCHAINS)
+def test_the_toolchains_own_importer_runs_backward_edges_one_step_late(toolchain, recurrent):
+    _check_agreement(toolchain, recurrent)
+
+
+def test_the_recurrent_networks_backward_edges_change_its_classes(recurrent):
+    """Without its backward edges (the ``Delay`` nodes of its ``nir`` file cut out: what norse
+    and sinabs make of a ``Delay``) the network classes images otherwise, so the agreement above
+    holds only where the toolchain runs the feedback, one step late."""
+    directory, trained, images, labels, expected = recurrent
+    graph = nir.read(export(trained, "nir", directory))
+    delays = [name for name, node in graph.nodes.items() if isinstance(node, nir.Delay)]
+    assert len(delays) == 3
+    graph.edges = [(a, b) for a, b in graph.edges if a not in delays and b not in delays]
+    for name in delays:
+        del graph.nodes[name]
+    cut = run_nir(load_nir(graph), images, expected.shape[0])
+    changed = float((cut.mean(0).argmax(1) != expected.mean(0).argmax(1)).float().mean())
+    assert changed >= 0.02, changed
+
+
+def _check_agreement(toolchain, exported):
     reason = install(toolchain)
     if reason:
         pytest.skip(reason)
