@@ -30,9 +30,10 @@ def exported(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def recurrent(tmp_path_factory):
-    """The network of :data:`RECURRENT_GENOTYPE` (backward edges), trained as ``exported``'s."""
+    """The network of :data:`RECURRENT_GENOTYPE` (backward edges), trained as ``exported``'s
+    for twice as many steps (at 150 it classes 48.8% of the images right)."""
     directory = tmp_path_factory.mktemp("recurrent")
-    trained = train(directory, steps=150, genotype=RECURRENT_GENOTYPE)
+    trained = train(directory, steps=300, genotype=RECURRENT_GENOTYPE)
     images, labels = fmnist_test_images(IMAGES)
     return directory, trained, images, labels, spikenas_logits(trained, images)
 
@@ -60,6 +61,7 @@ def test_the_recurrent_networks_backward_edges_change_its_classes(recurrent):
         del graph.nodes[name]
     cut = run_nir(load_nir(graph), images, expected.shape[0])
     changed = float((cut.mean(0).argmax(1) != expected.mean(0).argmax(1)).float().mean())
+    print(f"without its backward edges {changed:.3f} of the images change class")
     assert changed >= 0.02, changed
 
 

@@ -142,7 +142,7 @@ class Graph:
             if (a, b) not in ignored:
                 indegree[b] += 1
                 successors[a].append(b)
-        to_output = self._leading_to(self.of_type(nir.Output), ignored)
+        to_output = self._leading_to(self.of_type(nir.Output), ignored) if depth_first else set()
         ready = [name for name in self.nodes if indegree[name] == 0]
         order = []
         while ready:
