@@ -7,13 +7,18 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import inspect
+import random
+import tempfile
 from collections import defaultdict
+from pathlib import Path
 
 import h5py
 import nir
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from spikenas import CellGenotype, Genotype
@@ -27,9 +32,11 @@ from spikenas.neuron import LIF, NeuronConfig
 from spikenas.ops import SpikingSequential
 from spikenas.ops.builtin import AvgPool3x3
 from spikenas.plugin import get_registries, hookimpl
+from spikenas.space.cell import CellSpace
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.plugin.testing import temporary_plugin
 
+from fuzzing import BUDGETS, fuzz
 from test_export import DELAY_ONLY, FORWARD, INTO_INPUT, RECURRENT_ONLY, SEARCH_CONFIG, _final_and_checkpoint, images, trained_like
 
 CONSUMERS = ("snntorch", "norse", "sinabs")
@@ -169,6 +176,31 @@ def test_norses_own_importer_runs_backward_edges_one_step_late(cells, tmp_path):
     graph.edges = [(a, b) for a, b in graph.edges if not (a.endswith("_back") and "_node" in b)]  # as a Delay, dropped
     write(tmp_path / "cut.nir", graph)
     assert not torch.allclose(consumers.run("norse", str(tmp_path / "cut.nir"), x, 4), expected, atol=1e-2)
+
+
+@BUDGETS
+def test_random_recurrent_cells_of_the_search_space_run_one_step_late_for_every_toolchain(budget):
+    """Cells drawn as the search draws them with backward edges on: each toolchain's file
+    exports, and norse's own importer and spikenas's reader of the snnTorch and norse files (their
+    executors' order) give the network's logits at every step."""
+    x = images()
+
+    @given(st.integers(0, 2**32 - 1), st.sampled_from([3, 4, 5]), st.integers(1, 2))
+    @fuzz(budget, ci=4)
+    def check(seed, nodes, count):
+        rng = random.Random(seed)
+        space = CellSpace(["zero", "skip", "conv1x1", "conv3x3", "avgpool"], get_registries().operations, nodes, backward=True)
+        net = trained_like(Genotype(tuple(space.sample_snasnet(rng) for _ in range(count))))
+        with torch.no_grad():
+            expected = net.timestep_logits(x)
+        graphs = {target: network_to_nir(net, target=target) for target in CONSUMERS}
+        with tempfile.TemporaryDirectory() as directory:
+            write(Path(directory) / "norse.nir", graphs["norse"])
+            runs = [consumers.run("norse", str(Path(directory) / "norse.nir"), x, 4)]
+        runs += [run_nir(load_nir(graphs[target]), x, 4) for target in ("snntorch", "norse")]
+        assert all(torch.allclose(got, expected, atol=1e-5) for got in runs)
+
+    check()
 
 
 def test_snntorch_names_sort_in_the_order_nodes_must_run():
