@@ -17,6 +17,7 @@ import nir
 import numpy as np
 import pytest
 import torch
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
@@ -310,15 +311,28 @@ def test_search_told_the_target_proposes_only_what_it_runs_and_records_it(tmp_pa
           "--trainer.logger.init_args.save_dir", str(tmp_path), "--export_target", "sinabs", "--space.backward", "true"])
     assert "target sinabs runs no backward edges: searching forward edges only" in capsys.readouterr().out
     final = next(tmp_path.rglob("final.yaml"))
-    import yaml
-
     config = yaml.safe_load(final.read_text())
     assert config["model"]["export_target"] == "sinabs"
     assert not any(e.backward for cell in Genotype.from_dict(config["model"]["genotype"]).cells for e in cell.edges)
 
 
-def test_export_checks_each_target_with_its_own_reader_where_installed(tmp_path, capsys):
-    final, ckpt = _final_and_checkpoint(tmp_path)
+def _fit_recurrent(tmp_path) -> tuple[Path, Path]:
+    """``final.yaml`` of a network with backward edges (two cells: a cycle into the input node,
+    a delay on no cycle) on the tiny search's data and macro, and its checkpoint after ``fit``."""
+    tiny = yaml.safe_load(Path(SEARCH_CONFIG).read_text())
+    final = tmp_path / "final.yaml"
+    final.write_text(yaml.safe_dump({
+        "seed_everything": 0, "data": tiny["data"],
+        "model": {"genotype": Genotype((INTO_INPUT, DELAY_ONLY)).to_dict(), "macro": tiny["model"]["macro"]},
+        "trainer": {"accelerator": "cpu", "max_epochs": 1, "enable_progress_bar": False, "default_root_dir": str(tmp_path)},
+    }))
+    main(["fit", "--config", str(final)])
+    return final, next(tmp_path.rglob("last.ckpt"))
+
+
+@pytest.mark.parametrize("network", ["searched", "recurrent"])
+def test_export_checks_each_target_with_its_own_reader_where_installed(network, tmp_path, capsys):
+    final, ckpt = _final_and_checkpoint(tmp_path) if network == "searched" else _fit_recurrent(tmp_path)
     for target in TARGETS:
         main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(tmp_path / f"{target}.nir"),
               "--target", target])
