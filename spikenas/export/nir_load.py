@@ -146,9 +146,9 @@ def execution_order(graph: nir.NIRGraph, order: str) -> tuple[list[str], set[tup
     (:class:`~spikenas.export.targets.Target`), and the edges it delivers one step late.
 
     ``names``: ``nir_to_torch`` (snnTorch) takes the nodes in the order ``nir.read`` returns
-    them, alphabetical, and defers a node until its inputs have run, except an input from a
-    node that comes later and that it reaches through the graph (a cycle): that one is the
-    value of the step before. ``spine``: ``GraphExecutor`` (norse) runs the nodes depth-first in
+    them, alphabetical, and defers a node until its inputs have run, except, where it has more
+    than one input, an input from a node that comes later and that it reaches through the graph
+    (a cycle): that one is the value of the step before. ``spine``: ``GraphExecutor`` (norse) runs the nodes depth-first in
     pre-order from the ``Input`` node along each node's edges as listed, and an input from a node
     that runs later is its value of the step before. A node that it never runs is an
     :class:`ExportError`, as is a cycle without a late edge."""
@@ -156,7 +156,7 @@ def execution_order(graph: nir.NIRGraph, order: str) -> tuple[list[str], set[tup
     g.nodes, g.edges = dict(graph.nodes), list(graph.edges)
     if order == "names":
         position = {n: i for i, n in enumerate(sorted(graph.nodes))}
-        late = {(a, b) for a, b in graph.edges if position[a] >= position[b] and g.reaches(b, a)}
+        late = {(a, b) for a, b in graph.edges if position[a] >= position[b] and len(g.inputs(b)) > 1 and g.reaches(b, a)}
         return g.topological(ignore=late), late
     ran, stack = [], [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)][:1]
     while stack:
