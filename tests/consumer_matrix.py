@@ -2,10 +2,13 @@
 environment (``noxfile.py``): shared by ``tests/test_consumers.py`` and ``bench/interop.py``.
 
 :func:`train` trains the network of :data:`GENOTYPE` (a 3x3 average pool, skips, nodes that sum
-two and three branches, a reduction, a hidden layer and votes in the head) on real
-Fashion-MNIST with ``spikenas fit``, with the neuron model each consumer runs (:data:`NEURON`:
-spikenas's ``lif`` for snnTorch and norse, sinabs's ``sinabs_lif`` and, for Speck, ``sinabs_iaf``);
-:func:`export` writes one file per target with ``spikenas export``; :func:`toolchain_logits` runs a file with ``nox -s "consumer(<toolchain>)"``.
+two and three branches, a reduction, a hidden layer and votes in the head), or of
+:data:`RECURRENT_GENOTYPE` (backward edges), on real Fashion-MNIST with ``spikenas fit``, with the
+neuron model each consumer runs (:data:`NEURON`: spikenas's ``lif`` for snnTorch and norse,
+sinabs's ``sinabs_lif`` and, for Speck, ``sinabs_iaf``); :func:`export` writes one file per
+target with ``spikenas export``; :func:`toolchain_logits` runs a file with ``nox -s
+"consumer(<toolchain>)"``. :data:`RECURRENT_TOOLCHAINS` are the consumers whose target exports
+backward edges (not Speck: the chips run feed-forward networks).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 import yaml
 
 from spikenas.app.cli import main
+from spikenas.export.targets import TARGETS
 from spikenas.train.classifier import SNNClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,9 +33,18 @@ TOOLCHAINS = ("snntorch", "norse", "norse_nir104", "sinabs", "speck")
 SESSION = {"speck": "sinabs"}
 TARGET = {"norse_nir104": "norse"}
 NEURON = {"sinabs": "sinabs_lif", "speck": "sinabs_iaf"}
+# the consumers whose target exports backward edges (Target.feedback)
+RECURRENT_TOOLCHAINS = tuple(t for t in TOOLCHAINS if TARGETS[TARGET.get(t, t)].recurrent)
 CELL = {"nodes": 4, "edges": [["conv3x3", 0, 1], ["avgpool", 0, 2], ["skip", 1, 2], ["conv1x1", 0, 3],
                               ["skip", 1, 3], ["conv3x3", 2, 3]]}
 GENOTYPE = {"cells": [CELL, CELL]}
+# backward edges (each runs one step later): in the first cell two cycles, 2 -> 0 into the input
+# node and 3 -> 1; in the second, 2 -> 1 on no cycle (node 1 never reaches node 2)
+RECURRENT_GENOTYPE = {"cells": [
+    {"nodes": 4, "edges": [["conv3x3", 0, 1], ["skip", 1, 2], ["conv1x1", 2, 0], ["avgpool", 0, 3], ["conv3x3", 2, 3],
+                           ["conv1x1", 3, 1]]},
+    {"nodes": 4, "edges": [["conv3x3", 0, 1], ["avgpool", 0, 2], ["conv1x1", 2, 1], ["skip", 1, 3], ["conv3x3", 2, 3]]},
+]}
 MACRO = {"timesteps": 5, "channels": 8, "stem_stride": 2, "head_pool": 2, "head_hidden": 32, "votes": 2, "dropout": 0.0}
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
@@ -42,12 +55,13 @@ class Trained:
     checkpoint: Path
 
 
-def train(directory: Path, steps: int, weight_bits: int | None = None, neuron: str = "lif") -> Trained:
-    """``spikenas fit`` of :data:`GENOTYPE` for ``steps`` steps of 64 Fashion-MNIST images
+def train(directory: Path, steps: int, weight_bits: int | None = None, neuron: str = "lif",
+          genotype: dict = GENOTYPE) -> Trained:
+    """``spikenas fit`` of ``genotype`` for ``steps`` steps of 64 Fashion-MNIST images
     (``weight_bits``: quantisation-aware training at that precision; ``neuron``: the neuron
     model, sinabs's with sinabs's surrogate)."""
     directory.mkdir(parents=True, exist_ok=True)
-    model = {"genotype": GENOTYPE, "macro": MACRO, "seed": 0, "scheduler_interval": "step",
+    model = {"genotype": genotype, "macro": MACRO, "seed": 0, "scheduler_interval": "step",
              "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.003}}}
     if neuron != "lif":
         model["neuron"] = {"model": neuron, "reset": "soft", "surrogate": "exp"}
@@ -65,18 +79,20 @@ def train(directory: Path, steps: int, weight_bits: int | None = None, neuron: s
 
 
 class Networks:
-    """The trained networks of one precision, one per neuron model, each trained when first asked
-    for (:meth:`get`), with its logits on ``images``."""
+    """The trained networks of ``genotype`` at one precision, one per neuron model, each trained
+    when first asked for (:meth:`get`), with its logits on ``images``."""
 
-    def __init__(self, directory: Path, steps: int, weight_bits: int | None, images: torch.Tensor) -> None:
+    def __init__(self, directory: Path, steps: int, weight_bits: int | None, images: torch.Tensor,
+                 genotype: dict = GENOTYPE) -> None:
         self.directory, self.steps, self.weight_bits, self.images = directory, steps, weight_bits, images
+        self.genotype = genotype
         self.trained: dict[str, tuple[Trained, torch.Tensor]] = {}
 
     def get(self, toolchain: str) -> tuple[Trained, torch.Tensor]:
         """The network ``toolchain`` runs (of :data:`NEURON`'s model) and its ``[T, N, classes]`` logits."""
         neuron = NEURON.get(toolchain, "lif")
         if neuron not in self.trained:
-            trained = train(self.directory / neuron, self.steps, self.weight_bits, neuron)
+            trained = train(self.directory / neuron, self.steps, self.weight_bits, neuron, self.genotype)
             self.trained[neuron] = trained, spikenas_logits(trained, self.images)
         return self.trained[neuron]
 

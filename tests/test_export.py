@@ -34,7 +34,8 @@ INTO_INPUT = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 2, 0), ("s
 # no cycle: node 1 never reaches node 2, so the delayed edge 2 -> 1 is a plain one-step buffer
 DELAY_ONLY = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("avgpool", 0, 2), ("conv1x1", 2, 1),
                                        ("skip", 1, 3), ("skip", 2, 3)])
-# node 1's only input is the recurrent edge 3 -> 1 (cycle 3 -> 1 -> 2 -> 3): nirtorch cannot delay it
+# node 1's only input is the recurrent edge 3 -> 1 (cycle 3 -> 1 -> 2 -> 3): for nirtorch's executors the
+# toolchains' files feed it zeros from node 0 too (tests/test_export_targets.py)
 RECURRENT_ONLY = CellGenotype.from_ops(4, [("conv3x3", 0, 3), ("conv1x1", 3, 1), ("skip", 1, 2), ("skip", 2, 3)])
 
 

@@ -7,19 +7,25 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import inspect
+import random
+import tempfile
 from collections import defaultdict
+from pathlib import Path
 
 import h5py
 import nir
 import numpy as np
 import pytest
 import torch
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from spikenas import CellGenotype, Genotype
 from spikenas.app.cli import main
 from spikenas.base.errors import SpikenasError
-from spikenas.export import ExportError, TARGETS, load_nir, network_to_nir, run_nir
+from spikenas.export import ExportError, TARGETS, consumers, load_nir, network_to_nir, run_nir
 from spikenas.export.from_network import NIRBuilder
 from spikenas.export.graph import NIR_HAS_V_RESET, Graph, write
 from spikenas.export.support import restrict_space
@@ -28,10 +34,12 @@ from spikenas.ops import SpikingSequential
 from spikenas.ops.builtin import AvgPool3x3
 from spikenas.plugin import get_registries, hookimpl
 from spikenas.space import MacroConfig
+from spikenas.space.cell import CellSpace
 from spikenas.space.config import SearchSpaceConfig
 from spikenas.plugin.testing import temporary_plugin
 
-from test_export import FORWARD, INTO_INPUT, SEARCH_CONFIG, _final_and_checkpoint, images, trained_like
+from fuzzing import BUDGETS, fuzz
+from test_export import DELAY_ONLY, FORWARD, INTO_INPUT, RECURRENT_ONLY, SEARCH_CONFIG, _final_and_checkpoint, images, trained_like
 
 CONSUMERS = ("snntorch", "norse", "sinabs")
 READ = {nir.Input, nir.Output, nir.Affine, nir.Conv2d, nir.Flatten, nir.LIF, nir.SumPool2d}  # read by all three
@@ -46,6 +54,19 @@ def neuron_for(target: str) -> NeuronConfig | None:
 FOLDABLE = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("conv1x1", 0, 3), ("conv3x3", 1, 3)])
 SKIP_INTO_OUTPUT = CellGenotype.from_ops(4, [("conv3x3", 0, 1), ("skip", 1, 3), ("conv1x1", 1, 2), ("conv1x1", 2, 3),
                                              ("conv1x1", 0, 3)])
+# node 1 reaches the source of 4 -> 1 only through the other backward edge, 1 -> 0, and leads
+# to the output only through it: the order must still run node 1 before that source
+THROUGH_FEEDBACK = CellGenotype.from_ops(5, [("conv3x3", 0, 2), ("conv1x1", 0, 4), ("avgpool", 4, 1), ("conv3x3", 1, 0),
+                                             ("skip", 2, 4), ("conv1x1", 3, 2), ("skip", 0, 3)])
+# backward edges: a cycle into the input node, a delay on no cycle, the only input of a node,
+# a cycle closed through another
+RECURRENT = {"into-input": (INTO_INPUT, FORWARD), "delay-without-cycle": (DELAY_ONLY, INTO_INPUT),
+             "recurrent-only": (RECURRENT_ONLY,), "through-feedback": (THROUGH_FEEDBACK, FORWARD)}
+
+
+def _no_feedback(monkeypatch, target: str) -> None:
+    """``target`` as a target that runs no backward edges (every toolchain's runs them)."""
+    monkeypatch.setitem(TARGETS, target, dataclasses.replace(TARGETS[target], feedback=None))
 
 
 @pytest.mark.parametrize("target", CONSUMERS)
@@ -133,6 +154,71 @@ def test_the_spine_makes_the_depth_first_executor_run_every_sum_after_its_inputs
     assert bridges and all(np.all(graph.nodes[b].v_threshold >= 1e30) for b in bridges)  # they never fire
 
 
+@pytest.mark.parametrize("target", CONSUMERS)
+@pytest.mark.parametrize("cells", list(RECURRENT.values()), ids=list(RECURRENT))
+def test_a_backward_edge_goes_back_to_a_cell_node_its_executor_runs_before_it(cells, target):
+    """Each executor delivers such an edge one step late: the node runs before the edge's
+    source; for snnTorch's ``nir_to_torch`` the node also has another input and reaches the
+    source (both checked by running the files: tests/test_consumers.py)."""
+    graph = network_to_nir(trained_like(Genotype(cells), neuron_for(target)), target=target)
+    assert not any(isinstance(n, nir.Delay) for n in graph.nodes.values())  # norse and sinabs drop it, snnTorch refuses it
+    order = sorted(graph.nodes) if target == "snntorch" else _depth_first(graph)
+    assert set(order) == set(graph.nodes) and isinstance(graph.nodes[order[-1]], nir.Output)
+    position = {n: i for i, n in enumerate(order)}
+    back = [(a, b) for a, b in graph.edges if position[a] >= position[b]]
+    g = Graph()
+    g.nodes, g.edges = graph.nodes, graph.edges
+    edges = [e for cell in cells for e in cell.edges if e.backward]
+    assert len(back) == len(edges)
+    for source, node in back:
+        edge = next(e for e in edges if source.endswith(f"_{e.src}_{e.dst}_{e.op}_back"))
+        assert node.endswith(f"_node{edge.dst}") and len(g.inputs(node)) >= 2 and g.reaches(node, source)
+
+
+@pytest.mark.parametrize("cells", list(RECURRENT.values()), ids=list(RECURRENT))
+def test_norses_own_importer_runs_backward_edges_one_step_late(cells, tmp_path):
+    """norse is installed beside spikenas: its ``from_nir`` runs the file as the network, and
+    the same file without the fed-back edges does not (the agreement is about the feedback)."""
+    net = trained_like(Genotype(cells))
+    graph = network_to_nir(net, target="norse")
+    x = images()
+    with torch.no_grad():
+        expected = net.timestep_logits(x)
+    write(tmp_path / "net.nir", graph)
+    assert torch.allclose(consumers.run("norse", str(tmp_path / "net.nir"), x, 4), expected, atol=1e-5)
+    graph.edges = [(a, b) for a, b in graph.edges if not (a.endswith("_back") and "_node" in b)]  # as a Delay, dropped
+    write(tmp_path / "cut.nir", graph)
+    assert not torch.allclose(consumers.run("norse", str(tmp_path / "cut.nir"), x, 4), expected, atol=1e-2)
+
+
+@BUDGETS
+def test_random_recurrent_cells_of_the_search_space_run_one_step_late_for_every_toolchain(budget):
+    """Cells drawn as the search draws them with backward edges on: each toolchain's file
+    exports (sinabs's of the network with sinabs's neurons, which its target runs), and norse's own
+    importer and spikenas's reader of the snnTorch and norse files (their executors' order) give
+    the network's logits at every step."""
+    x = images()
+
+    @given(st.integers(0, 2**32 - 1), st.sampled_from([3, 4, 5]), st.integers(1, 2))
+    @fuzz(budget, ci=4)
+    def check(seed, nodes, count):
+        rng = random.Random(seed)
+        space = CellSpace(["zero", "skip", "conv1x1", "conv3x3", "avgpool"], get_registries().operations, nodes, backward=True)
+        genotype = Genotype(tuple(space.sample_snasnet(rng) for _ in range(count)))
+        net = trained_like(genotype)
+        with torch.no_grad():
+            expected = net.timestep_logits(x)
+        graphs = {target: network_to_nir(net if neuron_for(target) is None else trained_like(genotype, neuron_for(target)),
+                                         target=target) for target in CONSUMERS}
+        with tempfile.TemporaryDirectory() as directory:
+            write(Path(directory) / "norse.nir", graphs["norse"])
+            runs = [consumers.run("norse", str(Path(directory) / "norse.nir"), x, 4)]
+        runs += [run_nir(load_nir(graphs[target]), x, 4) for target in ("snntorch", "norse")]
+        assert all(torch.allclose(got, expected, atol=1e-5) for got in runs)
+
+    check()
+
+
 def test_snntorch_names_sort_in_the_order_nodes_must_run():
     graph = network_to_nir(trained_like(Genotype((FORWARD, FORWARD))), target="snntorch")
     names = sorted(graph.nodes)  # nir.read's order, which nirtorch runs
@@ -141,9 +227,11 @@ def test_snntorch_names_sort_in_the_order_nodes_must_run():
 
 
 @pytest.mark.parametrize("target", CONSUMERS)
-def test_what_a_toolchain_cannot_run_is_one_line_naming_the_part_and_the_target(target):
-    with pytest.raises(ExportError, match=rf"cell0_2_0_conv1x1 \(cell 0, 2 -> 0\): a backward edge .* target {target}") as error:
-        network_to_nir(trained_like(Genotype((INTO_INPUT, FORWARD)), neuron_for(target)), target=target)
+def test_what_a_toolchain_cannot_run_is_one_line_naming_the_part_and_the_target(target, monkeypatch):
+    with monkeypatch.context() as patch:
+        _no_feedback(patch, target)
+        with pytest.raises(ExportError, match=rf"cell0_2_0_conv1x1 \(cell 0, 2 -> 0\): a backward edge .* target {target}") as error:
+            network_to_nir(trained_like(Genotype((INTO_INPUT, FORWARD)), neuron_for(target)), target=target)
     assert "\n" not in str(error.value)
     if neuron_for(target) is None:
         with pytest.raises(ExportError, match=f"target {target} resets every neuron to 0"):
@@ -197,10 +285,16 @@ def _write(target: str, path, cells=(FORWARD, FORWARD), edits: dict | None = Non
         return x, net.timestep_logits(x)
 
 
+@pytest.mark.parametrize("cells", [(FORWARD, FORWARD), *RECURRENT.values()], ids=["forward", *RECURRENT])
 @pytest.mark.parametrize("target", list(TARGETS))
-def test_load_nir_runs_each_targets_file_by_its_conventions_or_refuses_in_one_line(target, tmp_path):
+def test_load_nir_runs_each_targets_file_by_its_conventions_or_refuses_in_one_line(target, cells, tmp_path):
     path = tmp_path / "net.nir"
-    x, expected = _write(target, path)
+    if cells != (FORWARD, FORWARD) and not TARGETS[target].recurrent:  # speck: the chips run feed-forward networks
+        with pytest.raises(ExportError, match=f"a backward edge .* has no form that target {target} runs") as error:
+            _write(target, path, cells)
+        assert "\n" not in str(error.value) and not path.exists()
+        return
+    x, expected = _write(target, path, cells)
     if target in ("sinabs", "speck"):  # sinabs's own neurons, which the file does not describe
         with pytest.raises(SpikenasError, match=rf"'{path}' was written for target {target} .*{RUN_BY_SPIKENAS}") as error:
             load_nir(path)
@@ -246,7 +340,8 @@ def test_a_file_without_a_target_runs_only_when_spikenas_wrote_it(tmp_path):
         load_nir(path)
 
 
-def test_search_told_the_target_proposes_only_what_it_runs_and_records_it(tmp_path, capsys):
+def test_search_told_the_target_proposes_only_what_it_runs_and_records_it(tmp_path, capsys, monkeypatch):
+    _no_feedback(monkeypatch, "sinabs")
     main(["search", "--config", SEARCH_CONFIG, "--trainer.default_root_dir", str(tmp_path),
           "--trainer.logger.init_args.save_dir", str(tmp_path), "--export_target", "sinabs", "--space.backward", "true"])
     out = capsys.readouterr().out
@@ -254,16 +349,30 @@ def test_search_told_the_target_proposes_only_what_it_runs_and_records_it(tmp_pa
     assert "target sinabs runs neuron model sinabs_lif (sinabs's LIF: several spikes per step, reset by subtraction): " \
            "training that, surrogate super" in out
     final = next(tmp_path.rglob("final.yaml"))
-    import yaml
-
     config = yaml.safe_load(final.read_text())
     assert config["model"]["export_target"] == "sinabs"
     assert not any(e.backward for cell in Genotype.from_dict(config["model"]["genotype"]).cells for e in cell.edges)
     assert config["model"]["neuron"]["model"] == "sinabs_lif" and config["model"]["neuron"]["reset"] == "soft"
 
 
-def test_export_checks_each_target_with_its_own_reader_where_installed(tmp_path, capsys):
-    final, ckpt = _final_and_checkpoint(tmp_path)  # spikenas's lif neurons
+def _fit_recurrent(tmp_path) -> tuple[Path, Path]:
+    """``final.yaml`` of a network with backward edges (two cells: a cycle into the input node,
+    a delay on no cycle) on the tiny search's data and macro, and its checkpoint after ``fit``."""
+    tiny = yaml.safe_load(Path(SEARCH_CONFIG).read_text())
+    final = tmp_path / "final.yaml"
+    final.write_text(yaml.safe_dump({
+        "seed_everything": 0, "data": tiny["data"],
+        "model": {"genotype": Genotype((INTO_INPUT, DELAY_ONLY)).to_dict(), "macro": tiny["model"]["macro"]},
+        "trainer": {"accelerator": "cpu", "max_epochs": 1, "enable_progress_bar": False, "default_root_dir": str(tmp_path)},
+    }))
+    main(["fit", "--config", str(final)])
+    return final, next(tmp_path.rglob("last.ckpt"))
+
+
+@pytest.mark.parametrize("network", ["searched", "recurrent"])
+def test_export_checks_each_target_with_its_own_reader_where_installed(network, tmp_path, capsys):
+    # spikenas's lif neurons
+    final, ckpt = _final_and_checkpoint(tmp_path) if network == "searched" else _fit_recurrent(tmp_path)
     for target in TARGETS:
         args = ["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(tmp_path / f"{target}.nir"),
                 "--target", target]
@@ -346,7 +455,6 @@ def test_export_without_target_uses_final_yamls_or_refuses_in_one_line_naming_th
     main(["export", "--config", str(final), "--ckpt_path", str(ckpt), "--output", str(out)])
     assert nir.read(out).metadata["target"] == "norse"
     assert "same class for 16/16" in capsys.readouterr().out.strip().splitlines()[-1]
-    import yaml
 
     config = yaml.safe_load(final.read_text())
     config["model"]["export_target"] = None  # as a search without --export_target records it

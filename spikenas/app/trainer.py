@@ -212,7 +212,8 @@ class Trainer(pl.Trainer):
 
         Batch norm is folded into the convolutions, average pooling becomes sum pooling and
         fixed-weight convolutions, quantised weights are written as trained and backward edges
-        become recurrent connections through a one-step ``Delay``; the graph follows the
+        become recurrent connections, one step late (a ``Delay`` for ``nir``, a cycle that the
+        toolchain's executor delays); the graph follows the
         conventions of ``target``'s reader (see ``docs/deploy.md``). The file is then run back by
         that reader on ``check_images`` training images and compared with the network.
 

@@ -26,7 +26,9 @@ steps (``metadata['timesteps']``) for the class. Every layer keeps its meaning e
 - a 2x2 (``head_pool``) average is ``SumPool2d`` with its ``1/k^2`` folded into the convolution
   before it (reductions) or the linear layer after it (head);
 - a backward edge ``k -> j`` is its operation on node ``k`` followed by a one-step ``Delay``
-  into node ``j`` (``nir`` target; the others refuse it);
+  into node ``j`` (``nir``), or, for the toolchains (:attr:`Target.feedback` ``cycle``), by an
+  identity node whose edge into node ``j`` the reader's executor delivers one step later
+  (:func:`_feed_back`);
 - the classifier is ``Affine``; the population vote (mean over each class's outputs) is a
   second ``Affine`` of ``1 / votes`` weights, so the trained (quantised) weights stay as they are.
 
@@ -87,6 +89,7 @@ class NIRBuilder:
         self.g = Graph()
         self.batch_norms: list[str] = []  # 1x1 convolutions that hold a batch norm before neurons
         self.pool_factor = 1.0  # an average pool's 1/k^2 not yet folded into a linear layer
+        self.fed_back: list[tuple[str, str]] = []  # (source, cell node) edges the reader delays one step
 
     def chain(self, layers: Iterable[nn.Module], source: str, shape: Shape, prefix: str) -> tuple[str, Shape]:
         """Export ``layers`` (LIF, Conv2d [+ BatchNorm2d], BatchNorm2d before LIF, AvgPool3x3,
@@ -204,7 +207,7 @@ def network_to_nir(network: SpikingNetwork, target: str = "nir", dt: float = 1e-
         if b.pool_factor != 1.0:
             raise ExportError("head: an average pool that no linear layer follows has no form without Scale")
         b.g.add("output", nir.Output(output_type={"output": np.array([macro.num_classes])}), (macro.num_classes,), source)
-    lowering.lower(b.g, b.batch_norms, spec, dt)
+    lowering.lower(b.g, b.batch_norms, spec, dt, b.fed_back)
     data = {"timesteps": macro.timesteps, "dt": dt, "target": spec.name, "reader": spec.reader,
             "encoding": DIRECT_ENCODING, "output": "logits per step; average over the timesteps",
             **(metadata or {})}
@@ -229,9 +232,32 @@ def _cell(b: NIRBuilder, cell, index: int, source: str, shape: Shape) -> str:
             raise ExportError(f"{name}: operation {edge.op!r} changes the shape {shape} to {out_shape}")
         if edge.backward:
             b.target.refuse_delay(f"{name} (cell {index}, {edge.src} -> {edge.dst})")
-            last = b.g.add(f"{name}_delay", nir.Delay(delay=array(b.dt, shape)), shape, last)
+            if b.target.feedback == "delay":
+                last = b.g.add(f"{name}_delay", nir.Delay(delay=array(b.dt, shape)), shape, last)
+            else:
+                last = b.g.add(f"{name}_back", identity(shape), shape, last)
+                b.fed_back.append((last, node[edge.dst]))
         b.g.connect(last, node[edge.dst])
+    if b.target.feedback == "cycle":
+        _feed_back(b, [pair for pair in b.fed_back if pair[1] in node.values()], node[0], shape)
     return node[cell.nodes - 1]
+
+
+def _feed_back(b: NIRBuilder, fed_back: list[tuple[str, str]], node0: str, shape: Shape) -> None:
+    """Make one cell's fed-back edges ``(source, node j)`` run one step late in nirtorch's two
+    executors. Both run node ``j`` before the source (the lowering orders them so); then
+    ``GraphExecutor`` (norse, sinabs) reads the source's output of the step before, and
+    ``nir_to_torch`` (snnTorch) does so only where ``j`` has another input and reaches the source
+    through the graph. So node ``j`` stays a node of its own, one with no forward input is fed
+    zeros from node 0 (a zero bridge), and a source that ``j`` does not reach gets a zero loop
+    from ``j`` (a LIF that never fires adds 0 to it)."""
+    sources = {source for source, _ in fed_back}
+    for source, j in fed_back:
+        b.g.junctions.discard(j)
+        if not set(b.g.inputs(j)) - sources:
+            b.g.connect(lowering.zero_bridge(b.g, f"{j}_zeros", shape, node0, b.target, b.dt), j)
+        if not b.g.reaches(j, source):
+            b.g.connect(lowering.zero_bridge(b.g, f"{source}_loop", shape, j, b.target, b.dt), source)
 
 
 def _head(b: NIRBuilder, network: SpikingNetwork, source: str, shape: Shape) -> str:

@@ -121,27 +121,44 @@ class Graph:
         self.remove(name)
         self.edges.extend((s, t) for t in targets for s in sources)
 
+    def reaches(self, source: str, target: str) -> bool:
+        """Whether a path of edges (any direction in time) leads from ``source`` to ``target``."""
+        seen, frontier = {source}, [source]
+        while frontier:
+            for b in self.outputs(frontier.pop()):
+                if b == target:
+                    return True
+                if b not in seen:
+                    seen.add(b)
+                    frontier.append(b)
+        return False
+
     def of_type(self, kind: type | tuple[type, ...]) -> list[str]:
         return [name for name, node in self.nodes.items() if isinstance(node, kind)]
 
-    def topological(self, ignore: Iterable[tuple[str, str]] = (), depth_first: bool = False) -> list[str]:
-        """The node names in an order where every edge not in ``ignore`` goes forward (Kahn's
-        algorithm); a cycle is an :class:`ExportError`. Among the ready nodes it takes the one
-        added first (insertion order), or with ``depth_first`` the one made ready last (a child
-        of the last node whenever one is ready: the fewest bridges in a spine), ``Output``
-        nodes only when nothing else is ready."""
+    def topological(self, ignore: Iterable[tuple[str, str]] = (), depth_first: bool = False,
+                    before: Iterable[tuple[str, str]] = ()) -> list[str]:
+        """The node names in an order where every edge not in ``ignore`` goes forward, and the
+        first node of each pair in ``before`` comes before the second (Kahn's algorithm); a
+        cycle is an :class:`ExportError`. Among the ready nodes it takes the one added first
+        (insertion order), or with ``depth_first`` the one made ready last (a child of the last
+        node whenever one is ready: the fewest bridges in a spine), first among those that lead
+        to no ``Output`` but through ``ignore`` (they feed the next step: run as soon as they
+        can, beside what they read), ``Output`` nodes only when nothing else is ready."""
         ignored = set(ignore)
         indegree = {name: 0 for name in self.nodes}
         successors = defaultdict(list)
-        for a, b in self.edges:
+        for a, b in [*self.edges, *before]:
             if (a, b) not in ignored:
                 indegree[b] += 1
                 successors[a].append(b)
+        to_output = self._leading_to(self.of_type(nir.Output), ignored) if depth_first else set()
         ready = [name for name in self.nodes if indegree[name] == 0]
         order = []
         while ready:
             if depth_first:
-                name = ([n for n in ready if not isinstance(self.nodes[n], nir.Output)] or ready)[-1]
+                name = ([n for n in ready if n not in to_output] or
+                        [n for n in ready if not isinstance(self.nodes[n], nir.Output)] or ready)[-1]
                 ready.remove(name)
                 children = reversed(successors[name])
             else:
@@ -155,6 +172,17 @@ class Graph:
         if len(order) != len(self.nodes):
             raise ExportError("the NIR graph has a cycle without a delay")
         return order
+
+    def _leading_to(self, targets: list[str], ignored: set[tuple[str, str]]) -> set[str]:
+        """The nodes with a path of edges not in ``ignored`` to one of ``targets`` (them included)."""
+        found, frontier = set(targets), list(targets)
+        while frontier:
+            b = frontier.pop()
+            for a in self.inputs(b):
+                if a not in found and (a, b) not in ignored:
+                    found.add(a)
+                    frontier.append(a)
+        return found
 
     def to_nir(self, metadata: dict, type_check: bool = True) -> nir.NIRGraph:
         """The ``nir.NIRGraph`` (``type_check=False``: for a consumer whose parameter shapes

@@ -6,6 +6,8 @@ before neurons are folded into the convolutions that feed them, and the nodes ar
 order the target's reader executes them in:
 
 - ``topological`` (``nir``): every edge but a ``Delay``'s output goes forward;
+- every order: a backward edge written as a cycle (the toolchains) goes back, from its source
+  to a cell node placed before it, and nirtorch's executors deliver it one step later;
 - ``names`` (snnTorch): the same order written into each name (``n007_cell0_node1``), because
   ``nir.read`` returns nodes alphabetically and nirtorch runs them in that order;
 - ``spine`` (norse and sinabs, nirtorch's ``GraphExecutor``): the executor runs the nodes in
@@ -23,16 +25,19 @@ from spikenas.export.graph import ExportError, Graph, Shape, array, lif
 from spikenas.export.targets import Target
 
 
-def lower(g: Graph, batch_norms: list[str], target: Target, dt: float) -> None:
+def lower(g: Graph, batch_norms: list[str], target: Target, dt: float, fed_back: list[tuple[str, str]] = ()) -> None:
     """Rewrite ``g`` for ``target`` (see the module docstring): ``batch_norms`` are the 1x1
-    convolutions that hold a batch norm before neurons, ``dt`` the seconds per step it was built with."""
+    convolutions that hold a batch norm before neurons, ``dt`` the seconds per step it was built
+    with, ``fed_back`` the ``(source, node)`` edges the reader delays one step (backward edges
+    written as cycles): each node is put before its source, so the executor runs it first."""
     remove_junctions(g)
     fold_batch_norms(g, batch_norms)
+    late = list(fed_back) + [(a, b) for a, b in g.edges if isinstance(g.nodes[a], nir.Delay)]
+    before = [(node, source) for source, node in fed_back]
     if target.order == "spine":
-        spine(g, target, dt)
+        spine(g, target, dt, late, before)
     else:
-        order = g.topological(ignore=[(a, b) for a, b in g.edges if isinstance(g.nodes[a], nir.Delay)])
-        _reorder(g, order, rename=target.order == "names")
+        _reorder(g, g.topological(ignore=late, before=before), rename=target.order == "names")
 
 
 def remove_junctions(g: Graph) -> None:
@@ -103,10 +108,12 @@ def zero_bridge(g: Graph, name: str, shape: Shape, source: str, target: Target, 
     return g.add(name, lif(tau, array(1e30, tau.shape)), shape, source)
 
 
-def spine(g: Graph, target: Target, dt: float) -> None:
-    """Lay the graph out as one executed chain (see the module docstring); zero bridges are
-    LIFs of ``target`` at ``dt``."""
-    order = g.topological(depth_first=True)
+def spine(g: Graph, target: Target, dt: float, late: list[tuple[str, str]] = (),
+          before: list[tuple[str, str]] = ()) -> None:
+    """Lay the graph out as one executed chain (see the module docstring), the edges in ``late``
+    going back along it and each pair in ``before`` in that order; zero bridges are LIFs of
+    ``target`` at ``dt``."""
+    order = g.topological(ignore=late, depth_first=True, before=before)
     laid_out, first_edge = [], {}
     for k, (a, b) in enumerate(zip(order, order[1:])):
         laid_out.append(a)

@@ -12,9 +12,12 @@ one-step ``Delay`` of backward edges), independently of the nir and nirtorch ver
 The file's ``metadata['target']`` (:mod:`spikenas.export.targets`) says how to read it, as
 that target's reader does: ``nir`` with the file's ``dt`` (or the one given); ``snntorch`` and
 ``norse`` with their importers' fixed ``dt`` (1e-4 s, 1e-3 s; norse's rate is ``dt * (1 / tau)``),
-a reset to 0 (their importers ignore ``v_reset``) and no ``Delay``. A ``sinabs`` or ``speck``
-file (sinabs's own LIF and IAF, several spikes per step, which the file does not describe), an
-unknown target, and a file with no target that spikenas did not write are refused in one line.
+a reset to 0 (their importers ignore ``v_reset``), no ``Delay``, and the nodes run in the order
+their executor runs them (:func:`execution_order`): an edge from a node that runs later than its
+reader delivers the value of the step before (nothing at the first step), as both executors do
+with the backward edges spikenas writes as cycles. A ``sinabs`` or ``speck`` file (sinabs's own
+LIF and IAF, several spikes per step, which the file does not describe), an unknown target, and
+a file with no target that spikenas did not write are refused in one line.
 """
 
 from __future__ import annotations
@@ -63,9 +66,13 @@ class NIRModule(nn.Module):
         g = Graph()
         g.nodes, g.edges = dict(graph.nodes), list(graph.edges)
         self.delays = {n for n, node in graph.nodes.items() if isinstance(node, nir.Delay)}
-        if self.delays and not target.recurrent:
+        if self.delays and target.feedback != "delay":
             raise ExportError(f"NIR node {sorted(self.delays)[0]!r}: a Delay, which target {target.name}'s reader does not run")
-        self.order = g.topological(ignore=[(a, b) for a, b in graph.edges if a in self.delays])
+        self.late: set[tuple[str, str]] = set()  # edges delivered one step later
+        if target.feedback == "cycle":
+            self.order, self.late = execution_order(graph, target.order)
+        else:
+            self.order = g.topological(ignore=[(a, b) for a, b in graph.edges if a in self.delays])
         self.sources = {n: [a for a, b in graph.edges if b == n] for n in graph.nodes}
         self.layers = nn.ModuleDict()
         for name, node in graph.nodes.items():
@@ -110,7 +117,8 @@ class NIRModule(nn.Module):
                 continue
             if name in self.delays:
                 continue
-            inputs = [values[s] for s in self.sources[name]]
+            inputs = [values[s] if (s, name) not in self.late else state.get(("output", s)) for s in self.sources[name]]
+            inputs = [value for value in inputs if value is not None]  # a late edge delivers nothing at the first step
             if not inputs:
                 raise ExportError(f"NIR node {name!r} has no input")
             total = inputs[0] if len(inputs) == 1 else torch.stack(torch.broadcast_tensors(*inputs)).sum(0)
@@ -125,10 +133,42 @@ class NIRModule(nn.Module):
                 values[name] = total
         for name in self.delays:
             state[name] = sum(values[s] for s in self.sources[name])
+        for source, _ in self.late:
+            state["output", source] = values[source]
         outputs = [values[n] for n, node in self.graph.nodes.items() if isinstance(node, nir.Output)]
         if len(outputs) != 1:
             raise ExportError(f"the NIR graph has {len(outputs)} Output nodes; spikenas's reader runs graphs with one")
         return outputs[0], state
+
+
+def execution_order(graph: nir.NIRGraph, order: str) -> tuple[list[str], set[tuple[str, str]]]:
+    """The order nirtorch runs ``graph``'s nodes in for a target of node ``order``
+    (:class:`~spikenas.export.targets.Target`), and the edges it delivers one step late.
+
+    ``names``: ``nir_to_torch`` (snnTorch) takes the nodes in the order ``nir.read`` returns
+    them, alphabetical, and defers a node until its inputs have run, except, where it has more
+    than one input, an input from a node that comes later and that it reaches through the graph
+    (a cycle): that one is the value of the step before. ``spine``: ``GraphExecutor`` (norse) runs the nodes depth-first in
+    pre-order from the ``Input`` node along each node's edges as listed, and an input from a node
+    that runs later is its value of the step before. A node that it never runs is an
+    :class:`ExportError`, as is a cycle without a late edge."""
+    g = Graph()
+    g.nodes, g.edges = dict(graph.nodes), list(graph.edges)
+    if order == "names":
+        position = {n: i for i, n in enumerate(sorted(graph.nodes))}
+        late = {(a, b) for a, b in graph.edges if position[a] >= position[b] and len(g.inputs(b)) > 1 and g.reaches(b, a)}
+        return g.topological(ignore=late), late
+    ran, stack = [], [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)][:1]
+    while stack:
+        name = stack.pop()
+        if name not in ran:
+            ran.append(name)
+            stack.extend(reversed([b for a, b in graph.edges if a == name and b not in ran]))
+    missing = sorted(set(graph.nodes) - set(ran))
+    if missing:
+        raise ExportError(f"NIR node {missing[0]!r} is not reached from the Input node, so nirtorch's executor never runs it")
+    position = {n: i for i, n in enumerate(ran)}
+    return ran, {(a, b) for a, b in graph.edges if position[a] >= position[b]}
 
 
 def _read(path: Union[str, Path]) -> nir.NIRGraph:

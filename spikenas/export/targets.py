@@ -27,9 +27,14 @@ upstream behaviour each one works around, with versions):
 Each target runs the neuron models :attr:`Target.neurons` names and refuses the others in one
 line (spikenas's ``lif`` fires once per step at most and resets to ``v_reset``; sinabs's fire
 several times and subtract): a file is never run by a reader whose neurons differ from the
-trained ones. Backward edges (one-step ``Delay``) are exported for ``nir`` only; the other
-targets refuse them in one line, as they refuse a soft reset of the ``lif`` model (every NIR
-LIF resets to ``v_reset``) and a reset potential other than 0 (their importers ignore ``v_reset``).
+trained ones. Backward edges run one step later everywhere they are exported, written as each
+reader runs them (:attr:`Target.feedback`): for ``nir`` a one-step ``Delay``; for the
+toolchains, whose importers drop ``Delay`` (norse, sinabs) or refuse it (snnTorch), an edge back
+to a node that their executor runs before the edge's source, so it delivers the source's value
+of the step before (tried: ``docs/deploy.md``). A target without feedback (``speck``: the chips
+run feed-forward networks) refuses them in one line, as the ``lif`` targets refuse a soft reset
+(every NIR LIF resets to ``v_reset``) and the toolchains a reset potential other than 0 (their
+importers ignore ``v_reset``).
 
 What a target runs is declared here, so a search limited to it
 (:func:`spikenas.export.support.restrict_space`, at the shapes of the search's macros) knows
@@ -125,7 +130,9 @@ class Target:
             each name) or ``spine`` (depth-first execution along one chain).
         per_channel: LIF parameters of shape ``[C, 1, 1]`` (``[N]`` after flattening) rather
             than the whole ``[C, H, W]``.
-        recurrent: exports backward edges (a one-step ``Delay``).
+        feedback: how backward edges are written (None: refused): ``delay``, a one-step NIR
+            ``Delay``; ``cycle``, an edge back into the cell node, which the reader's executor
+            runs before the edge's source (:mod:`spikenas.export.lowering`).
         keeps_v_reset: honours a reset potential other than 0.
         layers: the layer kinds its lowering expresses (see :meth:`check_layers`).
         neurons: the neuron models (:data:`~spikenas.neuron.MODELS`) its reader runs as trained,
@@ -140,7 +147,7 @@ class Target:
     encode: LIFEncoding
     order: str
     per_channel: bool = False
-    recurrent: bool = False
+    feedback: str | None = None
     keeps_v_reset: bool = False
     layers: tuple[type, ...] = LAYERS
     neurons: tuple[str, ...] = ("lif",)
@@ -261,6 +268,11 @@ class Target:
             return str(exc)
         return None if tuple(out) == tuple(shape) else f"{name}: turns a {list(shape)} map into {list(out)}"
 
+    @property
+    def recurrent(self) -> bool:
+        """Exports backward edges."""
+        return self.feedback is not None
+
     def refuse_delay(self, where: str) -> None:
         if not self.recurrent:
             raise ExportError(f"{where}: a backward edge (a one-step Delay) has no form that target {self.name} runs; "
@@ -272,10 +284,10 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("nir", "NIR as the standard writes it (spikenas.export.load_nir runs it back)", None, _seconds,
-               "topological", recurrent=True, keeps_v_reset=True),
-        Target("snntorch", "snnTorch 1.0 (snntorch.import_nir.import_from_nir)", 1e-4, _seconds, "names"),
-        Target("norse", "norse 1.1 (norse.torch.from_nir)", 1e-3, _norse, "spine"),
-        Target("sinabs", "sinabs 3.1 (sinabs.from_nir)", None, _sinabs, "spine", per_channel=True,
+               "topological", feedback="delay", keeps_v_reset=True),
+        Target("snntorch", "snnTorch 1.0 (snntorch.import_nir.import_from_nir)", 1e-4, _seconds, "names", feedback="cycle"),
+        Target("norse", "norse 1.1 (norse.torch.from_nir)", 1e-3, _norse, "spine", feedback="cycle"),
+        Target("sinabs", "sinabs 3.1 (sinabs.from_nir)", None, _sinabs, "spine", per_channel=True, feedback="cycle",
                neurons=("sinabs_lif", "sinabs_iaf")),
         Target("speck", "SynSense Speck / DYNAP-CNN through sinabs 3.1 (sinabs.from_nir)", None, _sinabs, "spine",
                per_channel=True, neurons=("sinabs_iaf",), toolchain="sinabs"),
