@@ -37,6 +37,7 @@ def table(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow  # real trainings: .ci/run's slow step
 def test_one_search_chooses_precision_cells_time_steps_and_width_and_final_yaml_trains_it(tmp_path, capsys):
     run = run_search(tmp_path)
     found = table(run / "candidates.csv")
@@ -72,6 +73,7 @@ def test_one_search_chooses_precision_cells_time_steps_and_width_and_final_yaml_
           "--trainer.default_root_dir", str(tmp_path / "fit")])
 
 
+@pytest.mark.slow  # real trainings: .ci/run's slow step
 def test_one_precision_listed_is_trained_at_that_precision(tmp_path):
     run = run_search(tmp_path, "--space.weight_bits", "[8]", "--space.cell_counts", "[1]", "--space.timesteps", "[3]")
     final = yaml.safe_load((run / "final.yaml").read_text())["model"]

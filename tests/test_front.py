@@ -27,6 +27,7 @@ def rows(run: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow  # real trainings: .ci/run's slow step
 def test_front_searches_each_budget_and_writes_the_table_and_the_figure(tmp_path, capsys):
     run = run_front(tmp_path)
     table = rows(run)

@@ -102,6 +102,7 @@ def test_fit_refuses_a_network_that_is_not_the_budgeted_one(tmp_path, override, 
     assert text.startswith("spikenas: error: ") and message in text and "\n" not in text
 
 
+@pytest.mark.slow  # real trainings: .ci/run's slow step
 @pytest.mark.parametrize("bits", [4, 8])
 def test_a_quantised_network_learns_in_a_short_training(genotype, bits):
     """4- and 8-bit QAT train: the short training the search's trials use takes a quantised
