@@ -27,7 +27,6 @@ from spikenas.export.targets import get_target
 from spikenas.plugin import get_registries
 from spikenas.search.by_trials import choose_by_trials
 from spikenas.search.cell_search import SHARED_SETTINGS, build_context, make_strategy, search
-from spikenas.search.context import SearchContext
 from spikenas.search.joint import groups
 from spikenas.search.outputs import write_outputs
 from spikenas.search.records import RecordLog

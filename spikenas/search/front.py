@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import lightning.pytorch as pl
-import yaml
 
 from spikenas.base.errors import SpikenasError
 from spikenas.base.files import atomic_write, output_set, write_figure
