@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,18 @@ def read(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     return analyze(tmp_path_factory.mktemp("analyze"))
+
+
+SMALL = ("--studies.run", "[correlation]", "--studies.random_networks", "3")  # one study, few networks
+
+
+@pytest.fixture(scope="module")
+def small_root(tmp_path_factory) -> Path:
+    """The root directory of a finished ``SMALL`` analysis (its logs and resume state): a test
+    copies it into its own ``tmp_path`` before changing anything."""
+    root = tmp_path_factory.mktemp("small")
+    analyze(root, *SMALL)
+    return root
 
 
 def test_networks_csv_has_one_row_per_planned_network_with_every_score(finished):
@@ -116,7 +129,7 @@ def test_a_killed_analysis_reruns_only_the_missing_networks(tmp_path, monkeypatc
 
     monkeypatch.setattr(ProxyTrainer, "train", dies_after_three)
     with pytest.raises(SystemExit) as interrupted:
-        analyze(tmp_path)
+        analyze(tmp_path, *SMALL)
     assert interrupted.value.code == 130  # Ctrl-C's exit status; stderr says the same command resumes
     run = tmp_path / "lightning_logs" / "version_0"
     assert len(read(run / "networks.csv")) == 3 and not (run / "report.md").exists()
@@ -127,12 +140,12 @@ def test_a_killed_analysis_reruns_only_the_missing_networks(tmp_path, monkeypatc
 
     monkeypatch.setattr(ProxyTrainer, "train", counted)
     calls.clear()
-    assert analyze(tmp_path) == run  # the same run directory, completed
+    assert analyze(tmp_path, *SMALL) == run  # the same run directory, completed
     rows = read(run / "networks.csv")
     assert len(calls) == len(rows) - 3
     assert (run / "report.md").is_file()
     calls.clear()
-    assert analyze(tmp_path) == run and not calls  # a finished analysis is reopened: nothing trained again
+    assert analyze(tmp_path, *SMALL) == run and not calls  # a finished analysis is reopened: nothing trained again
     assert read(run / "networks.csv") == rows
 
 
@@ -202,9 +215,8 @@ def test_a_plugin_score_that_raises_is_a_one_line_error_naming_it(tmp_path):
 
 @pytest.mark.parametrize("damage", ["garbage", '{"run_dir": "/tmp", "complete": false}', '{"run_dir": 5, "complete": false}',
                                     "directory"])
-def test_a_damaged_or_redirecting_analyze_state_is_set_aside_saying_so(tmp_path, capsys, damage):
-    small = ("--studies.run", "[correlation]", "--studies.random_networks", "3")
-    analyze(tmp_path, *small)
+def test_a_damaged_or_redirecting_analyze_state_is_set_aside_saying_so(small_root, tmp_path, capsys, damage):
+    shutil.copytree(small_root, tmp_path, dirs_exist_ok=True)
     state = next((tmp_path / "lightning_logs" / ".analyze_state").glob("*.json"))
     state.unlink()
     if damage == "directory":
@@ -212,21 +224,20 @@ def test_a_damaged_or_redirecting_analyze_state_is_set_aside_saying_so(tmp_path,
     else:
         state.write_text(damage)
     capsys.readouterr()
-    run = analyze(tmp_path, *small)
+    run = analyze(tmp_path, *SMALL)
     out = capsys.readouterr().out
     assert "spikenas analyze: the resume state" in out and "moved it to" in out
     assert run == tmp_path / "lightning_logs" / "version_1" and (run / "report.md").is_file()
 
 
 @pytest.mark.parametrize("forgery", ["another_run", "hidden", "unsealed"])
-def test_an_analyze_state_resumes_only_into_the_directory_it_claimed(tmp_path, capsys, forgery):
+def test_an_analyze_state_resumes_only_into_the_directory_it_claimed(small_root, tmp_path, capsys, forgery):
     """Issue 31: analysis states carried no checksum and resumed into any folder of the logs."""
     import json
 
     from spikenas.base.rundir import seal
 
-    small = ("--studies.run", "[correlation]", "--studies.random_networks", "3")
-    analyze(tmp_path, *small)
+    shutil.copytree(small_root, tmp_path, dirs_exist_ok=True)
     root = tmp_path / "lightning_logs"
     state = next((root / ".analyze_state").glob("*.json"))
     victim = root / "version_7"  # a fit run's folder
@@ -236,7 +247,7 @@ def test_an_analyze_state_resumes_only_into_the_directory_it_claimed(tmp_path, c
     sealed = seal(content) if forgery != "unsealed" else "0" * 64
     state.write_text(json.dumps({**content, "seal": sealed}))
     capsys.readouterr()
-    analyze(tmp_path, *small)
+    analyze(tmp_path, *SMALL)
     assert "moved it to" in capsys.readouterr().out
     assert sorted(p.name for p in victim.iterdir()) == ["config.yaml"]
     assert (root / "version_8" / "report.md").is_file()

@@ -25,8 +25,9 @@ from spikenas.cost.synops import fan_outs, profile_layer
 CONFIG = str(Path(__file__).parent / "configs" / "search_tiny.yaml")
 
 
-def run_search(tmp_path: Path, *extra: str) -> Path:
-    main(["search", "--config", CONFIG, "--trainer.default_root_dir", str(tmp_path),
+def run_search(tmp_path: Path, *extra: str, config: str = CONFIG) -> Path:
+    """``spikenas search --config config *extra`` writing under ``tmp_path``; its run directory."""
+    main(["search", "--config", config, "--trainer.default_root_dir", str(tmp_path),
           "--trainer.logger.init_args.save_dir", str(tmp_path), *extra])
     runs = sorted((tmp_path / "lightning_logs").glob("version_*"))
     assert runs, "search wrote no run directory"

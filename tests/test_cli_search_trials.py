@@ -5,6 +5,7 @@ precision, and a stopped search resumes without redoing what it finished."""
 from __future__ import annotations
 
 import csv
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,10 @@ from spikenas.neuron import NeuronConfig
 from spikenas.plugin import get_registries
 from spikenas.space import MacroConfig
 
+from test_cli_search import run_search as run_rule_search
+
 CONFIG = str(Path(__file__).parent / "configs" / "search_trials_tiny.yaml")
-
-
-def run_search(tmp_path: Path, *extra: str) -> Path:
-    main(["search", "--config", CONFIG, "--trainer.default_root_dir", str(tmp_path),
-          "--trainer.logger.init_args.save_dir", str(tmp_path), *extra])
-    runs = sorted((tmp_path / "lightning_logs").glob("version_*"))
-    assert runs, "search wrote no run directory"
-    return runs[-1]
+run_search = partial(run_rule_search, config=CONFIG)  # the same CLI run, on the tiny whole-budget config
 
 
 def table(path: Path) -> list[dict[str, str]]:

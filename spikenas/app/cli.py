@@ -38,9 +38,22 @@ class SpikenasCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cli_args = kwargs.get("args")
+        argv = [str(a) for a in (sys.argv[1:] if cli_args is None else cli_args)]
         # the command line as typed, for the reports that say how they were made
-        self.command = "spikenas " + " ".join(map(str, sys.argv[1:] if cli_args is None else cli_args))
+        self.command = "spikenas " + " ".join(argv)
+        self._invoked = argv[0] if argv and argv[0] in self.subcommands() else None
         super().__init__(*args, **kwargs)
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
+        """Lightning's, for the subcommand the command line names; the others get a bare parser
+        (their name and description, for the listing). Building each subcommand's arguments
+        from the signatures and docstrings of the model, data, trainer and callbacks takes about
+        0.2 s, so a command that names its subcommand starts 1.5 s sooner. With no subcommand
+        first (``spikenas --help``, a top-level ``--config``), every parser is built."""
+        if self._invoked is None or subcommand == self._invoked:
+            return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        self._subcommand_method_arguments[subcommand] = []
+        return self.init_parser(**kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
