@@ -38,10 +38,12 @@ class SpikenasCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cli_args = kwargs.get("args")
-        argv = [str(a) for a in (sys.argv[1:] if cli_args is None else cli_args)]
+        argv = sys.argv[1:] if cli_args is None else cli_args
         # the command line as typed, for the reports that say how they were made
-        self.command = "spikenas " + " ".join(argv)
-        self._invoked = argv[0] if argv and argv[0] in self.subcommands() else None
+        self.command = "spikenas " + " ".join(map(str, argv))
+        # a command line that starts with its subcommand (args may also be a dict or a Namespace)
+        first = argv[0] if isinstance(argv, (list, tuple)) and argv else None
+        self._invoked = first if first in self.subcommands() else None
         super().__init__(*args, **kwargs)
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
