@@ -142,12 +142,14 @@ class Matrix:
     """Each of ``cases``'s spikenas logits and its toolchain's, on ``images``, made when first
     asked for under ``directory``: a network trained once per precision and neuron model
     (``steps`` training steps, or each network's own :attr:`Network.steps`), and, the first
-    time a case of a nox session is asked for, every case of that session run in one call."""
+    time a case of a nox session is asked for, every case of that session run in one call (which,
+    where it fails, fails every case of the session without being run again)."""
 
     def __init__(self, directory: Path, images: torch.Tensor, cases: list[Case], steps: int | None = None) -> None:
         self.directory, self.images, self.cases, self.steps = directory, images, cases, steps
         self.trained: dict[tuple[str, int, str], tuple[Trained, torch.Tensor]] = {}
         self.logits: dict[Case, np.ndarray] = {}
+        self.failed: dict[str, RuntimeError] = {}
 
     def expected(self, case: Case) -> tuple[Trained, torch.Tensor]:
         """The network ``case`` runs (of :data:`NEURON`'s model) and its ``[T, N, classes]`` logits."""
@@ -162,12 +164,17 @@ class Matrix:
 
     def got(self, case: Case) -> np.ndarray:
         """``[T, N, classes]``: ``case``'s logits as its toolchain computes them."""
-        if case not in self.logits:
-            session = SESSION.get(case.toolchain, case.toolchain)
+        session = SESSION.get(case.toolchain, case.toolchain)
+        if case not in self.logits and session not in self.failed:
             batch = [c for c in self.cases if SESSION.get(c.toolchain, c.toolchain) == session]
             files = [export(self.expected(c)[0], c.toolchain) for c in batch]
             timesteps = [self.expected(c)[1].shape[0] for c in batch]
-            self.logits.update(zip(batch, toolchain_logits(session, files, self.images, timesteps, self.directory)))
+            try:
+                self.logits.update(zip(batch, toolchain_logits(session, files, self.images, timesteps, self.directory)))
+            except RuntimeError as error:
+                self.failed[session] = error
+        if session in self.failed:
+            raise self.failed[session]
         return self.logits[case]
 
 
