@@ -19,8 +19,8 @@ import nir
 import pytest
 import yaml
 
-from consumer_matrix import (MAIN_GENOTYPE, MAIN_MACRO, NEURON, RECURRENT_TOOLCHAINS, ROOT, TOOLCHAINS, Case, Matrix, agreement, export,
-                             fmnist_test_images, install, nox)
+from consumer_matrix import (MAIN_GENOTYPE, MAIN_MACRO, NEURON, RECURRENT_TOOLCHAINS, ROOT, TOOLCHAINS, Case, Matrix,
+                             agreement, export, fmnist_test_images, install, nox)
 from datasets import FMNIST_SYSTEM_DIR
 from spikenas.app.cli import main
 from spikenas.export import load_nir, run_nir
