@@ -1,6 +1,6 @@
 """The NIR consumer matrix: each toolchain in an environment of its own, with no spikenas in it.
 
-    nox -s "consumer(snntorch)" -- net.nir images.npz logits.npz
+    nox -s "consumer(snntorch)" -- net.nir images.npz logits.npz [net2.nir images2.npz logits2.npz ...]
     nox -s spikenas_beside_sinabs
 
 ``consumer(<toolchain>)`` installs one toolchain at the versions users get from PyPI today
@@ -40,7 +40,7 @@ OFFLINE = {"PIP_NO_INDEX": "1", "OMP_NUM_THREADS": "1"}
 @nox.session(python=PYTHON)
 @nox.parametrize("toolchain", list(CONSUMERS), ids=list(CONSUMERS))
 def consumer(session: nox.Session, toolchain: str) -> None:
-    """Run ``consumers.py`` with one toolchain: ``-- NIR_FILE IMAGES_NPZ OUT_NPZ``."""
+    """Run ``consumers.py`` with one toolchain: ``-- NIR_FILE IMAGES_NPZ OUT_NPZ``, one triple per file."""
     session.install(CPU_TORCH, *CONSUMERS[toolchain])
     if session.posargs:
         name = toolchain.split("_")[0]

@@ -1,22 +1,25 @@
-"""A trained network exported for each toolchain and run by that toolchain in its own nox
-environment (``noxfile.py``): shared by ``tests/test_consumers.py`` and ``bench/interop.py``.
+"""The consumer matrix's networks, each trained, exported for each toolchain and run by that
+toolchain in its own nox environment (``noxfile.py``): shared by ``tests/test_consumers.py`` and
+``bench/interop.py``.
 
-:func:`train` trains the network of :data:`GENOTYPE` (a 3x3 average pool, skips, nodes that sum
-two and three branches, a reduction, a hidden layer and votes in the head), or of
-:data:`RECURRENT_GENOTYPE` (backward edges), on real Fashion-MNIST with ``spikenas fit``, with the
-neuron model each consumer runs (:data:`NEURON`: spikenas's ``lif`` for snnTorch and norse,
-sinabs's ``sinabs_lif`` and, for Speck, ``sinabs_iaf``); :func:`export` writes one file per
-target with ``spikenas export``; :func:`toolchain_logits` runs a file with ``nox -s
-"consumer(<toolchain>)"``. :data:`RECURRENT_TOOLCHAINS` are the consumers whose target exports
-backward edges (not Speck: the chips run feed-forward networks).
+:data:`NETWORKS` names the networks (genotypes from the search space, with their macro and
+neuron options): every operation in two cells, one cell, three cells, learnt time constants,
+the main command's network and backward edges. :class:`Matrix` trains each network on real
+Fashion-MNIST with ``spikenas fit`` once per precision and neuron model (:data:`NEURON`: the one
+each consumer runs: spikenas's ``lif`` for snnTorch and norse, sinabs's ``sinabs_lif`` and, for
+Speck, ``sinabs_iaf``), exports it with ``spikenas export --target`` and runs every file of one
+nox session (``consumer(<session>)``) in a single call of it, since each call costs a torch
+import and a toolchain import.
 """
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -35,9 +38,16 @@ TARGET = {"norse_nir104": "norse"}
 NEURON = {"sinabs": "sinabs_lif", "speck": "sinabs_iaf"}
 # the consumers whose target exports backward edges (Target.feedback)
 RECURRENT_TOOLCHAINS = tuple(t for t in TOOLCHAINS if TARGETS[TARGET.get(t, t)].recurrent)
+# the consumers whose neurons leak (not Speck's IAF), so have a time constant to learn
+LEAKY_TOOLCHAINS = tuple(t for t in TOOLCHAINS if NEURON.get(t) != "sinabs_iaf")
 CELL = {"nodes": 4, "edges": [["conv3x3", 0, 1], ["avgpool", 0, 2], ["skip", 1, 2], ["conv1x1", 0, 3],
                               ["skip", 1, 3], ["conv3x3", 2, 3]]}
-GENOTYPE = {"cells": [CELL, CELL]}
+# CELL with node 2's skip from node 1 made a zero: node 2 fed by the pool alone
+ZERO_CELL = {"nodes": 4, "edges": [["conv3x3", 0, 1], ["avgpool", 0, 2], ["zero", 1, 2], ["conv1x1", 0, 3],
+                                   ["skip", 1, 3], ["conv3x3", 2, 3]]}
+# every operation of the search space (zero, skip, conv1x1, conv3x3, avgpool); nodes summing two
+# and three branches
+GENOTYPE = {"cells": [CELL, ZERO_CELL]}
 # backward edges (each runs one step later): in the first cell two cycles, 2 -> 0 into the input
 # node and 3 -> 1; in the second, 2 -> 1 on no cycle (node 1 never reaches node 2)
 RECURRENT_GENOTYPE = {"cells": [
@@ -45,7 +55,48 @@ RECURRENT_GENOTYPE = {"cells": [
                            ["conv1x1", 3, 1]]},
     {"nodes": 4, "edges": [["conv3x3", 0, 1], ["avgpool", 0, 2], ["conv1x1", 2, 1], ["skip", 1, 3], ["conv3x3", 2, 3]]},
 ]}
+# a reduction between every two cells; a head with a 2x2 pool, a hidden LIF layer and two votes
 MACRO = {"timesteps": 5, "channels": 8, "stem_stride": 2, "head_pool": 2, "head_hidden": 32, "votes": 2, "dropout": 0.0}
+# What `bash scripts/main.sh` finds (`spikenas search --config configs/search.yaml`, 256 KiB):
+# genotype and macro of the final.yaml of that search, run on 2026-12-06 at commit ba9cb77.
+MAIN_GENOTYPE = {"cells": [
+    {"nodes": 4, "edges": [["conv3x3", 0, 1], ["zero", 0, 2], ["conv1x1", 1, 2], ["avgpool", 0, 3], ["conv3x3", 1, 3],
+                           ["conv1x1", 2, 3]]},
+    {"nodes": 4, "edges": [["conv1x1", 0, 1], ["conv1x1", 0, 2], ["conv1x1", 1, 2], ["conv1x1", 0, 3], ["skip", 1, 3],
+                           ["skip", 2, 3]]},
+]}
+MAIN_MACRO = {"timesteps": 5, "channels": 32, "channel_multiplier": 2, "stem_stride": 2, "head_pool": 2,
+              "head_hidden": 0, "votes": 1, "dropout": 0.0}
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network of the matrix: ``genotype`` and ``macro`` (``spikenas fit``'s), ``neuron``
+    options beside the model (:data:`NEURON` picks that), the ``toolchains`` that run it, and
+    ``steps``: the training steps of 64 images the tests give it (enough to class more than
+    half of the test images right, so the agreement is about real decisions)."""
+
+    genotype: dict
+    macro: dict = field(default_factory=lambda: MACRO)
+    neuron: dict = field(default_factory=dict)
+    toolchains: tuple[str, ...] = TOOLCHAINS
+    steps: int = 150
+
+
+# The steps: spikenas's lif neurons learn slowest (sinabs's, trained alike, class 10-20 points
+# more images right after the same steps); what each lif network classes right of the 1,000
+# test images after fewer steps, 2026-12-06: three-cells 0.524 after 60; learnt-tau 0.287 after
+# 60; main 0.466 after 30, 0.729 after 60; recurrent 0.488 after 150.
+NETWORKS = {
+    "every-op": Network(GENOTYPE),
+    "one-cell": Network({"cells": [CELL]}, steps=100),
+    # 14x14, 7x7 and 3x3 maps: no head pool on the last
+    "three-cells": Network({"cells": [CELL, ZERO_CELL, CELL]}, {**MACRO, "head_pool": 1}, steps=100),
+    # sinabs_iaf (Speck) has no leak, so no time constant to learn
+    "learnt-tau": Network(GENOTYPE, neuron={"learn_tau": True}, toolchains=LEAKY_TOOLCHAINS, steps=200),
+    "main": Network(MAIN_GENOTYPE, MAIN_MACRO, steps=60),
+    "recurrent": Network(RECURRENT_GENOTYPE, toolchains=RECURRENT_TOOLCHAINS, steps=300),
+}
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
@@ -55,17 +106,17 @@ class Trained:
     checkpoint: Path
 
 
-def train(directory: Path, steps: int, weight_bits: int | None = None, neuron: str = "lif",
-          genotype: dict = GENOTYPE) -> Trained:
-    """``spikenas fit`` of ``genotype`` for ``steps`` steps of 64 Fashion-MNIST images
-    (``weight_bits``: quantisation-aware training at that precision; ``neuron``: the neuron
-    model, sinabs's with sinabs's surrogate)."""
+def train(directory: Path, network: Network, steps: int, weight_bits: int, neuron: str = "lif") -> Trained:
+    """``spikenas fit`` of ``network`` for ``steps`` steps of 64 Fashion-MNIST images
+    (``weight_bits`` 8: quantisation-aware training at that precision, 32: float; ``neuron``: the
+    neuron model, sinabs's with sinabs's surrogate)."""
     directory.mkdir(parents=True, exist_ok=True)
-    model = {"genotype": genotype, "macro": MACRO, "seed": 0, "scheduler_interval": "step",
+    model = {"genotype": network.genotype, "macro": network.macro, "seed": 0, "scheduler_interval": "step",
              "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.003}}}
-    if neuron != "lif":
-        model["neuron"] = {"model": neuron, "reset": "soft", "surrogate": "exp"}
-    if weight_bits:
+    options = {"model": neuron, "reset": "soft", "surrogate": "exp"} if neuron != "lif" else {}
+    if options or network.neuron:
+        model["neuron"] = {**options, **network.neuron}
+    if weight_bits < 32:
         model.update(quantization={"weight_bits": weight_bits}, cost_options={"weight_bits": weight_bits})
     final = directory / "final.yaml"
     final.write_text(yaml.safe_dump({
@@ -78,23 +129,53 @@ def train(directory: Path, steps: int, weight_bits: int | None = None, neuron: s
     return Trained(final, next(directory.rglob("last.ckpt")))
 
 
-class Networks:
-    """The trained networks of ``genotype`` at one precision, one per neuron model, each trained
-    when first asked for (:meth:`get`), with its logits on ``images``."""
+@dataclass(frozen=True)
+class Case:
+    """``toolchain`` running :data:`NETWORKS`'s ``network`` with ``weight_bits`` (8 or 32) weights."""
 
-    def __init__(self, directory: Path, steps: int, weight_bits: int | None, images: torch.Tensor,
-                 genotype: dict = GENOTYPE) -> None:
-        self.directory, self.steps, self.weight_bits, self.images = directory, steps, weight_bits, images
-        self.genotype = genotype
-        self.trained: dict[str, tuple[Trained, torch.Tensor]] = {}
+    network: str
+    weight_bits: int
+    toolchain: str
 
-    def get(self, toolchain: str) -> tuple[Trained, torch.Tensor]:
-        """The network ``toolchain`` runs (of :data:`NEURON`'s model) and its ``[T, N, classes]`` logits."""
-        neuron = NEURON.get(toolchain, "lif")
-        if neuron not in self.trained:
-            trained = train(self.directory / neuron, self.steps, self.weight_bits, neuron, self.genotype)
-            self.trained[neuron] = trained, spikenas_logits(trained, self.images)
-        return self.trained[neuron]
+
+class Matrix:
+    """Each of ``cases``'s spikenas logits and its toolchain's, on ``images``, made when first
+    asked for under ``directory``: a network trained once per precision and neuron model
+    (``steps`` training steps, or each network's own :attr:`Network.steps`), and, the first
+    time a case of a nox session is asked for, every case of that session run in one call (which,
+    where it fails, fails every case of the session without being run again)."""
+
+    def __init__(self, directory: Path, images: torch.Tensor, cases: list[Case], steps: int | None = None) -> None:
+        self.directory, self.images, self.cases, self.steps = directory, images, cases, steps
+        self.trained: dict[tuple[str, int, str], tuple[Trained, torch.Tensor]] = {}
+        self.logits: dict[Case, np.ndarray] = {}
+        self.failed: dict[str, RuntimeError] = {}
+
+    def expected(self, case: Case) -> tuple[Trained, torch.Tensor]:
+        """The network ``case`` runs (of :data:`NEURON`'s model) and its ``[T, N, classes]`` logits."""
+        neuron = NEURON.get(case.toolchain, "lif")
+        key = (case.network, case.weight_bits, neuron)
+        if key not in self.trained:
+            network = NETWORKS[case.network]
+            trained = train(self.directory / f"{case.network}_bits{case.weight_bits}" / neuron, network,
+                            self.steps or network.steps, case.weight_bits, neuron)
+            self.trained[key] = trained, spikenas_logits(trained, self.images)
+        return self.trained[key]
+
+    def got(self, case: Case) -> np.ndarray:
+        """``[T, N, classes]``: ``case``'s logits as its toolchain computes them."""
+        session = SESSION.get(case.toolchain, case.toolchain)
+        if case not in self.logits and session not in self.failed:
+            batch = [c for c in self.cases if SESSION.get(c.toolchain, c.toolchain) == session]
+            files = [export(self.expected(c)[0], c.toolchain) for c in batch]
+            timesteps = [self.expected(c)[1].shape[0] for c in batch]
+            try:
+                self.logits.update(zip(batch, toolchain_logits(session, files, self.images, timesteps, self.directory)))
+            except RuntimeError as error:
+                self.failed[session] = error
+        if session in self.failed:
+            raise self.failed[session]
+        return self.logits[case]
 
 
 def export(trained: Trained, toolchain: str) -> Path:
@@ -128,23 +209,35 @@ def nox(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def install(toolchain: str) -> str | None:
-    """Make ``toolchain``'s environment; the reason when pip cannot install it, else None."""
-    done = nox("-r", "--install-only", "-s", f"consumer({SESSION.get(toolchain, toolchain)})")
+@functools.cache
+def _install_session(session: str) -> str | None:
+    done = nox("-r", "--install-only", "-s", f"consumer({session})")
     if done.returncode:
         tail = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-3:]
-        return f"pip could not install {toolchain}'s environment: {' / '.join(tail)}"
+        return " / ".join(tail)
     return None
 
 
-def toolchain_logits(toolchain: str, nir_file: Path, images: torch.Tensor, timesteps: int, workdir: Path) -> np.ndarray:
-    """``[T, N, classes]`` logits of ``images`` run by ``toolchain`` (installed by :func:`install`)."""
-    images_file, out = workdir / "images.npz", workdir / f"{toolchain}-logits.npz"
-    np.savez(images_file, images=images.numpy(), timesteps=timesteps)
-    done = nox("-R", "-s", f"consumer({SESSION.get(toolchain, toolchain)})", "--", str(nir_file), str(images_file), str(out))
+def install(toolchain: str) -> str | None:
+    """Make ``toolchain``'s environment (once per session); the reason when pip cannot install it, else None."""
+    reason = _install_session(SESSION.get(toolchain, toolchain))
+    return reason and f"pip could not install {toolchain}'s environment: {reason}"
+
+
+def toolchain_logits(session: str, nir_files: Iterable[Path], images: torch.Tensor, timesteps: Iterable[int],
+                     workdir: Path) -> list[np.ndarray]:
+    """``[T, N, classes]`` logits of ``images`` run for each of ``nir_files`` (with its number of
+    ``timesteps``) by nox session ``consumer(<session>)`` (installed by :func:`install`), in one call."""
+    runs, images_files = [], {}
+    for k, (nir_file, steps) in enumerate(zip(nir_files, timesteps)):
+        if steps not in images_files:
+            images_files[steps] = workdir / f"images_T{steps}.npz"
+            np.savez(images_files[steps], images=images.numpy(), timesteps=steps)
+        runs += [str(nir_file), str(images_files[steps]), str(workdir / f"{session}-logits{k}.npz")]
+    done = nox("-R", "-s", f"consumer({session})", "--", *runs)
     if done.returncode:
-        raise RuntimeError(f"{toolchain} failed on {nir_file}:\n{(done.stdout + done.stderr)[-3000:]}")
-    return np.load(out)["logits"]
+        raise RuntimeError(f"{session} failed on {runs[::3]}:\n{(done.stdout + done.stderr)[-3000:]}")
+    return [np.load(out)["logits"] for out in runs[2::3]]
 
 
 def agreement(got: np.ndarray, expected: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:

@@ -37,4 +37,5 @@ def test_the_consumer_matrix_fails_under_ci_when_pip_cannot_install_a_toolchain(
     monkeypatch.setenv("CI", ci)
     monkeypatch.setattr(test_consumers, "install", lambda toolchain: f"pip could not install {toolchain}'s environment")
     with pytest.raises(outcome, match="pip could not install sinabs's environment"):
-        test_consumers.test_the_toolchains_own_importer_runs_the_export_as_spikenas_does("sinabs", networks=None)
+        test_consumers.test_the_toolchains_own_importer_runs_the_export_as_spikenas_does(
+            test_consumers.Case("every-op", 32, "sinabs"), matrix=None)

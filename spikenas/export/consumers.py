@@ -4,12 +4,13 @@ This file imports no spikenas code (only numpy, torch, nir and the toolchain), s
 as a script in an environment that holds just the toolchain (the consumer test matrix,
 ``noxfile.py``, and ``bench/interop.py`` do that)::
 
-    python consumers.py {snntorch,norse,sinabs} net.nir images.npz logits.npz
+    python consumers.py {snntorch,norse,sinabs} net.nir images.npz logits.npz [net2.nir images2.npz logits2.npz ...]
 
-``images.npz`` holds ``images [N, c, H, W]`` (float32) and ``timesteps``; ``logits.npz``
-receives ``logits [T, N, classes]`` (each step's output; the class is the argmax of their
-mean) and the versions that produced them. Each runner feeds the image at every step (direct
-encoding) from a fresh state per batch, as ``docs/deploy.md`` shows.
+(one or more triples, run by one process: the matrix pays the torch and toolchain imports once
+per toolchain). Each ``images.npz`` holds ``images [N, c, H, W]`` (float32) and ``timesteps``;
+its ``logits.npz`` receives ``logits [T, N, classes]`` (each step's output; the class is the
+argmax of their mean) and the versions that produced them. Each runner feeds the image at
+every step (direct encoding) from a fresh state per batch, as ``docs/deploy.md`` shows.
 """
 
 from __future__ import annotations
@@ -87,11 +88,14 @@ def versions(target: str) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> None:
-    target, path, images_file, out_file = argv
-    data = np.load(images_file)
+    if len(argv) < 4 or (len(argv) - 1) % 3:
+        sys.exit(f"usage: consumers.py TARGET (NIR_FILE IMAGES_NPZ OUT_NPZ)...; got {argv}")
+    target, files = argv[0], argv[1:]
     torch.set_num_threads(1)
-    logits = run(target, path, torch.from_numpy(data["images"]), int(data["timesteps"]))
-    np.savez(out_file, logits=logits.numpy(), **{f"version_{k}": v for k, v in versions(target).items()})
+    for path, images_file, out_file in zip(files[::3], files[1::3], files[2::3]):
+        data = np.load(images_file)
+        logits = run(target, path, torch.from_numpy(data["images"]), int(data["timesteps"]))
+        np.savez(out_file, logits=logits.numpy(), **{f"version_{k}": v for k, v in versions(target).items()})
 
 
 if __name__ == "__main__":
