@@ -64,7 +64,8 @@ def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataMod
     chunk_batches, val_images = chunking(settings, datamodule)
     say(f"spikenas search: stage one took {stage_one:.1f} s ({len(found)} networks searched); {len(kept)} candidates go to "
         f"short trainings: at most {trials.epochs:g} epochs each in {trials.chunks} chunks of {chunk_batches} batches, "
-        f"judged on {val_images} validation images, successive halving by {trials.reduction_factor}")
+        f"judged on {val_images} validation images after {', '.join(map(str, trials.rung_chunks))} chunks (the rungs), "
+        f"successive halving by {trials.reduction_factor}")
     budget = parse_limits(settings.budget, settings.cost_model).bytes
     seed = settings.search_seed if trials.seed is None else trials.seed
     device = trainer.strategy.root_device
@@ -72,7 +73,8 @@ def choose_by_trials(trainer: pl.Trainer, model, datamodule: pl.LightningDataMod
     def train(candidate: Candidate, callbacks: Sequence[pl.Callback]) -> float:
         network = candidate_model(model, candidate.genotype, candidate.macro, candidate.weight_bits, seed, budget,
                                   cost_options(settings, candidate), neuron)
-        return train_in_chunks(network, datamodule, trials.chunks, chunk_batches, val_images, seed, device, callbacks)
+        return train_in_chunks(network, datamodule, trials.chunks, chunk_batches, val_images, seed, device, callbacks,
+                               validate_after=trials.rung_chunks)
 
     table = run_trials(kept, trials, train, Path(log.meta["run_dir"]), trials.study_name or f"spikenas-{key}", seed, say)
     chosen = choose(table)

@@ -3,7 +3,7 @@
 ``genotype.yaml`` and ``final.yaml`` (the chosen network, its precision trained in),
 ``memory.txt`` (its per-layer memory report), ``candidates.csv`` (every network stage one
 found: its group, macro, bytes, parameters, training-free score and whether the filter kept
-it), ``trials.csv`` (each kept candidate's trial: state, validation accuracy after every chunk,
+it), ``trials.csv`` (each kept candidate's trial: state, validation accuracy at every rung it reached,
 seconds, why it failed) and ``trials.png`` (each trial's last validation accuracy against its
 bytes, the chosen one marked). Written as a set (:func:`~spikenas.base.files.output_set`).
 """
@@ -44,10 +44,10 @@ def candidates_csv(found: Sequence[Candidate], kept: Sequence[Candidate]) -> str
 
 def trials_csv(table: Sequence[TrialRow], chosen: TrialRow) -> str:
     rows = [["key", "weight_bits", "cells", "timesteps", "channels", "bytes", "params", "state", "chunks", "val_acc",
-             "val_acc_per_chunk", "seconds", "chosen", "note"]]
+             "val_acc_by_chunk", "seconds", "chosen", "note"]]
     rows += [[r.candidate.key, r.candidate.weight_bits, r.candidate.cells, r.candidate.macro.timesteps,
               r.candidate.macro.channels, r.candidate.bytes, r.candidate.params, r.state, r.chunks,
-              "" if math.isnan(r.last) else f"{r.last:.4f}", " ".join(f"{a:.4f}" for a in r.accuracies),
+              "" if math.isnan(r.last) else f"{r.last:.4f}", " ".join(f"{step}:{a:.4f}" for step, a in zip(r.steps, r.accuracies)),
               f"{r.seconds:.1f}", int(r is chosen), r.note] for r in table]
     return _csv(rows)
 

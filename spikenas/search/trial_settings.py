@@ -3,9 +3,9 @@
 Plain data, checked in one line per setting before anything runs (:meth:`TrialSettings.check`).
 The schedule is successive halving as Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner`
 runs it: a trial trains at most ``epochs`` epochs of the training split in
-``reduction_factor ** (rungs - 1)`` equal chunks, is validated after each chunk, and at every
-rung (after 1, ``reduction_factor``, ``reduction_factor**2``, ... chunks) goes on only if it is
-among the best ``1 / reduction_factor`` of the trials that reached that rung.
+``reduction_factor ** (rungs - 1)`` equal chunks, is validated at every rung (after 1,
+``reduction_factor``, ``reduction_factor**2``, ... chunks) and goes on only if it is among the
+best ``1 / reduction_factor`` of the trials that reached that rung.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class TrialSettings:
             trials finished so far choose (a trial under way is finished first).
         rungs: successive-halving rungs (1: every candidate trains fully).
         reduction_factor: a rung keeps the best ``1 / reduction_factor`` of its trials.
-        val_images: validation images each chunk is judged on (None: the whole validation
+        val_images: validation images each rung is judged on (None: the whole validation
             split); the same images for every candidate.
         keep: the most candidates the training-free filter passes to the trials (None: one
             per combination of precision, cell count and time steps).
@@ -50,7 +50,7 @@ class TrialSettings:
         seed: seed of every trial's weights and data order (None: the search's ``search_seed``).
     """
 
-    epochs: float = 1.0
+    epochs: float = 0.5
     timeout: Optional[float] = None
     rungs: int = 3
     reduction_factor: int = 3
@@ -93,5 +93,12 @@ class TrialSettings:
 
     @property
     def chunks(self) -> int:
-        """Chunks (validations) of a trial that trains fully."""
+        """Chunks of a trial that trains fully."""
         return self.reduction_factor ** (self.rungs - 1)
+
+    @property
+    def rung_chunks(self) -> list[int]:
+        """The chunks after which a trial is validated: the rungs, where the pruner decides
+        (1, ``reduction_factor``, ..., :attr:`chunks`). Validating anywhere else would cost time
+        and decide nothing."""
+        return [self.reduction_factor ** k for k in range(self.rungs)]

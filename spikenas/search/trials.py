@@ -2,8 +2,9 @@
 
 Every kept candidate is one enqueued trial of one Optuna study (``direction: maximize`` on
 validation accuracy), pruned by Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner`:
-a trial reports its accuracy after every chunk of training (step = chunks trained, the
-pruner's resource) and stops at a rung where it is not among the best ``1 / reduction_factor``.
+a trial reports its accuracy at every rung (step = chunks trained, the pruner's resource; it
+is validated nowhere else) and stops at a rung where it is not among the best
+``1 / reduction_factor``.
 Candidates are enqueued best-first (most parameters first: size is the best training-free
 predictor measured), so the trials that set each rung's bar come first.
 
@@ -49,18 +50,21 @@ class QueueEmpty(Exception):
 @dataclass(frozen=True)
 class TrialRow:
     """What the trials did with one candidate: ``state`` (``COMPLETE``, ``PRUNED``, ``FAIL``,
-    ``WAITING`` or ``RUNNING``), ``accuracies`` the validation accuracy after each chunk trained
-    (fractions), ``seconds`` the trial's wall time, ``note`` why it failed (empty otherwise)."""
+    ``WAITING`` or ``RUNNING``), ``accuracies`` the validation accuracies (fractions) after the
+    chunks in ``steps`` (the rungs it reached), ``seconds`` the trial's wall time, ``note`` why it
+    failed (empty otherwise)."""
 
     candidate: Candidate
     state: str
     accuracies: tuple[float, ...]
     seconds: float
     note: str = ""
+    steps: tuple[int, ...] = ()
 
     @property
     def chunks(self) -> int:
-        return len(self.accuracies)
+        """Chunks trained up to the last validation."""
+        return self.steps[-1] if self.steps else len(self.accuracies)
 
     @property
     def last(self) -> float:
@@ -68,8 +72,8 @@ class TrialRow:
 
 
 class ReportChunks(pl.Callback):
-    """Reports ``val/acc`` to an Optuna trial after every chunk (step = chunks trained so far)
-    and stops the training where the pruner says so (:class:`optuna.TrialPruned`).
+    """Reports ``val/acc`` to an Optuna trial after every validated chunk (step = chunks trained
+    so far) and stops the training where the pruner says so (:class:`optuna.TrialPruned`).
 
     optuna-integration's ``PyTorchLightningPruningCallback`` reports the epoch index, one less
     than the chunks trained, which would put every rung of the successive-halving pruner one
@@ -233,9 +237,9 @@ def rows(study, candidates: Sequence[Candidate]) -> list[TrialRow]:
         if trial is None:
             table.append(TrialRow(candidate, "NONE", (), 0.0))
             continue
-        accuracies = tuple(trial.intermediate_values[step] for step in sorted(trial.intermediate_values))
-        table.append(TrialRow(candidate, trial.state.name, accuracies, float(trial.user_attrs.get("seconds", 0.0)),
-                              str(trial.user_attrs.get("error", ""))))
+        steps = tuple(sorted(trial.intermediate_values))
+        table.append(TrialRow(candidate, trial.state.name, tuple(trial.intermediate_values[step] for step in steps),
+                              float(trial.user_attrs.get("seconds", 0.0)), str(trial.user_attrs.get("error", "")), steps))
     return table
 
 

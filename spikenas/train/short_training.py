@@ -58,11 +58,24 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
+class ValidateAfter(pl.Callback):
+    """Validation only after the chunks (training epochs, counted from 1) in ``chunks``: sets
+    the trainer's ``check_val_every_n_epoch``, which Lightning reads at every epoch, to 1 before
+    such a chunk and past ``max_epochs`` before any other."""
+
+    def __init__(self, chunks: Sequence[int]) -> None:
+        self.chunks = frozenset(chunks)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        trainer.check_val_every_n_epoch = 1 if trainer.current_epoch + 1 in self.chunks else trainer.max_epochs + 1
+
+
 def train_in_chunks(model: SNNClassifier, datamodule: pl.LightningDataModule, chunks: int, chunk_batches: int,
                     val_images: int, seed: int, device: torch.device, callbacks: Sequence[pl.Callback] = (),
-                    eval_batch_size: int = EVAL_BATCH) -> float:
+                    eval_batch_size: int = EVAL_BATCH, validate_after: Sequence[int] | None = None) -> float:
     """Train ``model`` for ``chunks`` chunks of ``chunk_batches`` training batches, validating
-    on the first ``val_images`` images of the validation split after each (the callbacks see
+    on the first ``val_images`` images of the validation split after each chunk listed in
+    ``validate_after`` (None: every chunk; the last is always validated; the callbacks see
     ``val/acc`` there, and may stop the training by raising); return the last validation
     accuracy (a fraction).
 
@@ -72,6 +85,7 @@ def train_in_chunks(model: SNNClassifier, datamodule: pl.LightningDataModule, ch
     if min(chunks, chunk_batches, val_images) < 1:
         raise SpikenasError(f"a short training needs chunks, chunk_batches and val_images >= 1, got "
                             f"{chunks}, {chunk_batches}, {val_images}")
+    validated = range(1, chunks + 1) if validate_after is None else {*validate_after, chunks}
     datamodule.setup("fit")
     if getattr(datamodule, "val_set", None) is None:
         raise SpikenasError("a short training judges on a validation split: set data.val_split > 0")
@@ -83,7 +97,7 @@ def train_in_chunks(model: SNNClassifier, datamodule: pl.LightningDataModule, ch
         trainer = pl.Trainer(
             accelerator=accelerator, devices=devices, max_epochs=chunks, limit_train_batches=chunk_batches,
             num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, callbacks=list(callbacks),
+            enable_model_summary=False, callbacks=[ValidateAfter(validated), *callbacks],
         )
         trainer.fit(model, train_dataloaders=datamodule.train_dataloader(),
                     val_dataloaders=DataLoader(judged, batch_size=eval_batch_size, shuffle=False))
