@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: set everything up, run a memory-aware SpikeNAS search on Fashion-MNIST
 # (configs/search.yaml, budget 256 KiB unless SPIKENAS_BUDGET says otherwise), retrain the found
-# network briefly (SPIKENAS_EPOCHS, default 1: about two minutes on 2 CPU cores) and test it.
+# network briefly (SPIKENAS_EPOCHS, default 1: 3.5 min on 2 CPU cores; the whole script 4.2 min, measured
+# alone 2026-12-06, test accuracy 0.8635) and test it.
 # Extra arguments go to the search, e.g. `bash scripts/main.sh --strategy random --candidates 200`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
