@@ -50,7 +50,8 @@ def main() -> None:
         parser.error(f"unknown network {args.network!r}; known: {', '.join(NETWORKS)}")
     out = Path(args.out)
     images, labels = fmnist_test_images(args.images)
-    trained = {neuron: train(out / neuron, NETWORKS[args.network], args.steps, 32, neuron) for neuron in set(FILES.values())}
+    trained = {neuron: train(out / neuron, NETWORKS[args.network], args.steps, 32, neuron)
+               for neuron in dict.fromkeys(FILES.values())}
     expected = {neuron: spikenas_logits(t, images) for neuron, t in trained.items()}
     files = {}
     for target, neuron in FILES.items():

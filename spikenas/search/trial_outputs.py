@@ -47,7 +47,8 @@ def trials_csv(table: Sequence[TrialRow], chosen: TrialRow) -> str:
              "val_acc_by_chunk", "seconds", "chosen", "note"]]
     rows += [[r.candidate.key, r.candidate.weight_bits, r.candidate.cells, r.candidate.macro.timesteps,
               r.candidate.macro.channels, r.candidate.bytes, r.candidate.params, r.state, r.chunks,
-              "" if math.isnan(r.last) else f"{r.last:.4f}", " ".join(f"{step}:{a:.4f}" for step, a in zip(r.steps, r.accuracies)),
+              "" if math.isnan(r.last) else f"{r.last:.4f}",
+              " ".join(f"{step}:{a:.4f}" for step, a in zip(r.steps, r.accuracies)),
               f"{r.seconds:.1f}", int(r is chosen), r.note] for r in table]
     return _csv(rows)
 
