@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
-    from consumer_matrix import NETWORKS, fmnist_test_images, install, main as spikenas, spikenas_logits, train
+    from consumer_matrix import NETWORKS, export, fmnist_test_images, install, spikenas_logits, train
 
     if args.network not in NETWORKS:
         parser.error(f"unknown network {args.network!r}; known: {', '.join(NETWORKS)}")
@@ -53,11 +53,7 @@ def main() -> None:
     trained = {neuron: train(out / neuron, NETWORKS[args.network], args.steps, 32, neuron)
                for neuron in dict.fromkeys(FILES.values())}
     expected = {neuron: spikenas_logits(t, images) for neuron, t in trained.items()}
-    files = {}
-    for target, neuron in FILES.items():
-        files[target] = trained[neuron].final.parent / f"{target}.nir"
-        spikenas(["export", "--config", str(trained[neuron].final), "--ckpt_path", str(trained[neuron].checkpoint),
-                  "--output", str(files[target]), "--target", target, "--check_images", "0"])
+    files = {target: export(trained[neuron], target) for target, neuron in FILES.items()}
     for consumer in CONSUMERS:
         reason = install(consumer)
         for target, path in files.items():

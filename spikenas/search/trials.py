@@ -64,7 +64,7 @@ class TrialRow:
     @property
     def chunks(self) -> int:
         """Chunks trained up to the last validation."""
-        return self.steps[-1] if self.steps else len(self.accuracies)
+        return self.steps[-1] if self.steps else 0
 
     @property
     def last(self) -> float:
