@@ -1,6 +1,6 @@
 """The consumer matrix's networks, each trained, exported for each toolchain and run by that
-toolchain in its own nox environment (``noxfile.py``): shared by ``tests/test_consumers.py`` and
-``bench/interop.py``.
+toolchain in its own nox environment (``noxfile.py``): shared by ``tests/test_consumers.py``
+(snnTorch, norse), ``tests/test_consumers_sinabs.py`` (sinabs, Speck) and ``bench/interop.py``.
 
 :data:`NETWORKS` names the networks (genotypes from the search space, with their macro and
 neuron options): every operation in two cells, one cell, three cells, learnt time constants,
@@ -28,6 +28,8 @@ import yaml
 from spikenas.app.cli import main
 from spikenas.export.targets import TARGETS
 from spikenas.train.classifier import SNNClassifier
+from datasets import FMNIST_SYSTEM_DIR
+from toolchains import in_ci, missing
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLCHAINS = ("snntorch", "norse", "norse_nir104", "sinabs", "speck")
@@ -98,6 +100,16 @@ NETWORKS = {
     "recurrent": Network(RECURRENT_GENOTYPE, toolchains=RECURRENT_TOOLCHAINS, steps=300),
 }
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+# What the consumer tests run (network, weight bits, toolchains), on 1,000 test images: every
+# network once, both precisions and every toolchain's neurons on the one with every operation; the
+# others, but for the backward edges, only with the lif neurons (the main network's as
+# scripts/main.sh finds it), so by snnTorch and norse: each neuron model is a network to train,
+# and .ci/run's time is bounded (bench/interop.py runs all)
+LIF_TOOLCHAINS = tuple(t for t in TOOLCHAINS if NEURON.get(t, "lif") == "lif")
+TESTED = [("every-op", 32, TOOLCHAINS), ("every-op", 8, TOOLCHAINS), ("recurrent", 32, RECURRENT_TOOLCHAINS),
+          ("one-cell", 8, LIF_TOOLCHAINS), ("three-cells", 8, LIF_TOOLCHAINS), ("learnt-tau", 32, LIF_TOOLCHAINS),
+          ("main", 32, LIF_TOOLCHAINS)]
+TEST_IMAGES = 1000
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,28 @@ class Matrix:
         return self.logits[case]
 
 
+def cases_run_by(toolchains: Iterable[str]) -> list[Case]:
+    """:data:`TESTED`'s cases run by one of ``toolchains``."""
+    return [Case(network, bits, t) for network, bits, tested in TESTED for t in tested if t in toolchains]
+
+
+def check_runs_as_spikenas(case: Case, matrix: Matrix, labels: torch.Tensor) -> None:
+    """``case``'s toolchain, installed (or the test skipped, failed under ``CI=true``), gives
+    spikenas's class on at least 99.5% of the images, the same accuracy within 0.3 points and
+    the same per-step logits on 98% of them, for a network that classes more than half right."""
+    reason = install(case.toolchain)
+    if reason:
+        missing(reason, in_ci())
+    got, (_, expected) = matrix.got(case), matrix.expected(case)
+    assert got.shape == tuple(expected.shape)
+    result = agreement(got, expected, labels)
+    print(case, result)
+    assert result["agree"] >= 0.995, result
+    assert abs(result["acc"] - result["spikenas_acc"]) <= 0.003, result
+    assert result["steps_close"] >= 0.98, result  # per-step logits equal but where float rounding flips a spike
+    assert result["spikenas_acc"] > 0.5, result  # a trained network: the agreement is about real decisions
+
+
 def export(trained: Trained, toolchain: str) -> Path:
     """``spikenas export`` of ``trained`` for ``toolchain``'s target, beside its ``final.yaml``."""
     target = TARGET.get(toolchain, toolchain)
@@ -185,6 +219,19 @@ def export(trained: Trained, toolchain: str) -> Path:
     main(["export", "--config", str(trained.final), "--ckpt_path", str(trained.checkpoint), "--output", str(path),
           "--target", target, "--check_images", "0"])
     return path
+
+
+def matrix_on_test_images(directory: Path, cases: list[Case]) -> tuple[Matrix, torch.Tensor]:
+    """A :class:`Matrix` of ``cases`` on the first :data:`TEST_IMAGES` Fashion-MNIST test images,
+    and their labels (the test skipped where the data is missing, failed under ``CI=true``)."""
+    require_fashion_mnist()
+    images, labels = fmnist_test_images(TEST_IMAGES)
+    return Matrix(directory, images, cases), labels
+
+
+def require_fashion_mnist() -> None:
+    if not (FMNIST_SYSTEM_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        missing("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)", in_ci())
 
 
 def fmnist_test_images(count: int) -> tuple[torch.Tensor, torch.Tensor]:

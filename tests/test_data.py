@@ -56,6 +56,20 @@ def test_split_is_seeded():
     assert a != Synthetic(train_size=50, split_seed=4).split_indices(50)
 
 
+def test_validating_leaves_the_training_data_order_as_it_was():
+    """A short training validates at some chunks only: what it trains on next must not depend
+    on whether it validated, so the evaluation loaders draw nothing from torch's global stream."""
+    dm = Synthetic(train_size=100, test_size=30, val_split=0.2, batch_size=8)
+    dm.setup("fit")
+    dm.setup("test")
+    torch.manual_seed(0)
+    unvalidated = next(iter(dm.train_dataloader()))[1]
+    torch.manual_seed(0)
+    for loader in (dm.val_dataloader(), dm.test_dataloader()):
+        assert len(list(loader)) > 0
+    assert torch.equal(next(iter(dm.train_dataloader()))[1], unvalidated)
+
+
 def test_base_class_is_not_a_dataset():
     with pytest.raises(SpikenasError, match="subclass"):
         SpikenasDataModule().sample_batch(1, 0)

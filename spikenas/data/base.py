@@ -117,6 +117,10 @@ class SpikenasDataModule(pl.LightningDataModule):
 
     # -- loaders -----------------------------------------------------------------------------
     def _loader(self, dataset: Optional[Dataset], shuffle: bool) -> DataLoader:
+        """A loader of ``dataset``. Each pass over a loader draws a seed; the unshuffled
+        (evaluation) loaders draw it from a generator of their own, so validating, however
+        often, leaves torch's global random stream, and with it the training data order, as
+        it was."""
         if dataset is None:
             raise SpikenasError(f"{type(self).__name__}: no dataset; was setup() called?")
         return DataLoader(
@@ -126,6 +130,7 @@ class SpikenasDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
+            generator=None if shuffle else torch.Generator().manual_seed(0),
         )
 
     def train_dataloader(self) -> DataLoader:
