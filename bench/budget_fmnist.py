@@ -1,6 +1,6 @@
 """Does searching the whole budget beat the largest network that fits? Five ways to spend a budget, trained alike.
 
-    python bench/budget_fmnist.py [--budgets 64KiB 256KiB] [--seeds 0 1 2 3 4 5] [--epochs 5] [--out DIR] [--quick]
+    python bench/budget_fmnist.py [--budgets 64KiB 256KiB] [--seeds 0 1 2 3 4 5] [--epochs 5] [--out DIR] [--jobs N] [--quick]
 
 Arms, each chosen once per budget on Fashion-MNIST, all from the same widths
 (``configs/search_budget.yaml``'s channels 8..64, head pooling 1/2/4, T = 5):
@@ -29,8 +29,11 @@ one line per budget::
 ``d_search_s``: D's search wall time, seconds). ``--arms`` trains only those arms (two
 processes with disjoint arms and one ``--out`` train side by side; a last run without it
 prints the table). A stopped run reuses every search and training it finished (same ``--out``);
-an interrupted training goes on from its last checkpoint. ``--quick`` (the script's own check,
-minutes): 64 KiB, two seeds, one epoch of 40 steps, 1,000 test images, D's trials a few chunks.
+an interrupted training goes on from its last checkpoint. ``--jobs N`` runs the trainings (after
+the searches, which run one at a time) in N processes at once, each with its share of the CPU
+threads: on a GPU, whose small kernels leave it mostly idle under one process, or a machine of
+many cores. ``--quick`` (the script's own check, minutes): 64 KiB, two seeds, one epoch of 40
+steps, 1,000 test images, D's trials a few chunks.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -107,6 +112,24 @@ def searched(arm: str, budget: str, out: Path, quick: bool) -> tuple[Path, float
     return Path(record["final"]), float(record["seconds"])
 
 
+def train_all(runs: list[tuple[Path, Path, int]], epochs: int, extra: list[str], jobs: int) -> list[float]:
+    """Test accuracy of each ``(final.yaml, directory, seed)`` of ``runs`` trained by
+    :func:`train_and_test`, in order; ``jobs`` > 1: that many processes at once."""
+    if jobs == 1:
+        return [train_and_test(final, directory, seed, epochs, extra) for final, directory, seed in runs]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_use_threads, initargs=(threads,)) as pool:
+        futures = [pool.submit(train_and_test, final, directory, seed, epochs, extra) for final, directory, seed in runs]
+        return [future.result() for future in futures]
+
+
+def _use_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def describe(final: Path) -> str:
     model = yaml.safe_load(final.read_text())["model"]
     m, bits = model["macro"], model["quantization"]["weight_bits"] or 32
@@ -122,7 +145,10 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="train only these (default: all)")
     parser.add_argument("--out", default=str(ROOT / "lightning_logs" / "bench_budget_fmnist"))
     parser.add_argument("--quick", action="store_true", help="the script's own check: minutes, not hours")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings run at once, each in its own process")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     out = Path(args.out)
     budgets = ["64KiB"] if args.quick else args.budgets
@@ -133,11 +159,14 @@ def main() -> None:
     for budget in budgets:
         arms = PLAN.get(budget, ARMS)
         seeds = args.seeds or (list(range(2)) if args.quick else list(range(SEEDS.get(budget, 4))))
-        accuracies: dict[str, list[float]] = {}
+        finals: dict[str, Path] = {}
         seconds: dict[str, float] = {}
         for arm in (a for a in arms if a in args.arms):
-            final, seconds[arm] = searched(arm, budget, out, args.quick)
-            accuracies[arm] = [train_and_test(final, out / budget / arm / f"seed{s}", s, epochs, short) for s in seeds]
+            finals[arm], seconds[arm] = searched(arm, budget, out, args.quick)
+        runs = [(final, out / budget / arm / f"seed{s}", s) for arm, final in finals.items() for s in seeds]
+        trained = iter(train_all(runs, epochs, short, args.jobs))
+        accuracies = {arm: [next(trained) for _ in seeds] for arm in finals}
+        for arm, final in finals.items():
             mean, low, high = interval(accuracies[arm])
             line = (f"{budget} {arm}: test_acc={mean:.4f} [{low:.4f}, {high:.4f}] ({', '.join(f'{a:.4f}' for a in accuracies[arm])}) "
                     f"search_s={seconds[arm]:.1f} {describe(final)}")
