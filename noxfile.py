@@ -57,5 +57,5 @@ def spikenas_beside_sinabs(session: nox.Session) -> None:
     session.install("-c", str(constraints), "-e", ".[dev]", "sinabs==3.1.3", "nir==1.0.4", "nirtorch==2.0.2")
     session.run("python", "-c", "import nir, nirtorch; assert nir.version == '1.0.4', nir.version; print('nir', nir.version)")
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_export.py",
-                "tests/test_export_targets.py", "tests/test_export_support.py", "tests/test_neuron_sinabs.py",
+                "tests/test_export_targets.py", "tests/test_export_load.py", "tests/test_export_support.py", "tests/test_neuron_sinabs.py",
                 *session.posargs, env={**OFFLINE, "SPIKENAS_TOOLCHAINS": "sinabs"})  # the sinabs tests fail here, never skip
