@@ -15,6 +15,7 @@ import and a toolchain import.
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import torch
 import yaml
 
 from spikenas.app.cli import main
+from spikenas.base.files import atomic_write
 from spikenas.export.targets import TARGETS
 from spikenas.train.classifier import SNNClassifier
 from datasets import FMNIST_SYSTEM_DIR
@@ -121,7 +123,8 @@ class Trained:
 def train(directory: Path, network: Network, steps: int, weight_bits: int, neuron: str = "lif") -> Trained:
     """``spikenas fit`` of ``network`` for ``steps`` steps of 64 Fashion-MNIST images
     (``weight_bits`` 8: quantisation-aware training at that precision, 32: float; ``neuron``: the
-    neuron model, sinabs's with sinabs's surrogate)."""
+    neuron model, sinabs's with sinabs's surrogate). A training that finished in ``directory``
+    with the same ``final.yaml`` is reused (a stopped ``bench/interop.py`` goes on)."""
     directory.mkdir(parents=True, exist_ok=True)
     model = {"genotype": network.genotype, "macro": network.macro, "seed": 0, "scheduler_interval": "step",
              "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.003}}}
@@ -130,14 +133,19 @@ def train(directory: Path, network: Network, steps: int, weight_bits: int, neuro
         model["neuron"] = {**options, **network.neuron}
     if weight_bits < 32:
         model.update(quantization={"weight_bits": weight_bits}, cost_options={"weight_bits": weight_bits})
-    final = directory / "final.yaml"
-    final.write_text(yaml.safe_dump({
+    final, finished = directory / "final.yaml", directory / "trained.yaml"
+    config = yaml.safe_dump({
         "model": model, "seed_everything": 0,
         "data": {"class_path": "spikenas.data.FashionMNIST", "init_args": {"batch_size": 64}},
         "trainer": {"default_root_dir": str(directory), "accelerator": "cpu", "max_epochs": 1,
                     "limit_train_batches": steps, "limit_val_batches": 10},
-    }))
-    main(["fit", "--config", str(final), *QUIET])
+    })
+    if not (finished.is_file() and finished.read_text() == config):
+        for old in directory.glob("lightning_logs"):
+            shutil.rmtree(old)
+        final.write_text(config)
+        main(["fit", "--config", str(final), *QUIET])
+        atomic_write(finished, config)
     return Trained(final, next(directory.rglob("last.ckpt")))
 
 

@@ -35,45 +35,59 @@ def _steps(model: Callable, images: torch.Tensor, timesteps: int) -> torch.Tenso
     return torch.stack(out)
 
 
-def run_snntorch(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
-    """snnTorch 1.0: ``import_from_nir``; membranes live in the modules (``utils.reset``), the
-    graph's own state is passed back each step. The importer prints how it scales LIF inputs."""
+def load_snntorch(path: str) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """snnTorch 1.0: ``import_from_nir``; membranes live in the modules (``utils.reset`` before
+    each batch), the graph's own state is passed back each step. The importer prints how it
+    scales LIF inputs. Built once per file: snnTorch keeps every neuron it builds (and its
+    membranes) in ``SpikingNeuron.instances``, so a network built per batch is never freed."""
     from snntorch import utils
     from snntorch.import_nir import import_from_nir
 
     with contextlib.redirect_stdout(io.StringIO()):
         net = import_from_nir(nir.read(path))
-    utils.reset(net)
-    return _steps(net, images, timesteps)
+
+    def run_batch(images: torch.Tensor, timesteps: int) -> torch.Tensor:
+        utils.reset(net)
+        return _steps(net, images, timesteps)
+
+    return run_batch
 
 
-def run_norse(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
-    """norse 1.1: ``from_nir`` (its default ``dt`` of 1e-3 s); the state is passed back each step."""
+def load_norse(path: str) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """norse 1.1: ``from_nir`` (its default ``dt`` of 1e-3 s); each batch starts from no state,
+    which is passed back each step."""
     import norse.torch
 
-    return _steps(norse.torch.from_nir(nir.read(path)), images, timesteps)
+    net = norse.torch.from_nir(nir.read(path))
+    return lambda images, timesteps: _steps(net, images, timesteps)
 
 
-def run_sinabs(path: str, images: torch.Tensor, timesteps: int) -> torch.Tensor:
+def load_sinabs(path: str) -> Callable[[torch.Tensor, int], torch.Tensor]:
     """sinabs 3.1: ``from_nir`` one step per call, its own neurons as it builds them (several
     spikes per step, reset by subtraction: the ``sinabs_lif`` and ``sinabs_iaf`` models the
-    network trained with); membranes live in the modules (``reset_states``)."""
+    network trained with); membranes live in the modules (``reset_states`` before each batch)."""
     import sinabs
 
     model = sinabs.from_nir(nir.read(path), num_timesteps=1)
-    sinabs.reset_states(model)
-    return _steps(model, images, timesteps)
+
+    def run_batch(images: torch.Tensor, timesteps: int) -> torch.Tensor:
+        sinabs.reset_states(model)
+        return _steps(model, images, timesteps)
+
+    return run_batch
 
 
-RUNNERS: dict[str, Callable[[str, torch.Tensor, int], torch.Tensor]] = {
-    "snntorch": run_snntorch, "norse": run_norse, "sinabs": run_sinabs,
+LOADERS: dict[str, Callable[[str], Callable[[torch.Tensor, int], torch.Tensor]]] = {
+    "snntorch": load_snntorch, "norse": load_norse, "sinabs": load_sinabs,
 }
 
 
 def run(target: str, path: str, images: torch.Tensor, timesteps: int, batch_size: int = 500) -> torch.Tensor:
-    """``[T, N, classes]`` logits of ``images [N, c, H, W]`` run by ``target``'s toolchain, in batches."""
+    """``[T, N, classes]`` logits of ``images [N, c, H, W]`` run by ``target``'s toolchain, the
+    file imported once, in batches of ``batch_size`` images, each from a fresh state."""
+    run_batch = LOADERS[target](path)
     with torch.no_grad():
-        return torch.cat([RUNNERS[target](path, chunk, timesteps) for chunk in images.split(batch_size)], dim=1)
+        return torch.cat([run_batch(chunk, timesteps) for chunk in images.split(batch_size)], dim=1)
 
 
 def versions(target: str) -> dict[str, str]:
