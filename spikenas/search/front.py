@@ -23,7 +23,7 @@ from spikenas.base.errors import SpikenasError
 from spikenas.base.files import atomic_write, output_set, write_figure
 from spikenas.base.rundir import (DamagedState, claim_run_dir, logs_root, read_state, run_lock, set_aside, settings_key,
                                   write_state)
-from spikenas.base.units import format_bytes, parse_bytes
+from spikenas.base.units import parse_bytes
 from spikenas.search.driver import run_search
 from spikenas.search.result import SearchResult
 from spikenas.search.settings import SearchSettings
@@ -141,6 +141,8 @@ def write_front_plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("spikenas front: the best network per memory budget")
     if ax.lines:
         ax.legend(fontsize=7, loc="lower right")
-    ticks = sorted({r["budget_bytes"] for r in rows})
-    ax.set_xticks(ticks, [format_bytes(t) for t in ticks], fontsize=7)
+    budgets = {r["budget_bytes"]: r["budget"] for r in rows}
+    ax.set_xticks(sorted(budgets), [budgets[b] for b in sorted(budgets)], fontsize=7)
+    ax.set_xticks([], minor=True)  # the log axis's own minor labels would overlap the budgets'
+    ax.margins(x=0.12)  # room for the last point's label
     write_figure(path, fig)
