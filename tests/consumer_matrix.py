@@ -141,8 +141,7 @@ def train(directory: Path, network: Network, steps: int, weight_bits: int, neuro
                     "limit_train_batches": steps, "limit_val_batches": 10},
     })
     if not (finished.is_file() and finished.read_text() == config):
-        for old in directory.glob("lightning_logs"):
-            shutil.rmtree(old)
+        shutil.rmtree(directory / "lightning_logs", ignore_errors=True)  # an unfinished fit's
         final.write_text(config)
         main(["fit", "--config", str(final), *QUIET])
         atomic_write(finished, config)
