@@ -141,7 +141,7 @@ def train(directory: Path, network: Network, steps: int, weight_bits: int, neuro
                     "limit_train_batches": steps, "limit_val_batches": 10},
     })
     if not (finished.is_file() and finished.read_text() == config):
-        shutil.rmtree(directory / "lightning_logs", ignore_errors=True)  # an unfinished fit's
+        shutil.rmtree(directory / "lightning_logs", ignore_errors=True)  # an unfinished fit's logs
         final.write_text(config)
         main(["fit", "--config", str(final), *QUIET])
         atomic_write(finished, config)
