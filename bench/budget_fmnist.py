@@ -29,7 +29,15 @@ one line per budget::
 ``d_search_s``: D's search wall time, seconds). ``--arms`` trains only those arms (two
 processes with disjoint arms and one ``--out`` train side by side; a last run without it
 prints the table). A stopped run reuses every search and training it finished (same ``--out``);
-an interrupted training goes on from its last checkpoint. ``--jobs N`` runs the trainings (after
+an interrupted training goes on from its last checkpoint.
+
+The bench is longer than a 2-core machine's session, so what it finishes is also kept in a
+ledger committed with the code (``bench/results/budget_fmnist/``, see ``bench/ledger.py``): each
+arm's pick (its ``final.yaml`` and search time) and each training's test accuracy, keyed by the
+network and by a fingerprint of the training code. A later run, on any machine, searches and
+trains only what the ledger lacks at today's code; ``--report`` prints what it holds (its last
+line begins ``partial`` while a seed is missing). Trainings run seed by seed, every arm of one
+seed before the next, so that what finishes is paired. ``--jobs N`` runs the trainings (after
 the searches, which run one at a time) in N processes at once, each with its share of the CPU
 threads: on a GPU, whose small kernels leave it mostly idle under one process, or a machine of
 many cores. ``--quick`` (the script's own check, minutes): 64 KiB, two seeds, one epoch of 40
@@ -46,12 +54,13 @@ import os
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ledger import Ledger  # noqa: E402
 from picks_fmnist import train_and_test  # noqa: E402  (the picks bench's recipe: fit, then test the best)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +69,8 @@ BUDGET = ROOT / "configs" / "search_budget.yaml"
 ARMS = ("A", "A8", "C", "D", "E")
 PLAN = {"64KiB": ARMS, "256KiB": ("A8", "D")}  # the arms each budget runs (issue 33)
 SEEDS = {"64KiB": 6, "256KiB": 4}
+LEDGER = ROOT / "bench" / "results" / "budget_fmnist"
+Run = tuple[str, str, int, Path]  # budget, arm, seed, final.yaml
 WIDTHS = ["--space.channels", "[64, 48, 32, 24, 16, 8]"]
 # t quantiles (two-sided 95%) by degrees of freedom: a 95% interval of a mean of n paired seeds
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -93,10 +104,13 @@ def arm_command(arm: str, budget: str, quick: bool) -> tuple[Path, list[str]]:
     return BUDGET, [*common, *trials, "--strategy", "random", "--candidates", "1", "--trials.filter", "random"]
 
 
-def searched(arm: str, budget: str, out: Path, quick: bool) -> tuple[Path, float]:
-    """``final.yaml`` of ``arm``'s search at ``budget`` (run now, or the finished one) and its seconds."""
+def searched(arm: str, budget: str, out: Path, quick: bool, ledger: Ledger | None) -> tuple[Path, float]:
+    """``final.yaml`` of ``arm``'s search at ``budget`` and its seconds: the ledger's pick, else the
+    finished search in ``out``, else one run now (then kept in the ledger)."""
     from spikenas.app.cli import main
 
+    if ledger is not None and (kept := ledger.pick(budget, arm)) is not None:
+        return kept
     directory = out / budget / arm
     done = directory / "search.json"
     if not done.is_file():
@@ -109,19 +123,36 @@ def searched(arm: str, budget: str, out: Path, quick: bool) -> tuple[Path, float
         directory.mkdir(parents=True, exist_ok=True)
         done.write_text(json.dumps({"final": str(run / "final.yaml"), "seconds": seconds}))
     record = json.loads(done.read_text())
-    return Path(record["final"]), float(record["seconds"])
+    final, seconds = Path(record["final"]), float(record["seconds"])
+    if ledger is not None:
+        final = ledger.record_pick(budget, arm, final, seconds)
+    return final, seconds
 
 
-def train_all(runs: list[tuple[Path, Path, int]], epochs: int, extra: list[str], jobs: int) -> list[float]:
-    """Test accuracy of each ``(final.yaml, directory, seed)`` of ``runs`` trained by
-    :func:`train_and_test`, in order; ``jobs`` > 1: that many processes at once."""
+def train_all(runs: list[Run], out: Path, epochs: int, extra: list[str], jobs: int, ledger: Ledger | None) -> dict[Run, float]:
+    """Test accuracy of each ``(budget, arm, seed, final.yaml)`` of ``runs``: the ledger's record at
+    this code, else trained by :func:`train_and_test` in ``out/<budget>/<arm>/seed<seed>`` (then
+    recorded as each finishes); ``jobs`` > 1: that many trainings at once, one process each."""
+    accuracies = {run: ledger.accuracy(run[0], run[1], run[2], epochs, run[3]) for run in runs} if ledger else {}
+    todo = [run for run in runs if accuracies.get(run) is None]
+
+    def finished(run: Run, accuracy: float) -> None:
+        accuracies[run] = accuracy
+        if ledger is not None:
+            ledger.record_accuracy(run[0], run[1], run[2], epochs, run[3], accuracy)
+
+    arguments = {run: (run[3], out / run[0] / run[1] / f"seed{run[2]}", run[2], epochs, extra) for run in todo}
     if jobs == 1:
-        return [train_and_test(final, directory, seed, epochs, extra) for final, directory, seed in runs]
+        for run in todo:
+            finished(run, train_and_test(*arguments[run]))
+        return accuracies
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_use_threads, initargs=(threads,)) as pool:
-        futures = [pool.submit(train_and_test, final, directory, seed, epochs, extra) for final, directory, seed in runs]
-        return [future.result() for future in futures]
+        futures = {pool.submit(train_and_test, *arguments[run]): run for run in todo}
+        for future in as_completed(futures):
+            finished(futures[future], future.result())
+    return accuracies
 
 
 def _use_threads(threads: int) -> None:
@@ -137,6 +168,36 @@ def describe(final: Path) -> str:
             f"head_pool={m['head_pool']}")
 
 
+def summary(budget: str, seeds: list[int], finals: dict[str, Path], seconds: dict[str, float],
+            accuracies: dict[str, dict[int, float]]) -> str:
+    """Print one line per arm (mean test accuracy over its seeds, the 95% interval, the paired
+    difference to A8 over the seeds both have); return the budget's last line, with ``partial``
+    first when an arm lacks one of ``seeds``."""
+    def spread(values: list[float], sign: str = "") -> str:
+        if len(values) < 2:
+            return f"{values[0]:{sign}.4f} [n=1]" if values else "- [n=0]"
+        mean, low, high = interval(values)
+        return f"{mean:{sign}.4f} [{low:{sign}.4f}, {high:{sign}.4f}]"
+
+    def paired(arm: str) -> list[float]:
+        return [accuracies[arm][s] - accuracies["A8"][s] for s in sorted(accuracies[arm]) if s in accuracies.get("A8", {})]
+
+    for arm, final in finals.items():
+        values = [accuracies[arm][s] for s in sorted(accuracies[arm])]
+        line = (f"{budget} {arm}: test_acc={spread(values)} ({', '.join(f'{a:.4f}' for a in values)}) "
+                f"search_s={seconds[arm]:.1f} {describe(final)}")
+        if "A8" in accuracies and arm != "A8":
+            line += f" minus_A8={spread(paired(arm), '+')}"
+        print(line, flush=True)
+    diff = "d_minus_a8=- d_minus_a8_low=-"
+    if len(differences := paired("D") if "D" in accuracies and "A8" in accuracies else []) >= 2:
+        d_mean, d_low, _ = interval(differences)
+        diff = f"d_minus_a8={d_mean:+.4f} d_minus_a8_low={d_low:+.4f}"
+    means = " ".join(f"{arm}={statistics.fmean(accuracies[arm].values()):.4f}" if accuracies.get(arm) else f"{arm}=-" for arm in ARMS)
+    partial = "partial " if any(set(seeds) - set(accuracies[arm]) for arm in finals) else ""
+    return f"{partial}budget={budget} {means} {diff} d_search_s=" + (f"{seconds['D']:.0f}" if "D" in seconds else "-")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budgets", nargs="+", default=list(PLAN))
@@ -144,11 +205,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="train only these (default: all)")
     parser.add_argument("--out", default=str(ROOT / "lightning_logs" / "bench_budget_fmnist"))
+    parser.add_argument("--ledger", default=None,
+                        help=f"the committed record of picks and trainings (default: {LEDGER.relative_to(ROOT)}; "
+                             "none with --quick; '' for none)")
+    parser.add_argument("--report", action="store_true", help="search and train nothing: print what the ledger holds")
     parser.add_argument("--quick", action="store_true", help="the script's own check: minutes, not hours")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at once, each in its own process")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
+    ledger_dir = ("" if args.quick else str(LEDGER)) if args.ledger is None else args.ledger
+    ledger = Ledger(Path(ledger_dir)) if ledger_dir else None
+    if args.report and ledger is None:
+        parser.error("--report reads the ledger: give --ledger DIR")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     out = Path(args.out)
     budgets = ["64KiB"] if args.quick else args.budgets
@@ -157,31 +226,21 @@ def main() -> None:
     epochs = 1 if args.quick else args.epochs
     lines = []
     for budget in budgets:
-        arms = PLAN.get(budget, ARMS)
+        arms = [arm for arm in PLAN.get(budget, ARMS) if arm in args.arms]
         seeds = args.seeds or (list(range(2)) if args.quick else list(range(SEEDS.get(budget, 4))))
-        finals: dict[str, Path] = {}
-        seconds: dict[str, float] = {}
-        for arm in (a for a in arms if a in args.arms):
-            finals[arm], seconds[arm] = searched(arm, budget, out, args.quick)
-        runs = [(final, out / budget / arm / f"seed{s}", s) for arm, final in finals.items() for s in seeds]
-        trained = iter(train_all(runs, epochs, short, args.jobs))
-        accuracies = {arm: [next(trained) for _ in seeds] for arm in finals}
-        for arm, final in finals.items():
-            mean, low, high = interval(accuracies[arm])
-            line = (f"{budget} {arm}: test_acc={mean:.4f} [{low:.4f}, {high:.4f}] ({', '.join(f'{a:.4f}' for a in accuracies[arm])}) "
-                    f"search_s={seconds[arm]:.1f} {describe(final)}")
-            if "A8" in accuracies and arm != "A8":
-                d_mean, d_low, d_high = interval([a - b for a, b in zip(accuracies[arm], accuracies["A8"])])
-                line += f" minus_A8={d_mean:+.4f} [{d_low:+.4f}, {d_high:+.4f}]"
-            print(line, flush=True)
-        if "D" in accuracies and "A8" in accuracies:
-            d_mean, d_low, _ = interval([d - a for d, a in zip(accuracies["D"], accuracies["A8"])])
-            diff = f"d_minus_a8={d_mean:+.4f} d_minus_a8_low={d_low:+.4f}"
+        if args.report:
+            picks = {arm: kept for arm in arms if (kept := ledger.pick(budget, arm)) is not None}
         else:
-            diff = "d_minus_a8=- d_minus_a8_low=-"
-        means = " ".join(f"{arm}={statistics.fmean(accuracies[arm]):.4f}" if arm in accuracies else f"{arm}=-" for arm in ARMS)
-        lines.append(f"budget={budget} {means} {diff} d_search_s={seconds['D']:.0f}" if "D" in seconds else
-                     f"budget={budget} {means} {diff} d_search_s=-")
+            picks = {arm: searched(arm, budget, out, args.quick, ledger) for arm in arms}
+        finals = {arm: final for arm, (final, _) in picks.items()}
+        seconds = {arm: s for arm, (_, s) in picks.items()}
+        runs = [(budget, arm, seed, final) for seed in seeds for arm, final in finals.items()]  # seed by seed: pairs first
+        if args.report:
+            found = {run: ledger.accuracy(run[0], run[1], run[2], epochs, run[3]) for run in runs}
+        else:
+            found = train_all(runs, out, epochs, short, args.jobs, ledger)
+        accuracies = {arm: {run[2]: a for run, a in found.items() if run[1] == arm and a is not None} for arm in finals}
+        lines.append(summary(budget, seeds, finals, seconds, accuracies))
     for line in lines:
         print(line)
 
