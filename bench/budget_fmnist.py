@@ -168,11 +168,11 @@ def describe(final: Path) -> str:
             f"head_pool={m['head_pool']}")
 
 
-def summary(budget: str, seeds: list[int], finals: dict[str, Path], seconds: dict[str, float],
+def summary(budget: str, seeds: list[int], arms: list[str], finals: dict[str, Path], seconds: dict[str, float],
             accuracies: dict[str, dict[int, float]]) -> str:
     """Print one line per arm (mean test accuracy over its seeds, the 95% interval, the paired
     difference to A8 over the seeds both have); return the budget's last line, with ``partial``
-    first when an arm lacks one of ``seeds``."""
+    first when one of ``arms`` lacks its pick or one of ``seeds``."""
     def spread(values: list[float], sign: str = "") -> str:
         if len(values) < 2:
             return f"{values[0]:{sign}.4f} [n=1]" if values else "- [n=0]"
@@ -194,7 +194,7 @@ def summary(budget: str, seeds: list[int], finals: dict[str, Path], seconds: dic
         d_mean, d_low, _ = interval(differences)
         diff = f"d_minus_a8={d_mean:+.4f} d_minus_a8_low={d_low:+.4f}"
     means = " ".join(f"{arm}={statistics.fmean(accuracies[arm].values()):.4f}" if accuracies.get(arm) else f"{arm}=-" for arm in ARMS)
-    partial = "partial " if any(set(seeds) - set(accuracies[arm]) for arm in finals) else ""
+    partial = "partial " if any(arm not in finals or set(seeds) - set(accuracies[arm]) for arm in arms) else ""
     return f"{partial}budget={budget} {means} {diff} d_search_s=" + (f"{seconds['D']:.0f}" if "D" in seconds else "-")
 
 
@@ -207,13 +207,15 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "lightning_logs" / "bench_budget_fmnist"))
     parser.add_argument("--ledger", default=None,
                         help=f"the committed record of picks and trainings (default: {LEDGER.relative_to(ROOT)}; "
-                             "none with --quick; '' for none)")
+                             "none with --quick, which takes none; '' for none)")
     parser.add_argument("--report", action="store_true", help="search and train nothing: print what the ledger holds")
     parser.add_argument("--quick", action="store_true", help="the script's own check: minutes, not hours")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at once, each in its own process")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
+    if args.quick and args.ledger:
+        parser.error("--quick's trainings check the script, they are not results: it keeps no ledger")
     ledger_dir = ("" if args.quick else str(LEDGER)) if args.ledger is None else args.ledger
     ledger = Ledger(Path(ledger_dir)) if ledger_dir else None
     if args.report and ledger is None:
@@ -240,7 +242,7 @@ def main() -> None:
         else:
             found = train_all(runs, out, epochs, short, args.jobs, ledger)
         accuracies = {arm: {run[2]: a for run, a in found.items() if run[1] == arm and a is not None} for arm in finals}
-        lines.append(summary(budget, seeds, finals, seconds, accuracies))
+        lines.append(summary(budget, seeds, arms, finals, seconds, accuracies))
     for line in lines:
         print(line)
 

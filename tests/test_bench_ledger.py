@@ -101,9 +101,11 @@ def test_the_last_line_is_partial_until_every_arm_has_every_seed(tmp_path, capsy
                                                   "quantization": {"weight_bits": 8 if arm == "A8" else 4},
                                                   "genotype": {"cells": [{}]}}}))
     seconds = {"A8": 3.0, "D": 812.0}
-    partial = budget_fmnist.summary("64KiB", [0, 1, 2], finals, seconds, {"A8": {0: 0.90, 1: 0.91, 2: 0.90}, "D": {0: 0.92, 1: 0.92}})
+    partial = budget_fmnist.summary("64KiB", [0, 1, 2], ["A8", "D"], finals, seconds, {"A8": {0: 0.90, 1: 0.91, 2: 0.90}, "D": {0: 0.92, 1: 0.92}})
     assert partial.startswith("partial budget=64KiB A=- A8=0.9033 C=- D=0.9200 E=- d_minus_a8=+0.0150")
-    whole = budget_fmnist.summary("64KiB", [0, 1], finals, seconds, {"A8": {0: 0.90, 1: 0.91}, "D": {0: 0.92, 1: 0.92}})
+    no_pick = budget_fmnist.summary("64KiB", [0, 1], ["A8", "D", "E"], finals, seconds, {"A8": {0: 0.90, 1: 0.91}, "D": {0: 0.92, 1: 0.92}})
+    assert no_pick.startswith("partial budget=64KiB")
+    whole = budget_fmnist.summary("64KiB", [0, 1], ["A8", "D"], finals, seconds, {"A8": {0: 0.90, 1: 0.91}, "D": {0: 0.92, 1: 0.92}})
     assert whole.startswith("budget=64KiB A=- A8=0.9050 C=- D=0.9200 E=- d_minus_a8=+0.0150 d_minus_a8_low=")
     assert whole.endswith("d_search_s=812")
     printed = capsys.readouterr().out
