@@ -36,7 +36,8 @@ ledger committed with the code (``bench/results/budget_fmnist/``, see ``bench/le
 arm's pick (its ``final.yaml`` and search time) and each training's test accuracy, keyed by the
 network and by a fingerprint of the training code. A later run, on any machine, searches and
 trains only what the ledger lacks at today's code; ``--report`` prints what it holds (its last
-line begins ``partial`` while a seed is missing). Trainings run seed by seed, every arm of one
+line begins ``partial`` while a seed is missing). ``--retime D`` searches D again and records
+that time, for a search that shared the CPU with trainings (the pick must be the same network). Trainings run seed by seed, every arm of one
 seed before the next, so that what finishes is paired. ``--jobs N`` runs the trainings (after
 the searches, which run one at a time) in N processes at once, each with its share of the CPU
 threads: on a GPU, whose small kernels leave it mostly idle under one process, or a machine of
@@ -60,7 +61,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ledger import Ledger  # noqa: E402
+from ledger import Ledger, network_hash  # noqa: E402
 from picks_fmnist import train_and_test  # noqa: E402  (the picks bench's recipe: fit, then test the best)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,29 +105,49 @@ def arm_command(arm: str, budget: str, quick: bool) -> tuple[Path, list[str]]:
     return BUDGET, [*common, *trials, "--strategy", "random", "--candidates", "1", "--trials.filter", "random"]
 
 
+def search_now(arm: str, budget: str, directory: Path, quick: bool) -> tuple[Path, float]:
+    """Run ``arm``'s search at ``budget`` into ``directory``: its ``final.yaml`` and wall seconds."""
+    from spikenas.app.cli import main
+
+    config, extra = arm_command(arm, budget, quick)
+    start = time.perf_counter()
+    main(["search", "--config", str(config), "--trainer.default_root_dir", str(directory),
+          "--trainer.enable_progress_bar", "false", *extra])
+    seconds = time.perf_counter() - start
+    run = sorted(directory.glob("lightning_logs/version_*"), key=lambda p: int(p.name.split("_")[1]))[-1]
+    return run / "final.yaml", seconds
+
+
 def searched(arm: str, budget: str, out: Path, quick: bool, ledger: Ledger | None) -> tuple[Path, float]:
     """``final.yaml`` of ``arm``'s search at ``budget`` and its seconds: the ledger's pick, else the
     finished search in ``out``, else one run now (then kept in the ledger)."""
-    from spikenas.app.cli import main
-
     if ledger is not None and (kept := ledger.pick(budget, arm)) is not None:
         return kept
     directory = out / budget / arm
     done = directory / "search.json"
     if not done.is_file():
-        config, extra = arm_command(arm, budget, quick)
-        start = time.perf_counter()
-        main(["search", "--config", str(config), "--trainer.default_root_dir", str(directory),
-              "--trainer.enable_progress_bar", "false", *extra])
-        seconds = time.perf_counter() - start
-        run = sorted(directory.glob("lightning_logs/version_*"), key=lambda p: int(p.name.split("_")[1]))[-1]
-        directory.mkdir(parents=True, exist_ok=True)
-        done.write_text(json.dumps({"final": str(run / "final.yaml"), "seconds": seconds}))
+        final, seconds = search_now(arm, budget, directory, quick)
+        done.write_text(json.dumps({"final": str(final), "seconds": seconds}))
     record = json.loads(done.read_text())
     final, seconds = Path(record["final"]), float(record["seconds"])
     if ledger is not None:
         final = ledger.record_pick(budget, arm, final, seconds)
     return final, seconds
+
+
+def retime(arm: str, budget: str, out: Path, ledger: Ledger) -> float:
+    """Search ``arm`` at ``budget`` again (say, alone, where the recorded search shared the CPU) and
+    record its seconds as the pick's; refused when it picks another network than the trainings'."""
+    kept = ledger.pick(budget, arm)
+    if kept is None:
+        raise SystemExit(f"budget_fmnist: --retime {arm}: the ledger has no {budget} pick of {arm} to time again")
+    directory = out / budget / f"{arm}-retime-{time.strftime('%Y%m%d-%H%M%S')}"
+    final, seconds = search_now(arm, budget, directory, quick=False)
+    if network_hash(final) != network_hash(kept[0]):
+        raise SystemExit(f"budget_fmnist: --retime {arm}: the search at {budget} now picks another network ({final}) "
+                         f"than the one its trainings are of ({kept[0]}); its time is not recorded")
+    ledger.record_pick(budget, arm, final, seconds)
+    return seconds
 
 
 def train_all(runs: list[Run], out: Path, epochs: int, extra: list[str], jobs: int, ledger: Ledger | None) -> dict[Run, float]:
@@ -208,7 +229,10 @@ def main() -> None:
     parser.add_argument("--ledger", default=None,
                         help=f"the committed record of picks and trainings (default: {LEDGER.relative_to(ROOT)}; "
                              "none with --quick, which takes none; '' for none)")
-    parser.add_argument("--report", action="store_true", help="search and train nothing: print what the ledger holds")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--retime", nargs="+", choices=ARMS, default=[],
+                      help="search these arms again and record their time (their pick must not change); train nothing")
+    only.add_argument("--report", action="store_true", help="search and train nothing: print what the ledger holds")
     parser.add_argument("--quick", action="store_true", help="the script's own check: minutes, not hours")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at once, each in its own process")
     args = parser.parse_args()
@@ -218,14 +242,19 @@ def main() -> None:
         parser.error("--quick's trainings check the script, they are not results: it keeps no ledger")
     ledger_dir = ("" if args.quick else str(LEDGER)) if args.ledger is None else args.ledger
     ledger = Ledger(Path(ledger_dir)) if ledger_dir else None
-    if args.report and ledger is None:
-        parser.error("--report reads the ledger: give --ledger DIR")
+    if (args.report or args.retime) and ledger is None:
+        parser.error("--report and --retime use the ledger: give --ledger DIR")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     out = Path(args.out)
     budgets = ["64KiB"] if args.quick else args.budgets
     short = ["--trainer.limit_train_batches", "40", "--trainer.limit_val_batches", "10",
              "--trainer.limit_test_batches", "32"] if args.quick else []
     epochs = 1 if args.quick else args.epochs
+    if args.retime:
+        for budget in budgets:
+            for arm in (a for a in args.retime if a in PLAN.get(budget, ARMS)):
+                print(f"budget_fmnist: {budget} {arm}'s search took {retime(arm, budget, out, ledger):.1f} s", flush=True)
+        return
     lines = []
     for budget in budgets:
         arms = [arm for arm in PLAN.get(budget, ARMS) if arm in args.arms]
