@@ -70,11 +70,12 @@ def code_hash(root: Path = ROOT) -> str:
 
 
 def _commit() -> str:
-    """The repository's commit (``+dirty`` when tracked files differ from it), or ``unknown``."""
+    """The repository's commit (``+dirty`` when tracked files other than the ledgers differ from it), or ``unknown``."""
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!bench/results"],
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
