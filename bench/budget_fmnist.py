@@ -37,8 +37,9 @@ arm's pick (its ``final.yaml`` and search time) and each training's test accurac
 network and by a fingerprint of the training code. A later run, on any machine, searches and
 trains only what the ledger lacks at today's code; ``--report`` prints what it holds (its last
 line begins ``partial`` while a seed is missing). ``--retime D`` searches D again and records
-that time, for a search that shared the CPU with trainings (the pick must be the same network). Trainings run seed by seed, every arm of one
-seed before the next, so that what finishes is paired. ``--jobs N`` runs the trainings (after
+that time, for a search that shared the CPU with trainings (the pick must be the same network).
+Trainings run seed by seed, every arm of one seed before the next, so that what finishes is
+paired. ``--jobs N`` runs the trainings (after
 the searches, which run one at a time) in N processes at once, each with its share of the CPU
 threads: on a GPU, whose small kernels leave it mostly idle under one process, or a machine of
 many cores. ``--quick`` (the script's own check, minutes): 64 KiB, two seeds, one epoch of 40
