@@ -147,7 +147,7 @@ def retime(arm: str, budget: str, out: Path, ledger: Ledger) -> float:
     if network_hash(final) != network_hash(kept[0]):
         raise SystemExit(f"budget_fmnist: --retime {arm}: the search at {budget} now picks another network ({final}) "
                          f"than the one its trainings are of ({kept[0]}); its time is not recorded")
-    ledger.record_pick(budget, arm, final, seconds)
+    ledger.record_search_time(budget, arm, seconds)
     return seconds
 
 

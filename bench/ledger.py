@@ -138,6 +138,15 @@ class Ledger:
                                                      "network": network_hash(kept)})
         return kept
 
+    def record_search_time(self, budget: str, arm: str, seconds: float) -> None:
+        """Record ``seconds`` as the search time of ``arm``'s kept pick at ``budget`` (timed again),
+        leaving its ``final.yaml`` as it was recorded."""
+        kept = self.pick(budget, arm)
+        if kept is None:
+            raise ValueError(f"the ledger has no {budget} pick of {arm} to record a time for")
+        self._append("searches.csv", SEARCH_FIELDS, {"budget": budget, "arm": arm, "search_s": f"{seconds:.1f}",
+                                                     "network": network_hash(kept[0])})
+
     def accuracy(self, budget: str, arm: str, seed: int, epochs: int, final: Path) -> float | None:
         """The recorded test accuracy of this training at this code, or None."""
         key = (budget, arm, str(seed), str(epochs), network_hash(final), self.code)

@@ -115,11 +115,13 @@ def test_the_last_line_is_partial_until_every_arm_has_every_seed(tmp_path, capsy
 
 def test_retiming_a_search_records_its_new_time_only_for_the_same_pick(tmp_path, monkeypatch):
     ledger = Ledger(tmp_path / "ledger")
-    ledger.record_pick("64KiB", "D", final_yaml(tmp_path / "first.yaml"), 1624.2)
+    kept = ledger.record_pick("64KiB", "D", final_yaml(tmp_path / "first.yaml"), 1624.2)
+    recorded = kept.read_text()
     again = final_yaml(tmp_path / "again.yaml", root="/elsewhere")
     monkeypatch.setattr(budget_fmnist, "search_now", lambda arm, budget, directory, quick: (again, 505.3))
     assert budget_fmnist.retime("D", "64KiB", tmp_path / "out", ledger) == 505.3
-    assert ledger.pick("64KiB", "D")[1] == 505.3
+    assert ledger.pick("64KiB", "D") == (kept, 505.3)
+    assert kept.read_text() == recorded, "a retime must keep the pick file as its trainings read it"
     other = final_yaml(tmp_path / "other.yaml", channels=48)
     monkeypatch.setattr(budget_fmnist, "search_now", lambda arm, budget, directory, quick: (other, 400.0))
     with pytest.raises(SystemExit, match="now picks another network"):
