@@ -134,8 +134,7 @@ class Ledger:
         kept = self.directory / f"{budget}-{arm}.yaml"
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write(kept, Path(final).read_text())
-        self._append("searches.csv", SEARCH_FIELDS, {"budget": budget, "arm": arm, "search_s": f"{seconds:.1f}",
-                                                     "network": network_hash(kept)})
+        self._append_search(budget, arm, seconds, kept)
         return kept
 
     def record_search_time(self, budget: str, arm: str, seconds: float) -> None:
@@ -144,8 +143,11 @@ class Ledger:
         kept = self.pick(budget, arm)
         if kept is None:
             raise ValueError(f"the ledger has no {budget} pick of {arm} to record a time for")
+        self._append_search(budget, arm, seconds, kept[0])
+
+    def _append_search(self, budget: str, arm: str, seconds: float, kept: Path) -> None:
         self._append("searches.csv", SEARCH_FIELDS, {"budget": budget, "arm": arm, "search_s": f"{seconds:.1f}",
-                                                     "network": network_hash(kept[0])})
+                                                     "network": network_hash(kept)})
 
     def accuracy(self, budget: str, arm: str, seed: int, epochs: int, final: Path) -> float | None:
         """The recorded test accuracy of this training at this code, or None."""
