@@ -6,7 +6,8 @@ Trains each of ``tests/consumer_matrix.py``'s ``NETWORKS`` chosen by ``--network
 all: ``every-op``, two cells with every operation of the search space, a reduction and a head
 with a hidden LIF layer and two votes per class, width 8, T = 5; ``one-cell`` and
 ``three-cells``; ``learnt-tau``, ``every-op`` with a time constant learnt per layer; ``main``,
-what ``bash scripts/main.sh`` finds at 256 KiB, width 32; ``recurrent``, backward edges: two
+what ``bash scripts/main.sh`` finds (one cell, width 64; found at 4 bits, which ``pytest -m
+consumers`` runs; here at 8 and 32 like the others); ``recurrent``, backward edges: two
 cycles, a delay on no cycle) on Fashion-MNIST with ``spikenas fit`` for ``--steps`` steps of 64
 images (844: one epoch), once with 8-bit quantisation-aware training and once in float32, with
 the neurons each toolchain runs (spikenas's ``lif`` for snnTorch and norse, ``sinabs_lif`` for

@@ -61,16 +61,16 @@ RECURRENT_GENOTYPE = {"cells": [
 ]}
 # a reduction between every two cells; a head with a 2x2 pool, a hidden LIF layer and two votes
 MACRO = {"timesteps": 5, "channels": 8, "stem_stride": 2, "head_pool": 2, "head_hidden": 32, "votes": 2, "dropout": 0.0}
-# What `bash scripts/main.sh` finds (`spikenas search --config configs/search.yaml`, 256 KiB):
-# genotype and macro of the final.yaml of that search, run on 2026-12-06 at commit ba9cb77.
+# What `bash scripts/main.sh` finds (`spikenas search --config configs/search_budget.yaml`, 64 KiB):
+# the whole-budget search's pick, 4-bit weights (MAIN_BITS), 61,541 B; the bench ledger's
+# bench/results/budget_fmnist/64KiB-D.yaml is the same search's record (its genotype and macro).
 MAIN_GENOTYPE = {"cells": [
-    {"nodes": 4, "edges": [["conv3x3", 0, 1], ["zero", 0, 2], ["conv1x1", 1, 2], ["avgpool", 0, 3], ["conv3x3", 1, 3],
+    {"nodes": 4, "edges": [["conv3x3", 0, 1], ["conv3x3", 0, 2], ["conv1x1", 1, 2], ["conv1x1", 0, 3], ["conv1x1", 1, 3],
                            ["conv1x1", 2, 3]]},
-    {"nodes": 4, "edges": [["conv1x1", 0, 1], ["conv1x1", 0, 2], ["conv1x1", 1, 2], ["conv1x1", 0, 3], ["skip", 1, 3],
-                           ["skip", 2, 3]]},
 ]}
-MAIN_MACRO = {"timesteps": 5, "channels": 32, "channel_multiplier": 2, "stem_stride": 2, "head_pool": 2,
+MAIN_MACRO = {"timesteps": 5, "channels": 64, "channel_multiplier": 2, "stem_stride": 2, "head_pool": 2,
               "head_hidden": 0, "votes": 1, "dropout": 0.0}
+MAIN_BITS = 4
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,13 @@ NETWORKS = {
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 # What the consumer tests run (network, weight bits, toolchains), on 1,000 test images: every
 # network once, both precisions and every toolchain's neurons on the one with every operation; the
-# others, but for the backward edges, only with the lif neurons (the main network's as
+# others, but for the backward edges, only with the lif neurons (the main network's at 4 bits, as
 # scripts/main.sh finds it), so by snnTorch and norse: each neuron model is a network to train,
 # and .ci/run's time is bounded (bench/interop.py runs all)
 LIF_TOOLCHAINS = tuple(t for t in TOOLCHAINS if NEURON.get(t, "lif") == "lif")
 TESTED = [("every-op", 32, TOOLCHAINS), ("every-op", 8, TOOLCHAINS), ("recurrent", 32, RECURRENT_TOOLCHAINS),
           ("one-cell", 8, LIF_TOOLCHAINS), ("three-cells", 8, LIF_TOOLCHAINS), ("learnt-tau", 32, LIF_TOOLCHAINS),
-          ("main", 32, LIF_TOOLCHAINS)]
+          ("main", MAIN_BITS, LIF_TOOLCHAINS)]
 TEST_IMAGES = 1000
 
 
@@ -122,7 +122,7 @@ class Trained:
 
 def train(directory: Path, network: Network, steps: int, weight_bits: int, neuron: str = "lif") -> Trained:
     """``spikenas fit`` of ``network`` for ``steps`` steps of 64 Fashion-MNIST images
-    (``weight_bits`` 8: quantisation-aware training at that precision, 32: float; ``neuron``: the
+    (``weight_bits`` 4 or 8: quantisation-aware training at that precision, 32: float; ``neuron``: the
     neuron model, sinabs's with sinabs's surrogate). A training that finished in ``directory``
     with the same ``final.yaml`` is reused (a stopped ``bench/interop.py`` goes on)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ def train(directory: Path, network: Network, steps: int, weight_bits: int, neuro
 
 @dataclass(frozen=True)
 class Case:
-    """``toolchain`` running :data:`NETWORKS`'s ``network`` with ``weight_bits`` (8 or 32) weights."""
+    """``toolchain`` running :data:`NETWORKS`'s ``network`` with ``weight_bits`` (4, 8 or 32) weights."""
 
     network: str
     weight_bits: int
