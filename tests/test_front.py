@@ -73,3 +73,16 @@ def test_bad_budgets_are_one_line(tmp_path, budgets, message):
     with pytest.raises(SystemExit) as error:
         main(["front", "--config", CONFIG, "--budgets", budgets, "--trainer.default_root_dir", str(tmp_path)])
     assert message in str(error.value.code) and "\n" not in str(error.value.code)
+
+
+def test_the_front_config_searches_each_budget_as_the_whole_budget_search_does():
+    """configs/front.yaml's ``search:`` is configs/search_budget.yaml's search (the one the bench
+    measured, arm D) at each budget: a setting changed in one file and not the other would draw a
+    front of another search than the one its figures are about."""
+    configs = Path(__file__).parent.parent / "configs"
+    nested = yaml.safe_load((configs / "front.yaml").read_text())["search"]
+    budget = yaml.safe_load((configs / "search_budget.yaml").read_text())
+    random_only = {"candidates"}  # the random strategy's; the front's search runs spikenas
+    differing = {key for key in (nested.keys() | budget.keys()) - {"budget", "model", "trainer", "data", "seed_everything"}
+                 if key not in random_only and nested.get(key) != budget.get(key)}
+    assert not differing, {key: (nested.get(key), budget.get(key)) for key in differing}
