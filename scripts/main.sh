@@ -2,7 +2,8 @@
 # The main job: set everything up, search the whole memory budget on Fashion-MNIST (configs/search_budget.yaml:
 # weight precision, width, cell count and cells chosen together, short trainings choosing; budget 64 KiB
 # unless SPIKENAS_BUDGET says otherwise), retrain the found network briefly (SPIKENAS_EPOCHS, default 1)
-# and test it: 14.6 min alone on 2 CPU cores (search 8.5, one epoch 5.4), test accuracy 0.8943 (2026-12-07). This is the search the benchmark found best (docs/benchmarks.md, "Spend the budget best");
+# and test it: 14.6 min alone on 2 CPU cores (search 8.5, one epoch 5.4), test accuracy 0.8943 (2026-12-07).
+# This is the search the benchmark found best (docs/benchmarks.md, "Spending the whole budget");
 # SpikeNAS's rule, in seconds: `SPIKENAS_CONFIG=configs/search.yaml SPIKENAS_BUDGET=256KiB bash scripts/main.sh`.
 # Extra arguments go to the search, e.g. `bash scripts/main.sh --trials.epochs 0.25`.
 set -euo pipefail
