@@ -8,7 +8,8 @@ fails it under ``CI=true`` (``tests/toolchains.py``).
 
 Covered (:data:`consumer_matrix.TESTED`), on 1,000 test images: ``every-op`` with float32 and
 8-bit weights, ``recurrent`` with float32 ones, ``one-cell`` and ``three-cells`` with 8-bit
-weights and ``learnt-tau`` with float32 ones and ``main`` (what ``scripts/main.sh`` finds) with 4-bit ones. ``bench/interop.py`` runs every
+weights and ``learnt-tau`` with float32 ones and ``main`` (what ``scripts/main.sh`` finds) with
+4-bit ones. ``bench/interop.py`` runs every
 network of :data:`consumer_matrix.NETWORKS` by every toolchain that runs it, at both
 precisions, on the whole test set.
 """
@@ -19,8 +20,8 @@ import nir
 import pytest
 import yaml
 
-from consumer_matrix import (LIF_TOOLCHAINS, MAIN_BITS, MAIN_GENOTYPE, MAIN_MACRO, ROOT, Case, check_runs_as_spikenas, export,
-                             matrix_on_test_images, cases_run_by)
+from consumer_matrix import (LIF_TOOLCHAINS, MAIN_BITS, MAIN_GENOTYPE, MAIN_MACRO, ROOT, Case, check_runs_as_spikenas,
+                             export, matrix_on_test_images, cases_run_by)
 from spikenas.export import load_nir, run_nir
 
 pytestmark = pytest.mark.consumers
