@@ -9,8 +9,8 @@ fails it under ``CI=true`` (``tests/toolchains.py``).
 Covered (:data:`consumer_matrix.TESTED`), on 1,000 test images: ``every-op`` with float32 and
 8-bit weights, ``recurrent`` with float32 ones, ``one-cell`` and ``three-cells`` with 8-bit
 weights and ``learnt-tau`` with float32 ones and ``main`` (what ``scripts/main.sh`` finds) with
-4-bit ones. ``bench/interop.py`` runs every
-network of :data:`consumer_matrix.NETWORKS` by every toolchain that runs it, at both
+4-bit ones. ``bench/interop.py`` runs every network of :data:`consumer_matrix.NETWORKS` by every
+toolchain that runs it, at both
 precisions, on the whole test set.
 """
 
